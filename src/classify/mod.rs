@@ -1,0 +1,611 @@
+//! Failure classification: rules → evidence → category and confidence.
+//!
+//! One pass over the trace: every cleaned line goes through one multi-pattern
+//! matcher built from the rule catalog. Each rule keeps a bounded number of
+//! matching lines (its first and its last few), with a little context, in
+//! buffers that are reused, so memory is bounded by the catalog size and the
+//! hot loop does not allocate per line. Ranking happens once, at the end,
+//! when the failing step and the log's length are known.
+
+pub mod catalog;
+pub mod failure_reason;
+pub mod render;
+
+use std::collections::VecDeque;
+use std::io::{self, BufRead};
+
+use regex_automata::{Input, PatternSet};
+use serde::Serialize;
+
+pub use catalog::{Catalog, Category, Prefer, Rule};
+
+use crate::trace::{SectionKind, TraceFacts, TraceWalker};
+
+/// Lines of context kept before and after each evidence line.
+pub const CONTEXT_LINES: usize = 2;
+/// Bytes of one line kept as evidence text.
+const MAX_EVIDENCE_TEXT: usize = 512;
+/// Matching lines kept per rule: the first ones and the last ones.
+const KEEP_FIRST: usize = 3;
+const KEEP_LAST: usize = 6;
+/// Non-empty lines remembered from the end, shown when no rule matched.
+const TAIL_LINES: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct ClassifyOptions {
+    /// Evidence lines to report.
+    pub max_evidence: usize,
+    /// GitLab's `failure_reason` of the job, when the job JSON is known.
+    pub failure_reason: Option<String>,
+}
+
+impl Default for ClassifyOptions {
+    fn default() -> Self {
+        ClassifyOptions {
+            max_evidence: 5,
+            failure_reason: None,
+        }
+    }
+}
+
+/// Who decided the category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The rule catalog matched lines of the log.
+    Rules,
+    /// GitLab's `failure_reason` names an infrastructure cause.
+    FailureReason,
+    /// Nothing matched: the category is `unknown`.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextLine {
+    pub line: u64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    /// 1-based line number in the raw log (split on `\n`).
+    pub line: u64,
+    pub text: String,
+    /// The rule that picked this line (`tail` for the log's last lines).
+    pub rule: String,
+    pub category: Option<String>,
+    /// Relevance used for ordering, 0..1.
+    pub score: f64,
+    /// Innermost section the line is in.
+    pub section: Option<String>,
+    pub before: Vec<ContextLine>,
+    pub after: Vec<ContextLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CategoryScore {
+    pub category: String,
+    pub score: f64,
+}
+
+/// Facts about the log a reader of the verdict should know.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogFacts {
+    pub lines: u64,
+    pub bytes: u64,
+    /// The runner cut the log at its output limit: the final error may be missing.
+    pub output_limit_hit: bool,
+    /// Lines longer than the analysis buffer (their tail was not read).
+    pub long_lines: u64,
+    pub invalid_utf8: bool,
+    pub sections: Vec<SectionSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SectionSummary {
+    pub name: String,
+    pub start_line: u64,
+    pub end_line: Option<u64>,
+    pub duration_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Classification {
+    pub category: String,
+    pub title: String,
+    /// 0..1: how sure the rules are. 0 for `unknown`.
+    pub confidence: f64,
+    pub decided_by: DecidedBy,
+    /// The failing step (section name), when known.
+    pub section: Option<String>,
+    pub evidence: Vec<Evidence>,
+    /// The best-scoring categories, best first (at most 3).
+    pub candidates: Vec<CategoryScore>,
+    pub transient: bool,
+    pub advice: String,
+    pub failure_reason: Option<String>,
+    pub log: LogFacts,
+}
+
+#[derive(Default)]
+struct Hit {
+    line: u64,
+    text: Vec<u8>,
+    cut: bool,
+    section: Option<usize>,
+    kind: Option<SectionKind>,
+    before: Vec<(u64, Vec<u8>)>,
+    after: Vec<(u64, Vec<u8>)>,
+}
+
+impl Hit {
+    fn fill(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
+        self.line = line;
+        self.text.clear();
+        let n = text.len().min(MAX_EVIDENCE_TEXT);
+        self.text.extend_from_slice(&text[..n]);
+        self.cut = n < text.len();
+        self.section = section;
+        self.kind = Some(kind);
+        self.before.clear();
+        self.after.clear();
+    }
+}
+
+#[derive(Default)]
+struct RuleHits {
+    count: u64,
+    first: Vec<Hit>,
+    last: VecDeque<Hit>,
+}
+
+/// A ring of the last few lines, with reused buffers.
+struct LineRing {
+    cap: usize,
+    items: VecDeque<(u64, Vec<u8>)>,
+}
+
+impl LineRing {
+    fn new(cap: usize) -> Self {
+        LineRing {
+            cap,
+            items: VecDeque::with_capacity(cap),
+        }
+    }
+
+    fn push(&mut self, line: u64, text: &[u8]) {
+        let mut slot = if self.items.len() >= self.cap {
+            self.items.pop_front().unwrap_or_default()
+        } else {
+            (0, Vec::new())
+        };
+        slot.0 = line;
+        slot.1.clear();
+        slot.1
+            .extend_from_slice(&text[..text.len().min(MAX_EVIDENCE_TEXT)]);
+        self.items.push_back(slot);
+    }
+}
+
+/// The streaming half of classification: feed lines, then [`Scanner::finish`].
+pub struct Scanner<'c> {
+    catalog: &'c Catalog,
+    patset: PatternSet,
+    hits: Vec<RuleHits>,
+    recent: LineRing,
+    tail: LineRing,
+    /// Hits still collecting lines after them: (rule, line of the hit).
+    pending: Vec<(usize, u64)>,
+}
+
+impl<'c> Scanner<'c> {
+    pub fn new(catalog: &'c Catalog) -> Self {
+        let n = catalog.rules.len();
+        Scanner {
+            catalog,
+            patset: PatternSet::new(n),
+            hits: (0..n).map(|_| RuleHits::default()).collect(),
+            recent: LineRing::new(CONTEXT_LINES),
+            tail: LineRing::new(TAIL_LINES),
+            pending: Vec::new(),
+        }
+    }
+
+    pub fn feed(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
+        if !self.pending.is_empty() {
+            self.add_after_context(line, text);
+        }
+        if !text.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
+            self.patset.clear();
+            self.catalog
+                .matcher
+                .which_overlapping_matches(&Input::new(text), &mut self.patset);
+            if !self.patset.is_empty() {
+                self.record(line, text, section, kind);
+            }
+            self.tail.push(line, text);
+        }
+        self.recent.push(line, text);
+    }
+
+    fn record(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
+        for pid in self.patset.iter() {
+            let r = pid.as_usize();
+            let rule = &self.catalog.rules[r];
+            if rule.unless.as_ref().is_some_and(|u| u.is_match(text)) {
+                continue;
+            }
+            let slot = &mut self.hits[r];
+            slot.count += 1;
+            let mut hit = if slot.first.len() < KEEP_FIRST {
+                Hit::default()
+            } else if slot.last.len() >= KEEP_LAST {
+                slot.last.pop_front().unwrap_or_default()
+            } else {
+                Hit::default()
+            };
+            hit.fill(line, text, section, kind);
+            for (n, t) in &self.recent.items {
+                hit.before.push((*n, t.clone()));
+            }
+            if slot.first.len() < KEEP_FIRST {
+                slot.first.push(hit);
+            } else {
+                slot.last.push_back(hit);
+            }
+            self.pending.push((r, line));
+        }
+    }
+
+    fn add_after_context(&mut self, line: u64, text: &[u8]) {
+        let hits = &mut self.hits;
+        self.pending.retain(|&(r, hit_line)| {
+            let slot = &mut hits[r];
+            let hit = slot
+                .first
+                .iter_mut()
+                .chain(slot.last.iter_mut())
+                .find(|h| h.line == hit_line);
+            match hit {
+                Some(h) if h.after.len() < CONTEXT_LINES => {
+                    let n = text.len().min(MAX_EVIDENCE_TEXT);
+                    h.after.push((line, text[..n].to_vec()));
+                    h.after.len() < CONTEXT_LINES
+                }
+                _ => false,
+            }
+        });
+    }
+
+    /// Ranks what was seen into a verdict.
+    pub fn finish(self, facts: &TraceFacts, opts: &ClassifyOptions) -> Classification {
+        rank(self, facts, opts)
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// How much a hit in this kind of section says about the job's failure.
+fn section_factor(kind: Option<SectionKind>) -> f64 {
+    match kind {
+        Some(SectionKind::AfterScript) => 0.5,
+        Some(SectionKind::Teardown) => 0.4,
+        _ => 1.0,
+    }
+}
+
+fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Classification {
+    let catalog = scanner.catalog;
+    let total = facts.lines.max(1) as f64;
+    // (score, rule index, hit) for every kept hit.
+    let mut scored: Vec<(f64, usize, &Hit)> = Vec::new();
+    let mut cat_best = vec![0.0f64; catalog.categories.len()];
+    let mut cat_lines = vec![0u64; catalog.categories.len()];
+    for (r, slot) in scanner.hits.iter().enumerate() {
+        let rule = &catalog.rules[r];
+        for hit in slot.first.iter().chain(slot.last.iter()) {
+            if rule.category.is_none() && is_runner_footer(&hit.text) {
+                // `ERROR: Job failed: exit code 1` says that it failed, not why.
+                continue;
+            }
+            let mut s = rule.weight * section_factor(hit.kind);
+            if facts.job_failed_line.is_some_and(|jf| hit.line > jf) {
+                // After the runner's final verdict: clean-up noise.
+                s *= 0.5;
+            }
+            if let Some(c) = rule.category {
+                cat_best[c] = cat_best[c].max(s);
+            }
+            let pos = hit.line as f64 / total;
+            let order_bonus = 0.03
+                * match rule.prefer {
+                    Prefer::Last => pos,
+                    Prefer::First => 1.0 - pos,
+                };
+            scored.push((s + order_bonus, r, hit));
+        }
+        if let Some(c) = rule.category {
+            cat_lines[c] += slot.count;
+        }
+    }
+    let mut cat_scores: Vec<(usize, f64)> = cat_best
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s > 0.0)
+        .map(|(c, s)| {
+            let repeat = (0.02 * (1.0 + cat_lines[c] as f64).ln()).min(0.06);
+            (c, (s + repeat).min(1.0))
+        })
+        .collect();
+    cat_scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+
+    let reason_category = opts
+        .failure_reason
+        .as_deref()
+        .and_then(failure_reason::category_for)
+        .and_then(|id| catalog.category(id));
+
+    let (category, confidence, decided_by) = match (reason_category, cat_scores.first()) {
+        (Some(c), _) => (Some(c), 0.95, DecidedBy::FailureReason),
+        (None, Some(&(c, best))) => {
+            let second = cat_scores.get(1).map_or(0.0, |x| x.1);
+            let conf = (best - 0.5 * second).clamp(0.05, 0.99);
+            (Some(c), conf, DecidedBy::Rules)
+        }
+        (None, None) => (None, 0.0, DecidedBy::None),
+    };
+
+    // Evidence: the chosen category's lines first, then the rest; one entry
+    // per line, with the best score any rule gave it.
+    scored.sort_by(|a, b| {
+        let in_a = category.is_some() && catalog.rules[a.1].category == category;
+        let in_b = category.is_some() && catalog.rules[b.1].category == category;
+        in_b.cmp(&in_a)
+            .then(b.0.total_cmp(&a.0))
+            .then(a.2.line.cmp(&b.2.line))
+    });
+    let mut evidence: Vec<Evidence> = Vec::new();
+    for (score, r, hit) in &scored {
+        if evidence.len() >= opts.max_evidence {
+            break;
+        }
+        if evidence.iter().any(|e| e.line == hit.line) {
+            continue;
+        }
+        let rule = &catalog.rules[*r];
+        let mut text = lossy(&hit.text);
+        if hit.cut {
+            text.push('…');
+        }
+        evidence.push(Evidence {
+            line: hit.line,
+            text,
+            rule: rule.id.clone(),
+            category: rule.category.map(|c| catalog.categories[c].id.clone()),
+            score: round3(score.min(1.0)),
+            section: hit.section.map(|s| facts.sections[s].name.clone()),
+            before: context(&hit.before),
+            after: context(&hit.after),
+        });
+    }
+    if evidence.is_empty() {
+        evidence = tail_evidence(&scanner.tail, facts, opts.max_evidence);
+    }
+
+    let section = evidence
+        .first()
+        .filter(|e| e.rule != "tail")
+        .and_then(|e| facts.section_at(e.line))
+        .or_else(|| {
+            facts
+                .job_failed_line
+                .and_then(|l| facts.last_stage_before(l))
+                .filter(|&s| facts.sections[s].kind != SectionKind::Teardown)
+                .or_else(|| facts.last_script_stage())
+        })
+        .map(|s| facts.sections[s].name.clone());
+
+    let (id, title, advice, transient) = match category {
+        Some(c) => {
+            let cat = &catalog.categories[c];
+            (
+                cat.id.clone(),
+                cat.title.clone(),
+                cat.advice.clone(),
+                cat.transient,
+            )
+        }
+        None => (
+            "unknown".to_string(),
+            "Unknown failure".to_string(),
+            "No rule recognised this failure: read the last lines of the failing step.".to_string(),
+            false,
+        ),
+    };
+    Classification {
+        category: id,
+        title,
+        confidence: round3(confidence),
+        decided_by,
+        section,
+        evidence,
+        candidates: cat_scores
+            .iter()
+            .take(3)
+            .map(|&(c, s)| CategoryScore {
+                category: catalog.categories[c].id.clone(),
+                score: round3(s),
+            })
+            .collect(),
+        transient,
+        advice,
+        failure_reason: opts.failure_reason.clone(),
+        log: LogFacts {
+            lines: facts.lines,
+            bytes: facts.bytes,
+            output_limit_hit: facts.output_limit_line.is_some(),
+            long_lines: facts.long_lines,
+            invalid_utf8: facts.invalid_utf8,
+            sections: facts
+                .sections
+                .iter()
+                .map(|s| SectionSummary {
+                    name: s.name.clone(),
+                    start_line: s.start_line,
+                    end_line: s.end_line,
+                    duration_s: s.duration_s,
+                })
+                .collect(),
+        },
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn context(lines: &[(u64, Vec<u8>)]) -> Vec<ContextLine> {
+    lines
+        .iter()
+        .map(|(n, t)| ContextLine {
+            line: *n,
+            text: lossy(t),
+        })
+        .collect()
+}
+
+/// Runner boilerplate that ends every failed job and explains nothing.
+fn is_runner_footer(text: &[u8]) -> bool {
+    const FOOTERS: &[&[u8]] = &[
+        b"ERROR: Job failed",
+        b"Cleaning up project directory",
+        b"Cleaning up file based variables",
+        b"Uploading artifacts",
+        b"Running after_script",
+        b"Saving cache",
+        b"Not uploading cache",
+        b"Done. Your build exited with",
+        b"##[error]Process completed with exit code",
+        b"Post job cleanup",
+        b"Finished: FAILURE",
+    ];
+    FOOTERS.iter().any(|f| text.starts_with(f))
+}
+
+/// When no rule matched: the last lines before the runner's footer.
+fn tail_evidence(tail: &LineRing, facts: &TraceFacts, max: usize) -> Vec<Evidence> {
+    let mut out: Vec<Evidence> = tail
+        .items
+        .iter()
+        .rev()
+        .filter(|(n, t)| facts.job_failed_line.is_none_or(|jf| *n < jf) && !is_runner_footer(t))
+        .take(max)
+        .map(|(n, t)| Evidence {
+            line: *n,
+            text: lossy(t),
+            rule: "tail".to_string(),
+            category: None,
+            score: 0.0,
+            section: facts.section_at(*n).map(|s| facts.sections[s].name.clone()),
+            before: Vec::new(),
+            after: Vec::new(),
+        })
+        .collect();
+    out.reverse();
+    out
+}
+
+/// Classifies one log read from `input` (plain text; decompress first).
+pub fn classify_reader<R: BufRead>(
+    input: R,
+    catalog: &Catalog,
+    opts: &ClassifyOptions,
+) -> io::Result<Classification> {
+    let mut scanner = Scanner::new(catalog);
+    let facts = TraceWalker::new().walk(input, |line, _| {
+        scanner.feed(line.number, line.text, line.section, line.section_kind);
+    })?;
+    Ok(scanner.finish(&facts, opts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classify(log: &str) -> Classification {
+        let cat = Catalog::builtin().unwrap();
+        classify_reader(log.as_bytes(), &cat, &ClassifyOptions::default()).unwrap()
+    }
+
+    #[test]
+    fn rust_compile_error_beats_the_generic_lines() {
+        let c = classify(
+            "   Compiling foo v0.1.0\nerror[E0308]: mismatched types\n  --> src/main.rs:3:5\n\nerror: could not compile `foo` (bin \"foo\") due to 1 previous error\nERROR: Job failed: exit code 101\n",
+        );
+        assert_eq!(c.category, "compilation");
+        assert_eq!(c.evidence[0].line, 2);
+        assert_eq!(c.evidence[0].after[0].text, "  --> src/main.rs:3:5");
+        assert!(c.confidence >= 0.8, "{}", c.confidence);
+        assert_eq!(c.decided_by, DecidedBy::Rules);
+    }
+
+    #[test]
+    fn nothing_matches_gives_unknown_with_the_tail() {
+        let c = classify("hello\nworld\nsomething odd\nERROR: Job failed: exit code 3\n");
+        assert_eq!(c.category, "unknown");
+        assert_eq!(c.confidence, 0.0);
+        assert_eq!(c.decided_by, DecidedBy::None);
+        let lines: Vec<u64> = c.evidence.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn failure_reason_decides_infrastructure_failures() {
+        let cat = Catalog::builtin().unwrap();
+        let opts = ClassifyOptions {
+            failure_reason: Some("stuck_or_timeout_failure".into()),
+            ..Default::default()
+        };
+        let c = classify_reader(&b"running tests\n"[..], &cat, &opts).unwrap();
+        assert_eq!(c.category, "timeout");
+        assert_eq!(c.decided_by, DecidedBy::FailureReason);
+    }
+
+    #[test]
+    fn errors_in_after_script_do_not_outrank_the_script() {
+        let log = "section_start:1:step_script\r\x1b[0K\n--- FAIL: TestParse (0.00s)\nsection_end:2:step_script\r\x1b[0K\nsection_start:3:after_script\r\x1b[0K\nerror: could not find `Cargo.toml`\nsegmentation fault\nsection_end:4:after_script\r\x1b[0K\nERROR: Job failed: exit code 1\n";
+        let c = classify(log);
+        assert_eq!(c.category, "test_failure");
+        assert_eq!(c.section.as_deref(), Some("step_script"));
+        assert_eq!(c.evidence[0].line, 2);
+    }
+
+    #[test]
+    fn many_matches_stay_bounded() {
+        let mut log = String::new();
+        for i in 0..20_000 {
+            log.push_str(&format!("--- FAIL: TestN{i} (0.00s)\n"));
+        }
+        let cat = Catalog::builtin().unwrap();
+        let mut scanner = Scanner::new(&cat);
+        let facts = TraceWalker::new()
+            .walk(log.as_bytes(), |l, _| {
+                scanner.feed(l.number, l.text, l.section, l.section_kind)
+            })
+            .unwrap();
+        let kept: usize = scanner
+            .hits
+            .iter()
+            .map(|h| h.first.len() + h.last.len())
+            .sum();
+        assert!(kept <= cat.rules.len() * (KEEP_FIRST + KEEP_LAST));
+        let c = scanner.finish(&facts, &ClassifyOptions::default());
+        assert_eq!(c.category, "test_failure");
+        assert_eq!(
+            c.evidence[0].line, 1,
+            "go test failures: the first one first"
+        );
+    }
+}

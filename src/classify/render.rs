@@ -1,0 +1,124 @@
+//! Terminal and Markdown renderings of one classification.
+
+use std::fmt::Write;
+
+use super::{Classification, Evidence};
+
+fn header(c: &Classification) -> String {
+    let mut h = format!("{} ({})", c.title, c.category);
+    if c.category != "unknown" {
+        let _ = write!(h, ", confidence {:.2}", c.confidence);
+        match c.decided_by {
+            super::DecidedBy::FailureReason => {
+                let _ = write!(
+                    h,
+                    ", from GitLab's failure_reason `{}`",
+                    c.failure_reason.as_deref().unwrap_or("")
+                );
+            }
+            super::DecidedBy::Rules => h.push_str(", decided by rules"),
+            super::DecidedBy::None => {}
+        }
+    } else {
+        h.push_str(": no rule matched");
+    }
+    h
+}
+
+fn width(evidence: &[Evidence]) -> usize {
+    evidence
+        .iter()
+        .flat_map(|e| {
+            std::iter::once(e.line)
+                .chain(e.before.iter().map(|c| c.line))
+                .chain(e.after.iter().map(|c| c.line))
+        })
+        .max()
+        .unwrap_or(1)
+        .to_string()
+        .len()
+}
+
+/// Plain text for a terminal: evidence lines marked with `>`, context indented.
+pub fn text(file: &str, c: &Classification) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{file}: {}", header(c));
+    if let Some(s) = &c.section {
+        let _ = writeln!(out, "  failing step: {s}");
+    }
+    if c.log.output_limit_hit {
+        let _ = writeln!(
+            out,
+            "  note: the runner cut this log at its output limit; the final error may be missing"
+        );
+    }
+    let _ = writeln!(out, "  next: {}", c.advice);
+    let w = width(&c.evidence);
+    for e in &c.evidence {
+        out.push('\n');
+        for b in &e.before {
+            let _ = writeln!(out, "    {:>w$} | {}", b.line, b.text);
+        }
+        let _ = writeln!(out, "  > {:>w$} | {}", e.line, e.text);
+        for a in &e.after {
+            let _ = writeln!(out, "    {:>w$} | {}", a.line, a.text);
+        }
+    }
+    out
+}
+
+/// A fence longer than any backtick run in `body`, so log text can't close it.
+pub fn fence_for(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in body.chars() {
+        if ch == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// Markdown: a heading line and the evidence in one fenced block.
+pub fn markdown(file: &str, c: &Classification) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "**{}**: {}", file.replace('*', "\\*"), header(c));
+    if let Some(s) = &c.section {
+        let _ = writeln!(out, "\nFailing step: `{s}`");
+    }
+    let _ = writeln!(out, "\nNext: {}", c.advice);
+    if !c.evidence.is_empty() {
+        let w = width(&c.evidence);
+        let mut body = String::new();
+        for (i, e) in c.evidence.iter().enumerate() {
+            if i > 0 {
+                body.push_str("…\n");
+            }
+            for b in &e.before {
+                let _ = writeln!(body, "  {:>w$} | {}", b.line, b.text);
+            }
+            let _ = writeln!(body, "> {:>w$} | {}", e.line, e.text);
+            for a in &e.after {
+                let _ = writeln!(body, "  {:>w$} | {}", a.line, a.text);
+            }
+        }
+        let fence = fence_for(&body);
+        let _ = write!(out, "\n{fence}text\n{body}{fence}\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fence_outgrows_backticks_in_the_log() {
+        assert_eq!(fence_for("plain"), "```");
+        assert_eq!(fence_for("a ``` b"), "````");
+        assert_eq!(fence_for("``````"), "```````");
+    }
+}

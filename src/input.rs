@@ -1,0 +1,87 @@
+//! Opening logs the user names: a path, `-` for stdin, gzip or plain.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
+
+use crate::error::input;
+
+/// Read buffer size: large enough that the line reader rarely refills.
+const BUF_SIZE: usize = 256 * 1024;
+
+/// Wraps a byte stream, decompressing it when it starts with the gzip magic.
+pub fn maybe_gunzip<R: Read + Send + 'static>(inner: R) -> io::Result<Box<dyn BufRead + Send>> {
+    let mut buffered = BufReader::with_capacity(BUF_SIZE, inner);
+    let head = buffered.fill_buf()?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(BufReader::with_capacity(
+            BUF_SIZE,
+            MultiGzDecoder::new(buffered),
+        )))
+    } else {
+        Ok(Box::new(buffered))
+    }
+}
+
+/// Opens `name` (`-` is stdin) for reading, decompressing gzip transparently.
+/// A missing or unreadable file is an input error naming the file.
+pub fn open_log(name: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    if name == "-" {
+        return maybe_gunzip(io::stdin()).map_err(|e| input(format!("stdin: {e}")));
+    }
+    let path = Path::new(name);
+    if path.is_dir() {
+        return Err(input(format!("{name}: is a directory, not a log file")));
+    }
+    let file =
+        File::open(path).map_err(|e| input(format!("{name}: cannot open: {}", io_reason(&e))))?;
+    maybe_gunzip(file).map_err(|e| input(format!("{name}: cannot read: {}", io_reason(&e))))
+}
+
+/// `io::Error`'s text without the `(os error N)` suffix.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    #[test]
+    fn gzip_is_detected_by_magic() {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(b"hello\nworld\n").unwrap();
+        let gz = enc.finish().unwrap();
+        let mut r = maybe_gunzip(io::Cursor::new(gz)).unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "hello\nworld\n");
+
+        let mut r = maybe_gunzip(io::Cursor::new(b"plain".to_vec())).unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).unwrap();
+        assert_eq!(s, "plain");
+    }
+
+    #[test]
+    fn missing_file_names_the_file() {
+        let e = open_log("/nonexistent/x.log").err().unwrap();
+        let msg = crate::error::describe(&e);
+        assert_eq!(msg, "/nonexistent/x.log: cannot open: no such file");
+        assert_eq!(crate::error::exit_code(&e), crate::error::EXIT_INPUT);
+    }
+}

@@ -1,0 +1,11 @@
+//! RunnerIQ: explains failed GitLab CI pipelines and reports on the runner fleet.
+//!
+//! The binary (`src/main.rs`) is a thin shell over this library. Data flows one
+//! way: sources (GitLab API, files) → analysis (pure functions) → outputs.
+//! See ARCHITECTURE.md for the code map and the invariants each layer keeps.
+
+pub mod classify;
+pub mod cli;
+pub mod error;
+pub mod input;
+pub mod trace;
