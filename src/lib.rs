@@ -7,5 +7,6 @@
 pub mod classify;
 pub mod cli;
 pub mod error;
+pub mod gitlab;
 pub mod input;
 pub mod trace;

@@ -1,0 +1,12 @@
+//! GitLab REST API v4: a blocking client (auth, pagination, retries, rate limits,
+//! time budgets) and serde models of the responses RunnerIQ reads.
+//!
+//! Everything above this module works on [`models`] structs, so the same analysis
+//! runs on live API data, snapshots and the demo set.
+
+pub mod client;
+pub mod error;
+pub mod models;
+
+pub use client::{Client, ClientConfig, Page, Token, project_ref};
+pub use error::{ApiError, ApiErrorKind, TokenKind};
