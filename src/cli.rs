@@ -43,8 +43,21 @@ pub enum Format {
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
     /// Log files (plain or .gz); `-` reads stdin.
-    #[arg(value_name = "FILE", required = true)]
+    #[arg(value_name = "FILE", required_unless_present_any = ["job", "print_rules"])]
     pub files: Vec<String>,
+
+    /// Classify a job's log straight from GitLab, with the job's
+    /// `failure_reason` (needs a token: RUNNERIQ_TOKEN or GITLAB_TOKEN).
+    #[arg(long, value_name = "ID", conflicts_with = "files")]
+    pub job: Option<u64>,
+
+    /// Project id or path of `--job` [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value = "text", env = "RUNNERIQ_FORMAT")]
@@ -101,16 +114,24 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(input("stdin (`-`) can be given only once"));
     }
-    let mut failed = 0usize;
-    for (i, file) in args.files.iter().enumerate() {
-        let result = classify_one(file, &catalog, &opts);
+    let sources: Vec<String> = match args.job {
+        Some(job) => vec![format!("job:{job}")],
+        None => args.files.clone(),
+    };
+    // Exit code of the first input that failed, if any.
+    let mut failed: Option<u8> = None;
+    for (i, file) in sources.iter().enumerate() {
+        let result = match args.job {
+            Some(job) => classify_job(&args, job, &catalog, &opts),
+            None => classify_one(file, &catalog, &opts),
+        };
         let c = match result {
             Ok(c) => c,
             Err(e) => {
                 // Keep going: one unreadable file should not hide the others.
                 out.flush().ok();
                 eprintln!("runneriq: {}", error::describe(&e));
-                failed += 1;
+                failed.get_or_insert(error::exit_code(&e));
                 continue;
             }
         };
@@ -151,10 +172,51 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         }
         return Err(e).context("writing output");
     }
-    if failed > 0 {
-        return Ok(ExitCode::from(error::EXIT_INPUT));
+    if let Some(code) = failed {
+        return Ok(ExitCode::from(code));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The GitLab client for commands that read the API: URL from the flag or
+/// `CI_API_V4_URL`, token from the environment.
+pub fn gitlab_client(url_flag: Option<String>) -> anyhow::Result<crate::gitlab::Client> {
+    let mut config = crate::gitlab::ClientConfig::from_env(url_flag)?;
+    config.token = crate::gitlab::Token::from_env();
+    Ok(crate::gitlab::Client::new(config)?)
+}
+
+/// Classifies one job's trace fetched from GitLab, streamed, with the job's
+/// `failure_reason` (unless `--failure-reason` overrides it).
+fn classify_job(
+    args: &ClassifyArgs,
+    job: u64,
+    catalog: &Catalog,
+    opts: &ClassifyOptions,
+) -> anyhow::Result<classify::Classification> {
+    let project = args
+        .project
+        .clone()
+        .or_else(|| {
+            std::env::var("CI_PROJECT_ID")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .ok_or_else(|| input("--job needs the project: pass --project ID or set CI_PROJECT_ID"))?;
+    let client = gitlab_client(args.gitlab_url.clone())?;
+    let base = format!(
+        "/projects/{}/jobs/{job}",
+        crate::gitlab::project_ref(&project)
+    );
+    let meta: crate::gitlab::models::Job = client.get_json(&base, &[])?;
+    let mut opts = opts.clone();
+    if opts.failure_reason.is_none() {
+        opts.failure_reason = meta.failure_reason.clone();
+    }
+    let trace = client.get_reader(&format!("{base}/trace"))?;
+    let reader = std::io::BufReader::with_capacity(256 * 1024, trace);
+    classify::classify_reader(reader, catalog, &opts)
+        .with_context(|| format!("reading the trace of job {job} ({})", meta.name))
 }
 
 fn classify_one(
