@@ -287,6 +287,18 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// How much a line's distance from the failure anchor (the CI system's
+/// "step failed" line, else the end of the log) leaves of its weight: the
+/// cause is usually just above the anchor; set-up noise far above it and
+/// clean-up after it say less.
+fn proximity(line: u64, anchor: u64) -> f64 {
+    if line > anchor {
+        return 0.6;
+    }
+    let d = (anchor - line) as f64;
+    0.55 + 0.45 / (1.0 + d / 250.0)
+}
+
 /// How much a hit in this kind of section says about the job's failure.
 fn section_factor(kind: Option<SectionKind>) -> f64 {
     match kind {
@@ -299,22 +311,36 @@ fn section_factor(kind: Option<SectionKind>) -> f64 {
 fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Classification {
     let catalog = scanner.catalog;
     let total = facts.lines.max(1) as f64;
+    let anchor = facts.failure_anchor.unwrap_or(facts.lines.max(1));
     // (score, rule index, hit) for every kept hit.
     let mut scored: Vec<(f64, usize, &Hit)> = Vec::new();
     let mut cat_best = vec![0.0f64; catalog.categories.len()];
     let mut cat_lines = vec![0u64; catalog.categories.len()];
     for (r, slot) in scanner.hits.iter().enumerate() {
         let rule = &catalog.rules[r];
+        // A rule's lines form a cluster (a compiler's errors, a test
+        // runner's failures): the whole cluster is as close to the anchor as
+        // its closest line, and `prefer` orders lines inside it.
+        let cluster = slot
+            .first
+            .iter()
+            .chain(slot.last.iter())
+            .filter(|h| h.line <= anchor)
+            .map(|h| proximity(h.line, anchor))
+            .fold(None, |acc: Option<f64>, p| {
+                Some(acc.map_or(p, |a| a.max(p)))
+            });
         for hit in slot.first.iter().chain(slot.last.iter()) {
             if rule.category.is_none() && is_runner_footer(&hit.text) {
                 // `ERROR: Job failed: exit code 1` says that it failed, not why.
                 continue;
             }
-            let mut s = rule.weight * section_factor(hit.kind);
-            if facts.job_failed_line.is_some_and(|jf| hit.line > jf) {
-                // After the runner's final verdict: clean-up noise.
-                s *= 0.5;
-            }
+            let near = if hit.line > anchor {
+                proximity(hit.line, anchor)
+            } else {
+                cluster.unwrap_or(1.0)
+            };
+            let s = rule.weight * section_factor(hit.kind) * near;
             if let Some(c) = rule.category {
                 cat_best[c] = cat_best[c].max(s);
             }

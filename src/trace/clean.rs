@@ -242,6 +242,18 @@ fn strip_ansi(src: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// Travis CI's fold and timing markers (`travis_fold:start:install\r\e[0K`,
+/// `travis_time:end:…\r\e[0K`) prefix the line's real text; drop them.
+fn strip_travis_markers(mut line: &[u8]) -> &[u8] {
+    while line.starts_with(b"travis_fold:") || line.starts_with(b"travis_time:") {
+        match memchr::memmem::find(line, b"\x1b[0K") {
+            Some(i) => line = &line[i + 4..],
+            None => return &line[line.len()..],
+        }
+    }
+    line
+}
+
 /// Reusable buffers for cleaning lines: one `LineCleaner` per trace.
 #[derive(Default)]
 pub struct LineCleaner {
@@ -259,6 +271,7 @@ impl LineCleaner {
         self.text.clear();
         self.markers.clear();
         let (rest, prefix) = strip_timestamp(raw);
+        let rest = strip_travis_markers(rest);
         extract_markers(rest, &mut self.scratch, &mut self.markers);
         apply_carriage_returns(&mut self.scratch);
         strip_ansi(&self.scratch, &mut self.text);
@@ -338,6 +351,14 @@ mod tests {
     fn carriage_return_redraws_keep_the_final_state() {
         let (t, _, _) = clean(b"Downloading 10%\rDownloading 50%\rDownloading 100%\r");
         assert_eq!(t, "Downloading 100%");
+    }
+
+    #[test]
+    fn travis_markers_are_removed() {
+        let (t, _, _) = clean(b"travis_time:end:00c9becb:start=1,finish=2,duration=1\r\x1b[0K\x1b[31;1mThe command \"make\" exited with 1.\x1b[0m");
+        assert_eq!(t, "The command \"make\" exited with 1.");
+        let (t, _, _) = clean(b"travis_fold:end:install\r\x1b[0K");
+        assert_eq!(t, "");
     }
 
     #[test]

@@ -99,6 +99,11 @@ pub struct TraceFacts {
     pub output_limit_line: Option<u64>,
     /// The runner's `ERROR: Job failed...` line.
     pub job_failed_line: Option<u64>,
+    /// The last line where a CI system said a step failed (GitLab's `ERROR:
+    /// Job failed`, Travis' `The command "..." exited with N`, GitHub
+    /// Actions' `Process completed with exit code N`, Jenkins' `Finished:
+    /// FAILURE`). The cause is usually just above it.
+    pub failure_anchor: Option<u64>,
     /// The job failed with a runner system failure.
     pub system_failure: bool,
     /// Lines longer than the line buffer, cut for analysis.
@@ -272,8 +277,25 @@ impl TraceWalker {
     }
 }
 
+/// A CI system's own words for "this step failed" (see `failure_anchor`).
+fn is_step_failure(text: &[u8]) -> bool {
+    if let Some(rest) = text.strip_prefix(b"The command \"") {
+        // Travis: `The command "make test" exited with 2.`
+        return memchr::memmem::rfind(rest, b"\" exited with ")
+            .is_some_and(|i| rest.get(i + 14).is_some_and(|c| (b'1'..=b'9').contains(c)));
+    }
+    text.starts_with(b"##[error]Process completed with exit code")
+        || text.starts_with(b"Error: Process completed with exit code")
+        || text.starts_with(b"Finished: FAILURE")
+        || (text.starts_with(b"Build step '") && text.ends_with(b"marked build as failure"))
+}
+
 fn note_runner_lines(facts: &mut TraceFacts, text: &[u8], number: u64) {
+    if is_step_failure(text) {
+        facts.failure_anchor = Some(number);
+    }
     if text.starts_with(b"ERROR: Job failed") {
+        facts.failure_anchor = Some(number);
         facts.job_failed_line = Some(number);
         if text.starts_with(b"ERROR: Job failed (system failure)") {
             facts.system_failure = true;
@@ -334,6 +356,19 @@ ERROR: Job failed: exit code 1\n";
         assert!(names.contains(&"build_script"), "{names:?}");
         assert!(names.contains(&"upload_artifacts_on_failure"), "{names:?}");
         assert!(facts.job_failed_line.is_some());
+    }
+
+    #[test]
+    fn failure_anchors_of_several_ci_systems() {
+        for (log, want) in [
+            (&b"a\nThe command \"make\" exited with 0.\nb\nThe command \"make test\" exited with 2.\nc\n"[..], Some(4)),
+            (b"x\n##[error]Process completed with exit code 1.\n", Some(2)),
+            (b"x\nBuild step 'Invoke top-level Maven targets' marked build as failure\nFinished: FAILURE\n", Some(3)),
+            (b"The command \"true\" exited with 0.\n", None),
+        ] {
+            let (facts, _) = walk(log);
+            assert_eq!(facts.failure_anchor, want, "{}", String::from_utf8_lossy(log));
+        }
     }
 
     #[test]
