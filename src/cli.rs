@@ -28,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Classify CI logs: category, confidence and the lines that prove it.
     Classify(ClassifyArgs),
+    /// Check the token, project access, note permission and rules, and say what to fix.
+    Doctor(DoctorArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,11 +87,58 @@ pub struct ClassifyArgs {
     pub print_rules: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// GitLab API base URL [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// Project id or path to check access to [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// Rule files to validate along with the built-in catalog.
+    #[arg(
+        long = "rules",
+        value_name = "FILE",
+        env = "RUNNERIQ_RULES",
+        value_delimiter = ','
+    )]
+    pub rules: Vec<PathBuf>,
+
+    /// Output format: text or json.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+    let input = crate::doctor::DoctorInput {
+        gitlab_url: args.gitlab_url,
+        project: args.project,
+        rules: args.rules,
+    };
+    let checks = crate::doctor::run(&input, |k| std::env::var(k).ok());
+    let out = match args.format {
+        Format::Json => serde_json::to_string_pretty(&checks)? + "\n",
+        _ => crate::doctor::render_text(&checks),
+    };
+    print!("{out}");
+    let failed = checks
+        .iter()
+        .any(|c| c.status == crate::doctor::Status::Fail);
+    Ok(if failed {
+        ExitCode::from(error::EXIT_RUNTIME)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Classify(args) => run_classify(args),
+        Command::Doctor(args) => run_doctor(args),
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod gitlab;
 pub mod input;
