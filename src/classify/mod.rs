@@ -194,6 +194,9 @@ pub struct Scanner<'c> {
     hits: Vec<RuleHits>,
     recent: LineRing,
     tail: LineRing,
+    /// The tail as it was at the last failure anchor: the lines just above
+    /// the CI system's "step failed" line, shown when no rule matched.
+    anchor_tail: Option<Vec<(u64, Vec<u8>)>>,
     /// Hits still collecting lines after them: (rule, line of the hit).
     pending: Vec<(usize, u64)>,
 }
@@ -207,6 +210,7 @@ impl<'c> Scanner<'c> {
             hits: (0..n).map(|_| RuleHits::default()).collect(),
             recent: LineRing::new(CONTEXT_LINES),
             tail: LineRing::new(TAIL_LINES),
+            anchor_tail: None,
             pending: Vec::new(),
         }
     }
@@ -226,6 +230,18 @@ impl<'c> Scanner<'c> {
             self.tail.push(line, text);
         }
         self.recent.push(line, text);
+    }
+
+    /// The line just fed is a failure anchor: remember the lines above it.
+    pub fn mark_anchor(&mut self, line: u64) {
+        let kept: Vec<(u64, Vec<u8>)> = self
+            .tail
+            .items
+            .iter()
+            .filter(|(n, _)| *n < line)
+            .cloned()
+            .collect();
+        self.anchor_tail = Some(kept);
     }
 
     fn record(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
@@ -417,7 +433,11 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
         });
     }
     if evidence.is_empty() {
-        evidence = tail_evidence(&scanner.tail, facts, opts.max_evidence);
+        let tail: Vec<(u64, Vec<u8>)> = match &scanner.anchor_tail {
+            Some(t) => t.clone(),
+            None => scanner.tail.items.iter().cloned().collect(),
+        };
+        evidence = tail_evidence(&tail, facts, opts.max_evidence);
     }
 
     let section = evidence
@@ -521,9 +541,8 @@ fn is_runner_footer(text: &[u8]) -> bool {
 }
 
 /// When no rule matched: the last lines before the runner's footer.
-fn tail_evidence(tail: &LineRing, facts: &TraceFacts, max: usize) -> Vec<Evidence> {
+fn tail_evidence(tail: &[(u64, Vec<u8>)], facts: &TraceFacts, max: usize) -> Vec<Evidence> {
     let mut out: Vec<Evidence> = tail
-        .items
         .iter()
         .rev()
         .filter(|(n, t)| facts.job_failed_line.is_none_or(|jf| *n < jf) && !is_runner_footer(t))
@@ -550,8 +569,11 @@ pub fn classify_reader<R: BufRead>(
     opts: &ClassifyOptions,
 ) -> io::Result<Classification> {
     let mut scanner = Scanner::new(catalog);
-    let facts = TraceWalker::new().walk(input, |line, _| {
+    let facts = TraceWalker::new().walk(input, |line, facts| {
         scanner.feed(line.number, line.text, line.section, line.section_kind);
+        if facts.failure_anchor == Some(line.number) {
+            scanner.mark_anchor(line.number);
+        }
     })?;
     Ok(scanner.finish(&facts, opts))
 }
