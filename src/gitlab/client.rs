@@ -129,6 +129,11 @@ pub struct ClientConfig {
     pub initial_backoff: Duration,
     /// Lets GitLab admins see which tool is calling (`runneriq/<version>`).
     pub user_agent: String,
+    /// PEM files whose certificates replace the built-in (Mozilla) roots, for
+    /// a GitLab behind a private CA: `SSL_CERT_FILE` (the image's bundle),
+    /// `CI_SERVER_TLS_CA_FILE` (written by the runner when it has
+    /// `tls-ca-file`) and `RUNNERIQ_CA_FILE`, all together.
+    pub ca_files: Vec<std::path::PathBuf>,
 }
 
 impl ClientConfig {
@@ -145,6 +150,7 @@ impl ClientConfig {
             max_retry_wait: Duration::from_secs(60),
             initial_backoff: Duration::from_millis(500),
             user_agent: concat!("runneriq/", env!("CARGO_PKG_VERSION")).to_string(),
+            ca_files: Vec::new(),
         }
     }
 
@@ -172,6 +178,11 @@ impl ClientConfig {
         let base = normalize_base_url(&url).map_err(InputError)?;
         let mut cfg = ClientConfig::new(base);
         cfg.token = Token::from_lookup(&lookup);
+        cfg.ca_files = ["SSL_CERT_FILE", "CI_SERVER_TLS_CA_FILE", "RUNNERIQ_CA_FILE"]
+            .iter()
+            .filter_map(|k| lookup(k).filter(|v| !v.trim().is_empty()))
+            .map(std::path::PathBuf::from)
+            .collect();
         Ok(cfg)
     }
 }
@@ -259,13 +270,53 @@ struct Failure {
     retry: Option<Option<Duration>>,
 }
 
+/// Certificates of every PEM file; a file that can't be read or holds no
+/// certificate is an input error naming it (silently trusting nothing would
+/// fail later with an obscure TLS error).
+fn load_roots(
+    files: &[std::path::PathBuf],
+) -> Result<Vec<ureq::tls::Certificate<'static>>, InputError> {
+    let mut roots = Vec::new();
+    for f in files {
+        let pem = std::fs::read(f).map_err(|e| {
+            InputError(format!(
+                "{}: cannot read CA certificates: {}",
+                f.display(),
+                crate::input::io_reason(&e)
+            ))
+        })?;
+        let before = roots.len();
+        for item in ureq::tls::parse_pem(&pem) {
+            if let Ok(ureq::tls::PemItem::Certificate(c)) = item {
+                roots.push(c);
+            }
+        }
+        if roots.len() == before {
+            return Err(InputError(format!(
+                "{}: no PEM certificate found (expected -----BEGIN CERTIFICATE-----)",
+                f.display()
+            )));
+        }
+    }
+    Ok(roots)
+}
+
 impl Client {
     /// Validates the base URL and builds the HTTP agent.
     pub fn new(mut config: ClientConfig) -> Result<Client, InputError> {
         config.base_url = normalize_base_url(&config.base_url).map_err(InputError)?;
         let base_origin = origin_of(&config.base_url)
             .ok_or_else(|| InputError(format!("invalid GitLab URL: {}", config.base_url)))?;
-        let agent_config = Agent::config_builder()
+        let mut builder = Agent::config_builder();
+        if !config.ca_files.is_empty() {
+            let roots = load_roots(&config.ca_files)?;
+            builder = builder.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+                    .build(),
+            );
+        }
+        let agent_config = builder
             .http_status_as_error(false)
             // Redirects are followed by hand so the token never leaves GitLab.
             .max_redirects(0)
@@ -1124,6 +1175,40 @@ fn is_generic_status_text(msg: &str, status: u16) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    /// A self-signed CA made for this test (no private key kept).
+    const TEST_CA: &str = "-----BEGIN CERTIFICATE-----\nMIIBizCCATGgAwIBAgIUHfplhXRwPl0Aqg/fV+iokVMVug0wCgYIKoZIzj0EAwIw\nGzEZMBcGA1UEAwwQcnVubmVyaXEtdGVzdC1jYTAeFw0yNjExMjUyMTE3MzBaFw0z\nNjExMjIyMTE3MzBaMBsxGTAXBgNVBAMMEHJ1bm5lcmlxLXRlc3QtY2EwWTATBgcq\nhkjOPQIBBggqhkjOPQMBBwNCAAQ73TkOP5ssHAxq+MEARDtGwwrfnlcGB8JArsHA\n5Ofh7CvwvZLYQIqUkh8Rts6xU9w0EF+Y7DSKLB/jVQ5AtPy/o1MwUTAdBgNVHQ4E\nFgQU7tdQ4sysoh7jFi+LBZS5JxlBre4wHwYDVR0jBBgwFoAU7tdQ4sysoh7jFi+L\nBZS5JxlBre4wDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNIADBFAiACM+LS\n9UgRgVtChLd5J443d193xSP+pDm5hNsUFOWnAQIhAJuZln2P07e/Be9QKKOKxIC/\nffoPRzgcrbPmhWqZk8n6\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn ca_files_from_env_replace_the_roots() {
+        let dir = std::env::temp_dir().join(format!("runneriq-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("ca.pem");
+        std::fs::write(&good, TEST_CA).unwrap();
+        let cfg = ClientConfig::from_lookup(Some("https://gitlab.example.com".into()), |k| {
+            (k == "CI_SERVER_TLS_CA_FILE").then(|| good.display().to_string())
+        })
+        .unwrap();
+        assert_eq!(cfg.ca_files, vec![good.clone()]);
+        assert!(Client::new(cfg).is_ok());
+        assert_eq!(load_roots(&[good.clone(), good.clone()]).unwrap().len(), 2);
+
+        let bad = dir.join("not-a-cert.pem");
+        std::fs::write(&bad, "hello").unwrap();
+        let e = load_roots(&[bad.clone()]).unwrap_err().to_string();
+        assert!(
+            e.contains("not-a-cert.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let e = load_roots(&[dir.join("missing.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing.pem: cannot read CA certificates: no such file"),
+            "{e}"
+        );
+    }
+
     use super::*;
 
     #[test]
