@@ -30,6 +30,9 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Check the token, project access, note permission and rules, and say what to fix.
     Doctor(DoctorArgs),
+    /// Explain a failed pipeline in one note on its merge request (or commit),
+    /// edited in place on every re-run.
+    Diagnose(DiagnoseArgs),
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +114,67 @@ pub struct DoctorArgs {
     pub format: Format,
 }
 
+/// `runneriq diagnose`. Every input defaults to GitLab's predefined CI
+/// variable named in its help, so inside a pipeline no flag is needed.
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// Project id or path [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// Pipeline id [env: CI_PIPELINE_ID].
+    #[arg(long, value_name = "ID")]
+    pub pipeline: Option<u64>,
+
+    /// Merge request IID [env: CI_MERGE_REQUEST_IID, else this project's first
+    /// entry of CI_OPEN_MERGE_REQUESTS, else the open MR of the commit].
+    #[arg(long, value_name = "IID")]
+    pub mr: Option<u64>,
+
+    /// Commit SHA, for the commit's diff and discussion [env: CI_COMMIT_SHA].
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+
+    /// A job to leave out: the diagnose job itself [env: CI_JOB_ID].
+    #[arg(long, value_name = "ID")]
+    pub exclude_job: Option<u64>,
+
+    /// What stdout gets when not posting: the note (md) or its data (json;
+    /// always printed, the summary then goes to stderr).
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::diagnose::NoteFormat,
+
+    /// Print the note instead of posting it; no write request is sent.
+    /// (`RUNNERIQ_DRY_RUN`: empty, 0, false, no or off mean no.)
+    #[arg(
+        long,
+        env = "RUNNERIQ_DRY_RUN",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub dry_run: bool,
+
+    /// Where the note goes.
+    #[arg(long, value_enum, default_value = "auto", env = "RUNNERIQ_POST_TO")]
+    pub post_to: crate::diagnose::PostTo,
+
+    /// Extra rule files that extend or override the built-in catalog (repeatable).
+    #[arg(
+        long = "rules",
+        value_name = "FILE",
+        env = "RUNNERIQ_RULES",
+        value_delimiter = ','
+    )]
+    pub rules: Vec<PathBuf>,
+
+    /// Directory with a `note.md.j2` that replaces the built-in note template.
+    #[arg(long, value_name = "DIR", env = "RUNNERIQ_TEMPLATES")]
+    pub templates: Option<PathBuf>,
+}
+
 fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     let input = crate::doctor::DoctorInput {
         gitlab_url: args.gitlab_url,
@@ -133,12 +197,29 @@ fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// CI templates often pass optional settings as possibly-empty variables
+/// (`RUNNERIQ_RULES: "$[[ inputs.rules_file ]]"`); clap would reject an
+/// empty value, so an empty RUNNERIQ_* variable counts as unset.
+fn drop_empty_env() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| k.to_string_lossy().starts_with("RUNNERIQ_") && v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // SAFETY: called first thing in `run`, before any thread is spawned,
+        // so nothing else reads or writes the environment concurrently.
+        unsafe { std::env::remove_var(k) };
+    }
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> anyhow::Result<ExitCode> {
+    drop_empty_env();
     let cli = Cli::parse();
     match cli.command {
         Command::Classify(args) => run_classify(args),
         Command::Doctor(args) => run_doctor(args),
+        Command::Diagnose(args) => crate::diagnose::run(args),
     }
 }
 

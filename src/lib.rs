@@ -6,8 +6,10 @@
 
 pub mod classify;
 pub mod cli;
+pub mod diagnose;
 pub mod doctor;
 pub mod error;
 pub mod gitlab;
 pub mod input;
+pub mod publish;
 pub mod trace;

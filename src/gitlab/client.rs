@@ -1195,7 +1195,9 @@ mod tests {
 
         let bad = dir.join("not-a-cert.pem");
         std::fs::write(&bad, "hello").unwrap();
-        let e = load_roots(&[bad.clone()]).unwrap_err().to_string();
+        let e = load_roots(std::slice::from_ref(&bad))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("not-a-cert.pem") && e.contains("no PEM certificate"),
             "{e}"

@@ -1,0 +1,551 @@
+//! What a diagnosis reads from GitLab, and the sorting of a pipeline's jobs.
+//!
+//! The number of API requests grows with the number of failed jobs, not with the
+//! project: one listing per pipeline (jobs with their retries, bridges), one trace
+//! per failed job, a bounded number of diff pages. Traces are streamed straight
+//! into the classifier (never held in memory) by a small pool of threads, so a
+//! pipeline with a dozen failures does not take a dozen round trips in a row.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io::{self, BufReader};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Deserialize;
+
+use crate::classify::{self, Catalog, Classification, ClassifyOptions};
+use crate::gitlab::models::{Bridge, Job, MergeRequest};
+use crate::gitlab::{ApiError, Client, project_ref};
+
+/// Child and multi-project pipelines are followed this many levels down.
+pub const MAX_DEPTH: u8 = 3;
+/// At most this many pipelines are read (the root included), whatever the fan-out.
+const MAX_PIPELINES: usize = 25;
+/// 2,000 jobs per pipeline, retries included.
+const MAX_JOB_PAGES: usize = 20;
+const MAX_BRIDGE_PAGES: usize = 3;
+/// 500 changed files are plenty to correlate against.
+const MAX_DIFF_PAGES: usize = 5;
+/// Concurrent trace downloads.
+pub const TRACE_WORKERS: usize = 4;
+/// Read buffer for a streamed trace.
+const TRACE_BUFFER: usize = 64 * 1024;
+
+/// One pipeline of the tree: the root, or a downstream pipeline found through a
+/// bridge (trigger job).
+#[derive(Debug, Clone)]
+pub struct PipelineRun {
+    /// Project id or path, as API paths take it (not yet encoded).
+    pub project: String,
+    pub pipeline_id: u64,
+    /// 0 for the root pipeline.
+    pub depth: u8,
+    /// The bridge that started this pipeline, for downstream pipelines.
+    pub via: Option<String>,
+    pub web_url: Option<String>,
+    /// Every job, earlier attempts included; failed bridges that never created
+    /// their downstream pipeline are added as jobs (they have no trace).
+    pub jobs: Vec<Job>,
+    /// Ids in `jobs` that are bridges.
+    pub bridge_ids: HashSet<u64>,
+    /// GitLab had more jobs than we read.
+    pub truncated: bool,
+}
+
+/// The root pipeline and its downstream pipelines, parents before children.
+#[derive(Debug, Clone, Default)]
+pub struct Tree {
+    pub runs: Vec<PipelineRun>,
+    /// What could not be read (a downstream pipeline the token cannot see, ...).
+    pub warnings: Vec<String>,
+}
+
+fn jobs_of(client: &Client, project: &str, pipeline: u64) -> Result<(Vec<Job>, bool), ApiError> {
+    let path = format!(
+        "/projects/{}/pipelines/{pipeline}/jobs",
+        project_ref(project)
+    );
+    let page = client.get_pages::<Job>(
+        &path,
+        &[("include_retried", "true".to_string())],
+        MAX_JOB_PAGES,
+    )?;
+    Ok((page.items, page.truncated))
+}
+
+fn bridges_of(client: &Client, project: &str, pipeline: u64) -> Result<Vec<Bridge>, ApiError> {
+    let path = format!(
+        "/projects/{}/pipelines/{pipeline}/bridges",
+        project_ref(project)
+    );
+    client.get_all(&path, &[], MAX_BRIDGE_PAGES)
+}
+
+/// A failed bridge with no downstream pipeline, as a job without a trace.
+fn bridge_as_job(b: &Bridge) -> Job {
+    Job {
+        id: b.id,
+        name: b.name.clone(),
+        stage: b.stage.clone(),
+        status: b.status.clone(),
+        git_ref: b.git_ref.clone(),
+        allow_failure: b.allow_failure,
+        failure_reason: b.failure_reason.clone(),
+        web_url: b.web_url.clone(),
+        pipeline: b.pipeline.clone(),
+        ..Job::default()
+    }
+}
+
+/// Reads the pipeline's jobs (with retries) and, through its bridges, its
+/// downstream pipelines down to [`MAX_DEPTH`]. Only the root's job list is
+/// required: a downstream pipeline that cannot be read becomes a warning.
+pub fn pipeline_tree(client: &Client, project: &str, pipeline: u64) -> Result<Tree, ApiError> {
+    let mut tree = Tree::default();
+    let mut queue: VecDeque<(String, u64, u8, Option<String>)> = VecDeque::new();
+    queue.push_back((project.to_string(), pipeline, 0, None));
+    let mut seen: HashSet<(String, u64)> = HashSet::new();
+    while let Some((proj, pid, depth, via)) = queue.pop_front() {
+        if !seen.insert((proj.clone(), pid)) {
+            continue;
+        }
+        if tree.runs.len() >= MAX_PIPELINES {
+            tree.warnings.push(format!(
+                "only the first {MAX_PIPELINES} pipelines of the tree were read"
+            ));
+            break;
+        }
+        let (jobs, truncated) = match jobs_of(client, &proj, pid) {
+            Ok(j) => j,
+            Err(e) if depth == 0 => return Err(e),
+            Err(e) => {
+                tree.warnings.push(format!(
+                    "downstream pipeline #{pid} (project {proj}) could not be read: {}",
+                    crate::gitlab::error::summary(&e)
+                ));
+                continue;
+            }
+        };
+        let bridges = match bridges_of(client, &proj, pid) {
+            Ok(b) => b,
+            Err(e) => {
+                tree.warnings.push(format!(
+                    "the trigger jobs of pipeline #{pid} could not be read, so its child \
+                     pipelines were not checked: {}",
+                    crate::gitlab::error::summary(&e)
+                ));
+                Vec::new()
+            }
+        };
+        let web_url = jobs
+            .iter()
+            .find_map(|j| j.pipeline.as_ref().and_then(|p| p.web_url.clone()));
+        let mut run = PipelineRun {
+            project: proj.clone(),
+            pipeline_id: pid,
+            depth,
+            via,
+            web_url,
+            jobs,
+            bridge_ids: HashSet::new(),
+            truncated,
+        };
+        for b in &bridges {
+            match &b.downstream_pipeline {
+                Some(d) if d.id != 0 => {
+                    if depth < MAX_DEPTH {
+                        let child_project = d
+                            .project_id
+                            .map(|id| id.to_string())
+                            .unwrap_or_else(|| proj.clone());
+                        queue.push_back((child_project, d.id, depth + 1, Some(b.name.clone())));
+                    } else if b.status == "failed" {
+                        tree.warnings.push(format!(
+                            "pipeline #{} (started by `{}`) is more than {MAX_DEPTH} levels \
+                             down and was not read",
+                            d.id, b.name
+                        ));
+                    }
+                }
+                _ => {
+                    if b.status == "failed" {
+                        run.bridge_ids.insert(b.id);
+                        run.jobs.push(bridge_as_job(b));
+                    }
+                }
+            }
+        }
+        tree.runs.push(run);
+    }
+    Ok(tree)
+}
+
+/// A job picked for the note, with where it ran.
+#[derive(Debug, Clone)]
+pub struct PickedJob {
+    /// Index into [`Tree::runs`].
+    pub run: usize,
+    /// The latest attempt.
+    pub job: Job,
+    pub attempts: u32,
+    pub failed_attempts: u32,
+    pub is_bridge: bool,
+}
+
+/// The pipeline's jobs sorted into what the note reports.
+#[derive(Debug, Clone, Default)]
+pub struct Partition {
+    /// Latest attempt failed, failure not allowed.
+    pub failed: Vec<PickedJob>,
+    /// Latest attempt succeeded after at least one failed attempt.
+    pub passed_on_retry: Vec<PickedJob>,
+    /// Latest attempt failed with `allow_failure: true`.
+    pub allowed_failures: Vec<PickedJob>,
+    /// Jobs not finished yet (created, pending, running, ...).
+    pub unfinished: usize,
+}
+
+fn is_unfinished(status: &str) -> bool {
+    matches!(
+        status,
+        "created" | "pending" | "running" | "preparing" | "waiting_for_resource" | "scheduled"
+    )
+}
+
+/// Groups attempts by (pipeline, job name): GitLab has no `retried` field, a
+/// retry is another job with the same name, and the highest id is the latest.
+/// `exclude` is the diagnose job itself: all its attempts are left out (an
+/// earlier attempt that could not post is not a finding). Output is ordered by
+/// pipeline, then by job id, so the note does not depend on the API's order.
+pub fn partition(runs: &[PipelineRun], exclude: Option<u64>) -> Partition {
+    let mut out = Partition::default();
+    for (ri, run) in runs.iter().enumerate() {
+        let excluded_name = run
+            .jobs
+            .iter()
+            .find(|j| Some(j.id) == exclude)
+            .map(|j| j.name.as_str());
+        let mut by_name: BTreeMap<&str, Vec<&Job>> = BTreeMap::new();
+        for j in &run.jobs {
+            if Some(j.id) == exclude || Some(j.name.as_str()) == excluded_name {
+                continue;
+            }
+            by_name.entry(j.name.as_str()).or_default().push(j);
+        }
+        let mut picked: Vec<(u8, PickedJob)> = Vec::new();
+        for attempts in by_name.values() {
+            let Some(latest) = attempts.iter().max_by_key(|j| j.id) else {
+                continue;
+            };
+            let failed_attempts = attempts.iter().filter(|j| j.status == "failed").count() as u32;
+            let p = PickedJob {
+                run: ri,
+                job: (*latest).clone(),
+                attempts: attempts.len() as u32,
+                failed_attempts,
+                is_bridge: run.bridge_ids.contains(&latest.id),
+            };
+            match latest.status.as_str() {
+                "failed" if latest.allow_failure => picked.push((2, p)),
+                "failed" => picked.push((0, p)),
+                "success" if failed_attempts > 0 => picked.push((1, p)),
+                s if is_unfinished(s) => out.unfinished += 1,
+                _ => {}
+            }
+        }
+        picked.sort_by_key(|(_, p)| p.job.id);
+        for (kind, p) in picked {
+            match kind {
+                0 => out.failed.push(p),
+                1 => out.passed_on_retry.push(p),
+                _ => out.allowed_failures.push(p),
+            }
+        }
+    }
+    out
+}
+
+/// What reading one job's trace gave.
+#[derive(Debug, Clone)]
+pub enum TraceOutcome {
+    Classified(Box<Classification>),
+    /// One sentence fragment: why the log could not be read.
+    Unreadable(String),
+}
+
+/// One trace to read: where, and what GitLab said about the failure.
+#[derive(Debug, Clone)]
+pub struct TraceTask {
+    pub project: String,
+    pub job_id: u64,
+    pub failure_reason: Option<String>,
+    /// False for bridges: they have no log, `failure_reason` is all there is.
+    pub has_trace: bool,
+}
+
+fn classify_one(
+    client: &Client,
+    task: &TraceTask,
+    catalog: &Catalog,
+    opts: &ClassifyOptions,
+) -> TraceOutcome {
+    if !task.has_trace {
+        return match classify::classify_reader(io::empty(), catalog, opts) {
+            Ok(c) => TraceOutcome::Classified(Box::new(c)),
+            Err(e) => TraceOutcome::Unreadable(crate::input::io_reason(&e)),
+        };
+    }
+    let path = format!(
+        "/projects/{}/jobs/{}/trace",
+        project_ref(&task.project),
+        task.job_id
+    );
+    let reader = match client.get_reader(&path) {
+        Ok(r) => r,
+        Err(e) => return TraceOutcome::Unreadable(crate::gitlab::error::summary(&e)),
+    };
+    let buffered = BufReader::with_capacity(TRACE_BUFFER, reader);
+    match classify::classify_reader(buffered, catalog, opts) {
+        Ok(c) => TraceOutcome::Classified(Box::new(c)),
+        Err(e) => TraceOutcome::Unreadable(format!(
+            "the download broke off: {}",
+            crate::input::io_reason(&e)
+        )),
+    }
+}
+
+/// Classifies the traces of `tasks` with `workers` threads; results are in the
+/// order of `tasks`. A trace that cannot be read is an outcome, not an error:
+/// the note still lists that job.
+pub fn classify_traces(
+    client: &Client,
+    tasks: &[TraceTask],
+    catalog: &Catalog,
+    max_evidence: usize,
+    workers: usize,
+) -> Vec<TraceOutcome> {
+    let results: Vec<Mutex<Option<TraceOutcome>>> =
+        tasks.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = workers.clamp(1, tasks.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(task) = tasks.get(i) else { break };
+                    let opts = ClassifyOptions {
+                        max_evidence,
+                        failure_reason: task.failure_reason.clone(),
+                    };
+                    let outcome = classify_one(client, task, catalog, &opts);
+                    *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                }
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|| TraceOutcome::Unreadable("it was not fetched".to_string()))
+        })
+        .collect()
+}
+
+/// Only the paths of a diff entry: the hunks (possibly megabytes) are skipped
+/// by the parser instead of being copied.
+#[derive(Debug, Deserialize)]
+struct DiffPaths {
+    #[serde(default)]
+    old_path: String,
+    #[serde(default)]
+    new_path: String,
+    #[serde(default)]
+    renamed_file: bool,
+    #[serde(default)]
+    deleted_file: bool,
+}
+
+/// The files a change touched.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub paths: Vec<String>,
+    /// "merge request !7" or "commit 0123abcd".
+    pub source: Option<String>,
+    pub truncated: bool,
+    /// Why no diff could be read, when none could.
+    pub error: Option<String>,
+}
+
+fn collect_paths(items: Vec<DiffPaths>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in items {
+        for (p, keep) in [
+            (d.new_path, true),
+            (d.old_path, d.renamed_file || d.deleted_file),
+        ] {
+            if keep && !p.is_empty() && !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Changed paths of the merge request, else of the commit. Never fails: a diff
+/// that cannot be read only means no "your change" claims.
+pub fn changed_paths(
+    client: &Client,
+    project: &str,
+    mr: Option<u64>,
+    sha: Option<&str>,
+) -> Changes {
+    let mut errors: Vec<String> = Vec::new();
+    if let Some(iid) = mr {
+        let path = format!(
+            "/projects/{}/merge_requests/{iid}/diffs",
+            project_ref(project)
+        );
+        match client.get_pages::<DiffPaths>(&path, &[], MAX_DIFF_PAGES) {
+            Ok(page) => {
+                return Changes {
+                    paths: collect_paths(page.items),
+                    source: Some(format!("merge request !{iid}")),
+                    truncated: page.truncated,
+                    error: None,
+                };
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if let Some(sha) = sha {
+        let path = format!(
+            "/projects/{}/repository/commits/{}/diff",
+            project_ref(project),
+            project_ref(sha)
+        );
+        match client.get_pages::<DiffPaths>(&path, &[], MAX_DIFF_PAGES) {
+            Ok(page) => {
+                return Changes {
+                    paths: collect_paths(page.items),
+                    source: Some(format!("commit {}", short_sha(sha))),
+                    truncated: page.truncated,
+                    error: None,
+                };
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    Changes {
+        error: (!errors.is_empty()).then(|| errors.join("; ")),
+        ..Changes::default()
+    }
+}
+
+/// The first 8 characters of a commit SHA, as GitLab shows it.
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..8).unwrap_or(sha)
+}
+
+/// The open merge request whose source branch has `sha`, if any (one request).
+/// Prefers the MR whose head is that very commit.
+pub fn open_mr_for_commit(
+    client: &Client,
+    project: &str,
+    sha: &str,
+) -> Result<Option<u64>, ApiError> {
+    let path = format!(
+        "/projects/{}/repository/commits/{}/merge_requests",
+        project_ref(project),
+        project_ref(sha)
+    );
+    let mrs: Vec<MergeRequest> = client.get_all(&path, &[], 1)?;
+    let open: Vec<&MergeRequest> = mrs.iter().filter(|m| m.state == "opened").collect();
+    Ok(open
+        .iter()
+        .find(|m| m.sha.as_deref() == Some(sha))
+        .or_else(|| open.first())
+        .map(|m| m.iid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: u64, name: &str, status: &str) -> Job {
+        Job {
+            id,
+            name: name.into(),
+            status: status.into(),
+            ..Job::default()
+        }
+    }
+
+    fn run(jobs: Vec<Job>) -> PipelineRun {
+        PipelineRun {
+            project: "1".into(),
+            pipeline_id: 9,
+            depth: 0,
+            via: None,
+            web_url: None,
+            jobs,
+            bridge_ids: HashSet::new(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn retries_allow_failure_and_self_exclusion() {
+        let mut lint = job(7, "lint", "failed");
+        lint.allow_failure = true;
+        let runs = vec![run(vec![
+            job(30, "build", "failed"),
+            job(10, "test", "failed"),
+            job(20, "test", "success"),
+            job(11, "deploy", "failed"),
+            job(21, "deploy", "failed"),
+            lint,
+            job(40, "diagnose", "running"),
+            job(33, "diagnose", "failed"),
+            job(41, "later", "pending"),
+            job(5, "docs", "success"),
+        ])];
+        let p = partition(&runs, Some(40));
+        let names = |v: &[PickedJob]| {
+            v.iter()
+                .map(|p| (p.job.name.clone(), p.job.id))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(&p.failed),
+            vec![("deploy".into(), 21), ("build".into(), 30)]
+        );
+        assert_eq!(p.failed[0].attempts, 2);
+        assert_eq!(p.failed[0].failed_attempts, 2);
+        assert_eq!(names(&p.passed_on_retry), vec![("test".into(), 20)]);
+        assert_eq!(names(&p.allowed_failures), vec![("lint".into(), 7)]);
+        assert_eq!(p.unfinished, 1, "the diagnose job itself is not counted");
+    }
+
+    #[test]
+    fn diff_paths_keep_old_names_of_renames_and_deletions() {
+        let items: Vec<DiffPaths> = serde_json::from_str(
+            r#"[{"old_path":"a.rs","new_path":"a.rs","diff":"@@ huge"},
+                {"old_path":"old.rs","new_path":"new.rs","renamed_file":true},
+                {"old_path":"gone.rs","new_path":"gone.rs","deleted_file":true}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            collect_paths(items),
+            vec!["a.rs", "new.rs", "old.rs", "gone.rs"]
+        );
+    }
+
+    #[test]
+    fn short_sha_is_safe_on_short_input() {
+        assert_eq!(short_sha("0123456789abcdef"), "01234567");
+        assert_eq!(short_sha("abc"), "abc");
+    }
+}

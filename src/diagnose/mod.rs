@@ -1,0 +1,640 @@
+//! `runneriq diagnose`: one living note per failed pipeline.
+//!
+//! Inputs come from GitLab's predefined CI variables (each overridable by a
+//! flag), then: fetch (jobs with retries, child pipelines, traces of failed
+//! jobs, the change's diff) → classify and correlate (pure) → render (template,
+//! size budget, Markdown safety) → publish (upsert by hidden marker). The job
+//! log always gets a plain-text summary first, so a diagnosis is never lost
+//! when posting fails.
+
+pub mod correlate;
+pub mod fetch;
+pub mod note;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use crate::classify::Catalog;
+use crate::cli::DiagnoseArgs;
+use crate::error::{InputError, input};
+use crate::gitlab::{Client, ClientConfig};
+use crate::publish::{self, MARKER, Outcome, Target};
+
+use fetch::TraceOutcome;
+use note::{JobBrief, Note, Templates};
+
+/// Evidence lines ranked per job: all feed the correlation with changed files,
+/// the best three are shown.
+const EVIDENCE_PER_JOB: usize = 5;
+
+/// What `diagnose` prints on stdout when it does not post (or with `json`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoteFormat {
+    /// The note's Markdown.
+    Md,
+    /// The data the template renders (stable field names).
+    Json,
+}
+
+/// Where the note goes.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostTo {
+    /// The merge request if there is one, else the commit.
+    Auto,
+    /// The merge request (an input error when there is none).
+    Mr,
+    /// A discussion on the commit.
+    Commit,
+    /// Nowhere: print the note.
+    None,
+}
+
+/// Where the merge request came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MrSource {
+    Flag,
+    MergeRequestIid,
+    OpenMergeRequests,
+}
+
+/// The resolved inputs of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inputs {
+    pub project: String,
+    pub pipeline: u64,
+    pub mr: Option<(u64, MrSource)>,
+    pub sha: Option<String>,
+    pub exclude_job: Option<u64>,
+    /// `CI_PROJECT_DIR` and friends: checkout prefixes to strip from log paths.
+    pub checkout_dirs: Vec<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn parse_id(value: &str, var: &str) -> Result<u64, InputError> {
+    value.trim().parse::<u64>().map_err(|_| {
+        InputError(format!(
+            "{var}={value:?} is not a numeric id (pass the flag instead)"
+        ))
+    })
+}
+
+/// The first `!iid` in `CI_OPEN_MERGE_REQUESTS` ("group/proj!12,group/proj!15")
+/// whose project path is `project_path` (MRs from other projects, e.g. forks,
+/// are skipped).
+pub fn mr_from_open_list(list: &str, project_path: &str) -> Option<u64> {
+    list.split(',').find_map(|item| {
+        let (path, iid) = item.trim().rsplit_once('!')?;
+        (path == project_path)
+            .then(|| iid.trim().parse::<u64>().ok())
+            .flatten()
+    })
+}
+
+/// Flags first, then GitLab's predefined variables. A missing required input
+/// is an error naming both the flag and the variable.
+pub fn resolve_inputs(
+    args: &DiagnoseArgs,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Inputs, InputError> {
+    let var = |k: &str| non_empty(lookup(k));
+    let project = non_empty(args.project.clone())
+        .or_else(|| var("CI_PROJECT_ID"))
+        .ok_or_else(|| {
+            InputError(
+                "no project: pass --project ID|PATH or run in GitLab CI (CI_PROJECT_ID)".into(),
+            )
+        })?;
+    let pipeline = match args.pipeline {
+        Some(p) => p,
+        None => match var("CI_PIPELINE_ID") {
+            Some(v) => parse_id(&v, "CI_PIPELINE_ID")?,
+            None => {
+                return Err(InputError(
+                    "no pipeline: pass --pipeline ID or run in GitLab CI (CI_PIPELINE_ID)".into(),
+                ));
+            }
+        },
+    };
+    let mr = match args.mr {
+        Some(m) => Some((m, MrSource::Flag)),
+        None => match var("CI_MERGE_REQUEST_IID") {
+            Some(v) => Some((
+                parse_id(&v, "CI_MERGE_REQUEST_IID")?,
+                MrSource::MergeRequestIid,
+            )),
+            None => match (var("CI_OPEN_MERGE_REQUESTS"), var("CI_PROJECT_PATH")) {
+                (Some(list), Some(path)) => {
+                    mr_from_open_list(&list, &path).map(|m| (m, MrSource::OpenMergeRequests))
+                }
+                _ => None,
+            },
+        },
+    };
+    let sha = non_empty(args.sha.clone()).or_else(|| var("CI_COMMIT_SHA"));
+    let exclude_job = match args.exclude_job {
+        Some(j) => Some(j),
+        None => var("CI_JOB_ID")
+            .map(|v| parse_id(&v, "CI_JOB_ID"))
+            .transpose()?,
+    };
+    let checkout_dirs = ["CI_PROJECT_DIR"].iter().filter_map(|k| var(k)).collect();
+    Ok(Inputs {
+        project,
+        pipeline,
+        mr,
+        sha,
+        exclude_job,
+        checkout_dirs,
+    })
+}
+
+/// The API client configuration of every command that talks to GitLab:
+/// `--gitlab-url`/`CI_API_V4_URL` and the token from [`crate::gitlab::Token::from_env`].
+///
+/// Hidden knobs, read only here, so the end-to-end tests run in seconds (they
+/// are not in `--help` because nobody should need them in production):
+/// - `RUNNERIQ_HTTP_MAX_ATTEMPTS`: HTTP attempts per call (default 5);
+/// - `RUNNERIQ_HTTP_INITIAL_BACKOFF_MS`: first retry wait (default 500);
+/// - `RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS`: cap on one wait, `Retry-After` included
+///   (default 60000);
+/// - `RUNNERIQ_HTTP_DEADLINE_S`: budget of one call, retries included (default 120).
+pub fn client_config(
+    url_flag: Option<String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<ClientConfig, InputError> {
+    let mut cfg = ClientConfig::from_lookup(url_flag, &lookup)?;
+    let num = |k: &str| -> Result<Option<u64>, InputError> {
+        match non_empty(lookup(k)) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| InputError(format!("{k}={v:?} is not a whole number"))),
+        }
+    };
+    if let Some(n) = num("RUNNERIQ_HTTP_MAX_ATTEMPTS")? {
+        cfg.max_attempts = u32::try_from(n.clamp(1, 20)).unwrap_or(20);
+    }
+    if let Some(ms) = num("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS")? {
+        cfg.initial_backoff = Duration::from_millis(ms);
+    }
+    if let Some(ms) = num("RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS")? {
+        cfg.max_retry_wait = Duration::from_millis(ms);
+    }
+    if let Some(s) = num("RUNNERIQ_HTTP_DEADLINE_S")? {
+        cfg.deadline = Duration::from_secs(s.max(1));
+    }
+    Ok(cfg)
+}
+
+fn env_lookup(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
+    let refs: Vec<&std::path::Path> = paths.iter().map(PathBuf::as_path).collect();
+    Catalog::with_overrides(&refs)
+}
+
+/// Runs `runneriq diagnose`.
+pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+    let inputs = resolve_inputs(&args, env_lookup)?;
+    // Everything the user gave us is checked before the first request.
+    let catalog = load_catalog(&args.rules)?;
+    let templates = Templates::load(args.templates.as_deref())?;
+    let cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
+    let token_kind = cfg.token.as_ref().map(|t| t.kind());
+    let client = Client::new(cfg)?;
+
+    let writes = !args.dry_run && args.post_to != PostTo::None;
+    let mut warnings: Vec<String> = Vec::new();
+
+    // The merge request: from the inputs, else the open MR of the commit.
+    let mut mr = inputs.mr.as_ref().map(|(m, _)| *m);
+    if mr.is_none() && matches!(args.post_to, PostTo::Auto | PostTo::Mr | PostTo::None) {
+        if let Some(sha) = &inputs.sha {
+            match fetch::open_mr_for_commit(&client, &inputs.project, sha) {
+                Ok(m) => mr = m,
+                Err(e) => warnings.push(format!(
+                    "the merge request of commit {} could not be looked up: {}",
+                    fetch::short_sha(sha),
+                    crate::gitlab::error::summary(&e)
+                )),
+            }
+        }
+    }
+    let target = match args.post_to {
+        PostTo::None => None,
+        PostTo::Mr => Some(Target::MergeRequest {
+            project: inputs.project.clone(),
+            iid: mr.ok_or_else(|| {
+                input(
+                    "--post-to mr: no merge request found — pass --mr IID, or run in a merge \
+                     request pipeline (CI_MERGE_REQUEST_IID)",
+                )
+            })?,
+        }),
+        PostTo::Commit => Some(Target::Commit {
+            project: inputs.project.clone(),
+            sha: inputs.sha.clone().ok_or_else(|| {
+                input(
+                    "--post-to commit: no commit — pass --sha or run in GitLab CI (CI_COMMIT_SHA)",
+                )
+            })?,
+        }),
+        PostTo::Auto => match (mr, &inputs.sha) {
+            (Some(iid), _) => Some(Target::MergeRequest {
+                project: inputs.project.clone(),
+                iid,
+            }),
+            (None, Some(sha)) => Some(Target::Commit {
+                project: inputs.project.clone(),
+                sha: sha.clone(),
+            }),
+            (None, None) => {
+                warnings.push(
+                    "no merge request and no commit (--mr, --sha, CI_COMMIT_SHA): the note is \
+                     only printed"
+                        .to_string(),
+                );
+                None
+            }
+        },
+    };
+
+    let tree = fetch::pipeline_tree(&client, &inputs.project, inputs.pipeline)
+        .with_context(|| format!("could not read the jobs of pipeline #{}", inputs.pipeline))?;
+    warnings.extend(tree.warnings.iter().cloned());
+    let parts = fetch::partition(&tree.runs, inputs.exclude_job);
+    if tree.runs.iter().any(|r| r.truncated) {
+        warnings.push("the pipeline has more jobs than RunnerIQ reads (2,000 per pipeline)".into());
+    }
+
+    let mut n = note::empty_note(&inputs.project, inputs.pipeline);
+    n.pipeline_url = tree.runs.first().and_then(|r| r.web_url.clone());
+    n.target = target.as_ref().map(Target::describe);
+    n.unfinished = parts.unfinished;
+    n.passed_on_retry = parts.passed_on_retry.iter().map(brief).collect();
+    n.omitted_passed_on_retry = note::cap_brief(&mut n.passed_on_retry);
+    n.allowed_failures = parts.allowed_failures.iter().map(brief).collect();
+    n.omitted_allowed_failures = note::cap_brief(&mut n.allowed_failures);
+
+    if !parts.failed.is_empty() {
+        let changes = fetch::changed_paths(&client, &inputs.project, mr, inputs.sha.as_deref());
+        if let Some(e) = &changes.error {
+            warnings.push(format!("the changed files could not be read: {e}"));
+        }
+        n.changes = note::ChangesInfo {
+            source: changes.source.clone(),
+            files: changes.paths.len(),
+            truncated: changes.truncated,
+            error: changes.error.clone(),
+        };
+        let tasks: Vec<fetch::TraceTask> = parts
+            .failed
+            .iter()
+            .map(|p| fetch::TraceTask {
+                project: tree.runs[p.run].project.clone(),
+                job_id: p.job.id,
+                failure_reason: p.job.failure_reason.clone(),
+                has_trace: !p.is_bridge,
+            })
+            .collect();
+        let outcomes = fetch::classify_traces(
+            &client,
+            &tasks,
+            &catalog,
+            EVIDENCE_PER_JOB,
+            fetch::TRACE_WORKERS,
+        );
+        for (p, outcome) in parts.failed.iter().zip(outcomes) {
+            let run = &tree.runs[p.run];
+            let mut r = note::job_report(
+                p.job.id,
+                &p.job.name,
+                &p.job.stage,
+                p.job.web_url.clone(),
+                &run.project,
+                run.pipeline_id,
+                run.via.clone(),
+                p.job.failure_reason.clone(),
+                p.attempts,
+                p.failed_attempts,
+            );
+            match outcome {
+                TraceOutcome::Classified(c) => {
+                    let (refs, hits) =
+                        correlate::correlate(&c.evidence, &changes.paths, &inputs.checkout_dirs);
+                    note::apply_classification(&mut r, &c, refs, hits);
+                }
+                TraceOutcome::Unreadable(why) => r.unreadable_reason = Some(why),
+            }
+            n.failed.push(r);
+        }
+        let (md, text) = note::verdict(
+            &n.failed,
+            parts.passed_on_retry.len(),
+            parts.allowed_failures.len(),
+        );
+        n.verdict_md = md;
+        n.verdict = text;
+    } else if parts.unfinished == 0 {
+        n.set_status("passed");
+    } else {
+        n.set_status("no_failures");
+    }
+    note::cap_warnings(&mut warnings);
+    n.warnings = warnings;
+
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let summary = note::summary_text(&n);
+    let print_result = |out: &mut dyn Write, s: &str| -> anyhow::Result<()> {
+        out.write_all(s.as_bytes()).context("writing output")?;
+        out.flush().context("writing output")
+    };
+
+    // No failed job: only an existing note is touched (marked resolved).
+    if n.status != "failed" {
+        let existing = match &target {
+            Some(t) => match publish::find_existing(&client, t, MARKER) {
+                Ok(e) => e,
+                Err(e) => {
+                    print_result(&mut out, &summary)?;
+                    return Err(anyhow::anyhow!(publish::explain_failure(&e, t, token_kind)));
+                }
+            },
+            None => None,
+        };
+        let Some(existing) = existing else {
+            if args.format == NoteFormat::Json {
+                print_result(&mut out, &format!("{}\n", to_json(&n)?))?;
+                eprint!("{summary}");
+            } else {
+                print_result(&mut out, &summary)?;
+            }
+            eprintln!("runneriq: no failed jobs and no earlier note: nothing to post");
+            return Ok(ExitCode::SUCCESS);
+        };
+        n.previous = note::previous_diagnosis(&existing.body);
+        let body = templates.render_within_budget(&n)?;
+        return finish(
+            &client,
+            target.as_ref(),
+            Some(existing),
+            &n,
+            &body,
+            &summary,
+            writes,
+            args.format,
+            token_kind,
+            &mut out,
+        );
+    }
+
+    let body = templates.render_within_budget(&n)?;
+    finish(
+        &client,
+        target.as_ref(),
+        None,
+        &n,
+        &body,
+        &summary,
+        writes,
+        args.format,
+        token_kind,
+        &mut out,
+    )
+}
+
+fn brief(p: &fetch::PickedJob) -> JobBrief {
+    JobBrief {
+        id: p.job.id,
+        name: p.job.name.clone(),
+        stage: p.job.stage.clone(),
+        web_url: p.job.web_url.clone(),
+        failure_reason: p.job.failure_reason.clone(),
+        attempts: p.attempts,
+        failed_attempts: p.failed_attempts,
+    }
+}
+
+fn to_json(n: &Note) -> anyhow::Result<String> {
+    serde_json::to_string_pretty(n).context("encoding the diagnosis as JSON")
+}
+
+/// Prints and posts. stdout: the summary when posting; the note (or JSON) when
+/// not posting; with `--format json` always the JSON (the summary then goes to
+/// stderr). A posting failure prints one sentence and exits 1.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    client: &Client,
+    target: Option<&Target>,
+    known: Option<publish::Existing>,
+    n: &Note,
+    body: &str,
+    summary: &str,
+    writes: bool,
+    format: NoteFormat,
+    token_kind: Option<crate::gitlab::TokenKind>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let printed = match (format, writes) {
+        (NoteFormat::Json, _) => {
+            eprint!("{summary}");
+            format!("{}\n", to_json(n)?)
+        }
+        (NoteFormat::Md, true) => summary.to_string(),
+        (NoteFormat::Md, false) => {
+            eprint!("{summary}");
+            body.to_string()
+        }
+    };
+    if let Err(e) = out.write_all(printed.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            return Err(e).context("writing output");
+        }
+    }
+    let Some(target) = target else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if !writes {
+        eprintln!(
+            "runneriq: dry run: nothing was posted on {} ({} characters)",
+            target.describe(),
+            body.chars().count()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if token_kind.is_none() {
+        return Err(input(format!(
+            "could not post the diagnosis on {}: no token — set RUNNERIQ_TOKEN to a project \
+             access token with the `api` scope (or pass --dry-run).",
+            target.describe()
+        )));
+    }
+    let result = match known {
+        Some(existing) => publish::update(client, target, &existing, body),
+        None => publish::upsert(client, target, MARKER, body),
+    };
+    match result {
+        Ok(Outcome::Created { note_id }) => {
+            eprintln!("runneriq: posted note {note_id} on {}", target.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::Updated { note_id }) => {
+            eprintln!("runneriq: updated note {note_id} on {}", target.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(anyhow::anyhow!(publish::explain_failure(
+            &e, target, token_kind
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> DiagnoseArgs {
+        DiagnoseArgs {
+            gitlab_url: None,
+            project: None,
+            pipeline: None,
+            mr: None,
+            sha: None,
+            exclude_job: None,
+            format: NoteFormat::Md,
+            dry_run: false,
+            post_to: PostTo::Auto,
+            rules: Vec::new(),
+            templates: None,
+        }
+    }
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn inputs_from_ci_variables() {
+        let i = resolve_inputs(
+            &args(),
+            env(&[
+                ("CI_PROJECT_ID", "42"),
+                ("CI_PIPELINE_ID", "1001"),
+                ("CI_MERGE_REQUEST_IID", "7"),
+                ("CI_COMMIT_SHA", "abc"),
+                ("CI_JOB_ID", "99"),
+                ("CI_PROJECT_DIR", "/builds/g/p"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(i.project, "42");
+        assert_eq!(i.pipeline, 1001);
+        assert_eq!(i.mr, Some((7, MrSource::MergeRequestIid)));
+        assert_eq!(i.sha.as_deref(), Some("abc"));
+        assert_eq!(i.exclude_job, Some(99));
+        assert_eq!(i.checkout_dirs, vec!["/builds/g/p".to_string()]);
+    }
+
+    #[test]
+    fn flags_win_over_variables() {
+        let mut a = args();
+        a.project = Some("g/p".into());
+        a.pipeline = Some(5);
+        a.mr = Some(3);
+        let i = resolve_inputs(
+            &a,
+            env(&[
+                ("CI_PROJECT_ID", "42"),
+                ("CI_PIPELINE_ID", "x"),
+                ("CI_MERGE_REQUEST_IID", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((i.project.as_str(), i.pipeline), ("g/p", 5));
+        assert_eq!(i.mr, Some((3, MrSource::Flag)));
+    }
+
+    #[test]
+    fn open_merge_requests_of_this_project_only() {
+        assert_eq!(
+            mr_from_open_list("fork/proj!3,group/proj!12,group/proj!15", "group/proj"),
+            Some(12)
+        );
+        assert_eq!(mr_from_open_list("other/x!1", "group/proj"), None);
+        assert_eq!(mr_from_open_list("", "group/proj"), None);
+        let i = resolve_inputs(
+            &args(),
+            env(&[
+                ("CI_PROJECT_ID", "1"),
+                ("CI_PIPELINE_ID", "2"),
+                ("CI_OPEN_MERGE_REQUESTS", "group/proj!12"),
+                ("CI_PROJECT_PATH", "group/proj"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(i.mr, Some((12, MrSource::OpenMergeRequests)));
+    }
+
+    #[test]
+    fn missing_inputs_name_flag_and_variable() {
+        let e = resolve_inputs(&args(), env(&[])).unwrap_err();
+        assert!(
+            e.0.contains("--project") && e.0.contains("CI_PROJECT_ID"),
+            "{e}"
+        );
+        let e = resolve_inputs(&args(), env(&[("CI_PROJECT_ID", "1")])).unwrap_err();
+        assert!(
+            e.0.contains("--pipeline") && e.0.contains("CI_PIPELINE_ID"),
+            "{e}"
+        );
+        let e = resolve_inputs(
+            &args(),
+            env(&[("CI_PROJECT_ID", "1"), ("CI_PIPELINE_ID", "12a")]),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("CI_PIPELINE_ID"), "{e}");
+        // An empty variable (an unset masked variable expands to "") is missing.
+        let e = resolve_inputs(&args(), env(&[("CI_PROJECT_ID", " ")])).unwrap_err();
+        assert!(e.0.contains("CI_PROJECT_ID"));
+    }
+
+    #[test]
+    fn http_knobs() {
+        let c = client_config(
+            None,
+            env(&[
+                ("CI_API_V4_URL", "http://127.0.0.1:9/api/v4"),
+                ("RUNNERIQ_HTTP_MAX_ATTEMPTS", "3"),
+                ("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.max_attempts, 3);
+        assert_eq!(c.initial_backoff, Duration::from_millis(5));
+        let e = client_config(
+            None,
+            env(&[
+                ("CI_API_V4_URL", "http://h/"),
+                ("RUNNERIQ_HTTP_MAX_ATTEMPTS", "many"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.0.contains("RUNNERIQ_HTTP_MAX_ATTEMPTS"));
+    }
+}

@@ -1,0 +1,960 @@
+//! The diagnosis as data ([`Note`], what `--format json` prints and the template
+//! receives), its one-line verdict, the plain-text summary for the job log, and
+//! rendering under GitLab's note size limit.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use minijinja::{Environment, Value, syntax::SyntaxConfig};
+use serde::Serialize;
+
+use super::correlate::{FileHit, FileRef};
+use crate::classify::Evidence;
+use crate::error::input;
+use crate::publish::sanitize::{self, NOTE_BUDGET};
+use crate::publish::{MARKER, PREVIOUS_END, PREVIOUS_START};
+
+/// The built-in template (see `templates/note.md.j2`).
+pub const NOTE_TEMPLATE: &str = include_str!("../../templates/note.md.j2");
+pub const NOTE_TEMPLATE_NAME: &str = "note.md.j2";
+
+/// Evidence items shown per job (the classifier ranks more, for correlation).
+const SHOWN_EVIDENCE: usize = 3;
+/// Entries of the short lists (passed on retry, allowed to fail) shown.
+const MAX_BRIEF: usize = 50;
+const MAX_WARNINGS: usize = 10;
+/// A previous diagnosis kept in a resolved note is dropped beyond this size.
+const MAX_PREVIOUS_CHARS: usize = NOTE_BUDGET / 2;
+/// Longest verdict line.
+const MAX_VERDICT_CHARS: usize = 4000;
+
+/// Everything a note says. Field names are a contract for custom templates and
+/// `--format json` consumers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Note {
+    pub marker: String,
+    /// A second hidden comment naming the pipeline the note describes.
+    pub pipeline_marker: String,
+    pub version: String,
+    /// `failed`, `passed` (no failed job, all finished) or `no_failures`
+    /// (no failed job, some still running).
+    pub status: String,
+    pub project: String,
+    pub pipeline_id: u64,
+    pub pipeline_url: Option<String>,
+    /// Where the note goes: "merge request !7", "commit 0123abcd", or null.
+    pub target: Option<String>,
+    /// The one-line verdict, Markdown (paths in code spans).
+    pub verdict_md: String,
+    /// The same verdict, plain text.
+    pub verdict: String,
+    pub changes: ChangesInfo,
+    pub failed: Vec<JobReport>,
+    /// Failed jobs left out of `failed` to respect the size limit.
+    pub omitted_failed: usize,
+    pub passed_on_retry: Vec<JobBrief>,
+    pub omitted_passed_on_retry: usize,
+    pub allowed_failures: Vec<JobBrief>,
+    pub omitted_allowed_failures: usize,
+    pub unfinished: usize,
+    pub warnings: Vec<String>,
+    /// Resolved notes: the earlier diagnosis (Markdown we posted before).
+    pub previous: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangesInfo {
+    pub source: Option<String>,
+    pub files: usize,
+    pub truncated: bool,
+    pub error: Option<String>,
+}
+
+/// One failed job.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport {
+    pub id: u64,
+    pub name: String,
+    pub stage: String,
+    pub web_url: Option<String>,
+    pub project: String,
+    pub pipeline_id: u64,
+    /// The trigger job that started this job's (downstream) pipeline.
+    pub downstream: Option<String>,
+    pub failure_reason: Option<String>,
+    pub attempts: u32,
+    pub failed_attempts: u32,
+    pub readable: bool,
+    pub unreadable_reason: Option<String>,
+    pub category: Option<String>,
+    pub title: Option<String>,
+    pub confidence: Option<f64>,
+    /// `0.93`, so templates need no number formatting.
+    pub confidence_text: Option<String>,
+    pub decided_by: Option<String>,
+    pub section: Option<String>,
+    pub transient: bool,
+    /// The category's advice from the catalog.
+    pub advice: Option<String>,
+    /// What the note says to do: the advice, led by "retry" for transient
+    /// failures when the advice does not already say so.
+    pub next_step: Option<String>,
+    pub empty_log: bool,
+    pub output_limit_hit: bool,
+    /// The best evidence lines with their context, most relevant first.
+    pub evidence: Vec<Evidence>,
+    /// `evidence` as a fenced, line-numbered code block (safe Markdown).
+    pub evidence_block: String,
+    pub evidence_truncated: bool,
+    pub file_refs: Vec<FileRef>,
+    pub changed_files: Vec<FileHit>,
+    /// The file the verdict names, and whether it is a changed file.
+    pub headline_file: Option<String>,
+    pub headline_is_change: bool,
+}
+
+/// A job listed briefly (passed on retry, allowed to fail).
+#[derive(Debug, Clone, Serialize)]
+pub struct JobBrief {
+    pub id: u64,
+    pub name: String,
+    pub stage: String,
+    pub web_url: Option<String>,
+    pub failure_reason: Option<String>,
+    pub attempts: u32,
+    pub failed_attempts: u32,
+}
+
+/// How much evidence a block shows: `(items, with context)`, from full to none.
+const EVIDENCE_LEVELS: &[(usize, bool)] =
+    &[(3, true), (2, true), (1, true), (1, false), (0, false)];
+
+/// A fenced, line-numbered block of the first `items` evidence entries, merged
+/// in line order; `>` marks evidence lines, `…` gaps.
+pub fn evidence_block(evidence: &[Evidence], items: usize, context: bool) -> String {
+    let mut lines: BTreeMap<u64, (&str, bool)> = BTreeMap::new();
+    for e in evidence.iter().take(items) {
+        if context {
+            for c in e.before.iter().chain(e.after.iter()) {
+                lines.entry(c.line).or_insert((c.text.as_str(), false));
+            }
+        }
+        lines.insert(e.line, (e.text.as_str(), true));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let width = lines.keys().next_back().map_or(1, |n| n.to_string().len());
+    let mut body = String::new();
+    let mut prev: Option<u64> = None;
+    for (n, (text, marked)) in &lines {
+        if prev.is_some_and(|p| p + 1 < *n) {
+            body.push_str("…\n");
+        }
+        let mark = if *marked { '>' } else { ' ' };
+        let text: String = text
+            .chars()
+            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
+            .collect();
+        let line = format!("{mark} {n:>width$} | {text}");
+        body.push_str(line.trim_end());
+        body.push('\n');
+        prev = Some(*n);
+    }
+    sanitize::fence_block("text", &body)
+}
+
+impl JobReport {
+    /// Rebuilds the evidence block at a level of [`EVIDENCE_LEVELS`].
+    fn set_evidence_level(&mut self, level: usize) {
+        let (items, context) = EVIDENCE_LEVELS[level.min(EVIDENCE_LEVELS.len() - 1)];
+        let shown = self.evidence.len().min(SHOWN_EVIDENCE);
+        self.evidence_block = evidence_block(&self.evidence, items, context);
+        self.evidence_truncated = shown > 0 && (items < shown || (!context && level > 0));
+    }
+}
+
+/// Lower-cases a category title for use mid-sentence, keeping acronyms ("CI").
+fn mid_sentence(title: &str) -> String {
+    let mut chars = title.chars();
+    match (chars.next(), chars.next()) {
+        (Some(a), Some(b)) if a.is_uppercase() && b.is_lowercase() => {
+            let mut s = a.to_lowercase().collect::<String>();
+            s.push_str(&title[a.len_utf8()..]);
+            s
+        }
+        _ => title.to_string(),
+    }
+}
+
+/// The one-line verdict, as Markdown and as plain text, e.g. "2 jobs failed: 1
+/// compilation error in `src/parser.rs` (your change), 1 network or transient
+/// error (transient — retry)". Jobs with the same category and file are counted
+/// together, in order of first appearance.
+pub fn verdict(jobs: &[JobReport], passed_on_retry: usize, allowed: usize) -> (String, String) {
+    struct Group<'a> {
+        key: (Option<&'a str>, Option<&'a str>),
+        title: String,
+        file: Option<&'a str>,
+        change: bool,
+        transient: bool,
+        count: usize,
+    }
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    for j in jobs {
+        let key = (
+            j.readable.then_some(j.category.as_deref()).flatten(),
+            j.headline_file.as_deref(),
+        );
+        if let Some(g) = groups.iter_mut().find(|g| g.key == key) {
+            g.count += 1;
+            continue;
+        }
+        groups.push(Group {
+            key,
+            title: if j.readable {
+                mid_sentence(j.title.as_deref().unwrap_or("unknown failure"))
+            } else {
+                String::new()
+            },
+            file: j.headline_file.as_deref(),
+            change: j.headline_is_change,
+            transient: j.transient && j.readable,
+            count: 1,
+        });
+    }
+    let mut md_parts = Vec::new();
+    let mut text_parts = Vec::new();
+    for g in &groups {
+        let (md_head, text_head) = if g.title.is_empty() {
+            let s = if g.count == 1 {
+                "1 job whose log could not be read".to_string()
+            } else {
+                format!("{} jobs whose logs could not be read", g.count)
+            };
+            (s.clone(), s)
+        } else if g.count == 1 {
+            (
+                format!("1 {}", sanitize::inline(&g.title)),
+                format!("1 {}", g.title),
+            )
+        } else {
+            (
+                format!("{} {} jobs", g.count, sanitize::inline(&g.title)),
+                format!("{} {} jobs", g.count, g.title),
+            )
+        };
+        let mut md = md_head;
+        let mut text = text_head;
+        if let Some(f) = g.file {
+            let _ = write!(md, " in {}", sanitize::code_span(f));
+            let _ = write!(text, " in {f}");
+            if g.change {
+                md.push_str(" (your change)");
+                text.push_str(" (your change)");
+            }
+        }
+        if g.transient {
+            md.push_str(" (transient — retry)");
+            text.push_str(" (transient — retry)");
+        }
+        md_parts.push(md);
+        text_parts.push(text);
+    }
+    let n = jobs.len();
+    let head = if n == 1 {
+        "1 job failed".to_string()
+    } else {
+        format!("{n} jobs failed")
+    };
+    let mut tail = String::new();
+    if passed_on_retry > 0 {
+        let _ = write!(tail, "; {passed_on_retry} passed on retry");
+    }
+    if allowed > 0 {
+        let _ = write!(tail, "; {allowed} allowed to fail");
+    }
+    let md = format!("{head}: {}{tail}", md_parts.join(", "));
+    let text = format!("{head}: {}{tail}", text_parts.join(", "));
+    (
+        sanitize::truncate_chars(&md, MAX_VERDICT_CHARS).to_string(),
+        sanitize::truncate_chars(&text, MAX_VERDICT_CHARS).to_string(),
+    )
+}
+
+/// Caps a brief list, returning how many were left out.
+pub fn cap_brief(list: &mut Vec<JobBrief>) -> usize {
+    let extra = list.len().saturating_sub(MAX_BRIEF);
+    list.truncate(MAX_BRIEF);
+    extra
+}
+
+/// Caps warnings (each one line).
+pub fn cap_warnings(list: &mut Vec<String>) {
+    list.truncate(MAX_WARNINGS);
+}
+
+/// The earlier diagnosis to keep in a resolved note: the body without our
+/// hidden markers, or the block a previous resolution already kept.
+pub fn previous_diagnosis(body: &str) -> Option<String> {
+    let inner = match (body.find(PREVIOUS_START), body.find(PREVIOUS_END)) {
+        (Some(a), Some(b)) if a < b => body[a + PREVIOUS_START.len()..b].to_string(),
+        _ => {
+            // A resolved note that kept nothing has nothing worth keeping.
+            if body.contains(" status=passed -->") || body.contains(" status=no_failures -->") {
+                return None;
+            }
+            body.lines()
+                .filter(|l| !l.starts_with("<!-- runneriq:"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let mut trimmed = inner.trim();
+    // The old footer ("re-run to update") would mislead inside the history.
+    if let Some(i) = trimmed.rfind("\n---\n<sub>RunnerIQ ") {
+        if !trimmed[i + 5..].contains('\n') || trimmed[i + 5..].trim_end().ends_with("</sub>") {
+            trimmed = trimmed[..i].trim_end();
+        }
+    }
+    if trimmed.is_empty() || trimmed.chars().count() > MAX_PREVIOUS_CHARS {
+        return None;
+    }
+    Some(trimmed.to_string())
+}
+
+/// The note template environment: built-in, or `note.md.j2` from `--templates DIR`.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+fn filter_code(v: String) -> String {
+    sanitize::code_span(&v)
+}
+
+fn filter_inline(v: String) -> String {
+    sanitize::inline(&v)
+}
+
+fn filter_code_link(v: String, url: Option<String>) -> String {
+    sanitize::link(&sanitize::code_span(&v), url.as_deref())
+}
+
+/// A text link; without a usable URL the text becomes inline code, so that
+/// "#123" is not turned into an issue reference by GitLab.
+fn filter_text_link(v: String, url: Option<String>) -> String {
+    match url.as_deref().filter(|u| sanitize::safe_url(u)) {
+        Some(u) => format!("[{}]({u})", sanitize::inline(&v)),
+        None => sanitize::code_span(&v),
+    }
+}
+
+impl Templates {
+    /// Loads the templates; a missing directory or a template that does not
+    /// compile is an input error naming the file.
+    pub fn load(dir: Option<&Path>) -> anyhow::Result<Templates> {
+        let mut env = Environment::new();
+        let syntax = SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .context("template syntax configuration")?;
+        env.set_syntax(syntax);
+        env.add_filter("code", filter_code);
+        env.add_filter("inline", filter_inline);
+        env.add_filter("code_link", filter_code_link);
+        env.add_filter("text_link", filter_text_link);
+        let mut source = NOTE_TEMPLATE.to_string();
+        let mut origin = format!("built-in {NOTE_TEMPLATE_NAME}");
+        if let Some(dir) = dir {
+            if !dir.is_dir() {
+                return Err(input(format!(
+                    "--templates {}: not a directory",
+                    dir.display()
+                )));
+            }
+            let file = dir.join(NOTE_TEMPLATE_NAME);
+            if file.is_file() {
+                source = std::fs::read_to_string(&file).map_err(|e| {
+                    input(format!(
+                        "{}: cannot read: {}",
+                        file.display(),
+                        crate::input::io_reason(&e)
+                    ))
+                })?;
+                origin = file.display().to_string();
+            }
+        }
+        env.add_template_owned(NOTE_TEMPLATE_NAME, source)
+            .map_err(|e| input(format!("{origin}: {e}")))?;
+        Ok(Templates { env })
+    }
+
+    /// Renders the note and applies the final safety pass.
+    pub fn render(&self, note: &Note) -> anyhow::Result<String> {
+        let tpl = self
+            .env
+            .get_template(NOTE_TEMPLATE_NAME)
+            .context("loading the note template")?;
+        let ctx = to_value(&serde_json::to_value(note).context("encoding the note")?);
+        let out = tpl
+            .render(ctx)
+            .map_err(|e| anyhow::anyhow!("rendering {NOTE_TEMPLATE_NAME}: {e}"))?;
+        Ok(sanitize::guard(&out))
+    }
+
+    /// Renders under [`NOTE_BUDGET`] characters: first less evidence per job
+    /// (each cut job says so and links its log), then fewer jobs in detail, and
+    /// as a last resort a minimal note. Never returns an over-limit body.
+    pub fn render_within_budget(&self, note: &Note) -> anyhow::Result<String> {
+        self.render_with_budget(note, NOTE_BUDGET)
+    }
+
+    pub(crate) fn render_with_budget(&self, note: &Note, budget: usize) -> anyhow::Result<String> {
+        let fits = |s: &str| s.chars().count() <= budget;
+        let body = self.render(note)?;
+        if fits(&body) {
+            return Ok(body);
+        }
+        let mut n = note.clone();
+        for level in 1..EVIDENCE_LEVELS.len() {
+            for j in &mut n.failed {
+                j.set_evidence_level(level);
+            }
+            let body = self.render(&n)?;
+            if fits(&body) {
+                return Ok(body);
+            }
+        }
+        let total = n.failed.len() + n.omitted_failed;
+        let mut keep = n.failed.len();
+        while keep > 0 {
+            keep /= 2;
+            n.failed.truncate(keep);
+            n.omitted_failed = total - keep;
+            n.previous = None;
+            let body = self.render(&n)?;
+            if fits(&body) {
+                return Ok(body);
+            }
+        }
+        let minimal = minimal_note(note);
+        Ok(sanitize::truncate_chars(&minimal, budget).to_string())
+    }
+}
+
+/// The smallest useful note, independent of any template.
+fn minimal_note(note: &Note) -> String {
+    let pipeline = filter_text_link(
+        format!("pipeline #{}", note.pipeline_id),
+        note.pipeline_url.clone(),
+    );
+    sanitize::guard(&format!(
+        "{}\n{}\n### {}\n\nThe details did not fit in a GitLab note: see {pipeline}.\n",
+        note.marker,
+        note.pipeline_marker,
+        sanitize::truncate_chars(&note.verdict_md, 2000)
+    ))
+}
+
+/// JSON → template value (minijinja's serde support is not compiled in).
+fn to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::from(()),
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(0.0))
+            }
+        }
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(a) => a.iter().map(to_value).collect(),
+        serde_json::Value::Object(o) => {
+            Value::from_pairs(o.iter().map(|(k, v)| (k.as_str(), to_value(v))))
+        }
+    }
+}
+
+/// Plain text for the job log: the verdict, then per failed job its category,
+/// failing step, first evidence line and changed files. Control characters
+/// from logs are replaced so the summary cannot drive the terminal.
+pub fn summary_text(note: &Note) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let mut out = String::new();
+    let pipeline = format!("pipeline #{}", note.pipeline_id);
+    match note.status.as_str() {
+        "failed" => {
+            let _ = writeln!(
+                out,
+                "RunnerIQ diagnosis of {pipeline}: {}",
+                clean(&note.verdict)
+            );
+        }
+        "passed" => {
+            let _ = writeln!(out, "RunnerIQ: {pipeline} has no failed jobs.");
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "RunnerIQ: {pipeline} has no failed jobs so far ({} still running).",
+                note.unfinished
+            );
+        }
+    }
+    for j in &note.failed {
+        let _ = write!(out, "\n- {} (stage {})", clean(&j.name), clean(&j.stage));
+        if let Some(d) = &j.downstream {
+            let _ = write!(out, ", in the pipeline started by {}", clean(d));
+        }
+        out.push('\n');
+        if !j.readable {
+            let _ = writeln!(
+                out,
+                "    its log could not be read: {}",
+                clean(j.unreadable_reason.as_deref().unwrap_or("unknown reason"))
+            );
+        } else {
+            let _ = write!(out, "    {}", clean(j.title.as_deref().unwrap_or("")));
+            if let Some(c) = j
+                .confidence_text
+                .as_deref()
+                .filter(|_| j.category.as_deref() != Some("unknown"))
+            {
+                let _ = write!(out, ", confidence {c}");
+            }
+            if let Some(s) = &j.section {
+                let _ = write!(out, ", failing step {}", clean(s));
+            }
+            out.push('\n');
+            if let Some(e) = j.evidence.first() {
+                let _ = writeln!(out, "    > {} | {}", e.line, clean(e.text.trim_end()));
+            }
+            for f in &j.changed_files {
+                match f.line {
+                    Some(l) => {
+                        let _ = writeln!(
+                            out,
+                            "    points at a file you changed: {}:{l}",
+                            clean(&f.path)
+                        );
+                    }
+                    None => {
+                        let _ =
+                            writeln!(out, "    points at a file you changed: {}", clean(&f.path));
+                    }
+                }
+            }
+            if let Some(a) = &j.next_step {
+                let _ = writeln!(out, "    next: {}", clean(a));
+            }
+        }
+        if let Some(u) = &j.web_url {
+            let _ = writeln!(out, "    {}", clean(u));
+        }
+    }
+    if note.omitted_failed > 0 {
+        let _ = writeln!(
+            out,
+            "\n…and {} more failed jobs (not detailed).",
+            note.omitted_failed
+        );
+    }
+    if !note.passed_on_retry.is_empty() {
+        let names: Vec<String> = note
+            .passed_on_retry
+            .iter()
+            .map(|j| clean(&j.name))
+            .collect();
+        let _ = writeln!(out, "\npassed on retry: {}", names.join(", "));
+    }
+    if !note.allowed_failures.is_empty() {
+        let names: Vec<String> = note
+            .allowed_failures
+            .iter()
+            .map(|j| clean(&j.name))
+            .collect();
+        let _ = writeln!(out, "\nallowed to fail: {}", names.join(", "));
+    }
+    for w in &note.warnings {
+        let _ = writeln!(out, "\nnot checked: {}", clean(w));
+    }
+    out
+}
+
+/// The second hidden comment: which pipeline, and what the note said about it.
+pub fn pipeline_marker(pipeline_id: u64, status: &str) -> String {
+    format!("<!-- runneriq:pipeline={pipeline_id} status={status} -->")
+}
+
+impl Note {
+    /// Sets the status and the hidden comment that records it.
+    pub fn set_status(&mut self, status: &str) {
+        self.status = status.to_string();
+        self.pipeline_marker = pipeline_marker(self.pipeline_id, status);
+    }
+}
+
+/// Seed for a [`Note`] with no jobs yet; the orchestration fills it.
+pub fn empty_note(project: &str, pipeline_id: u64) -> Note {
+    Note {
+        marker: MARKER.to_string(),
+        pipeline_marker: pipeline_marker(pipeline_id, "failed"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        status: "failed".to_string(),
+        project: project.to_string(),
+        pipeline_id,
+        pipeline_url: None,
+        target: None,
+        verdict_md: String::new(),
+        verdict: String::new(),
+        changes: ChangesInfo {
+            source: None,
+            files: 0,
+            truncated: false,
+            error: None,
+        },
+        failed: Vec::new(),
+        omitted_failed: 0,
+        passed_on_retry: Vec::new(),
+        omitted_passed_on_retry: 0,
+        allowed_failures: Vec::new(),
+        omitted_allowed_failures: 0,
+        unfinished: 0,
+        warnings: Vec::new(),
+        previous: None,
+    }
+}
+
+/// A [`JobReport`] skeleton from the job's identity; the orchestration adds
+/// the classification.
+#[allow(clippy::too_many_arguments)]
+pub fn job_report(
+    id: u64,
+    name: &str,
+    stage: &str,
+    web_url: Option<String>,
+    project: &str,
+    pipeline_id: u64,
+    downstream: Option<String>,
+    failure_reason: Option<String>,
+    attempts: u32,
+    failed_attempts: u32,
+) -> JobReport {
+    JobReport {
+        id,
+        name: name.to_string(),
+        stage: stage.to_string(),
+        web_url,
+        project: project.to_string(),
+        pipeline_id,
+        downstream,
+        failure_reason,
+        attempts,
+        failed_attempts,
+        readable: false,
+        unreadable_reason: None,
+        category: None,
+        title: None,
+        confidence: None,
+        confidence_text: None,
+        decided_by: None,
+        section: None,
+        transient: false,
+        advice: None,
+        next_step: None,
+        empty_log: false,
+        output_limit_hit: false,
+        evidence: Vec::new(),
+        evidence_block: String::new(),
+        evidence_truncated: false,
+        file_refs: Vec::new(),
+        changed_files: Vec::new(),
+        headline_file: None,
+        headline_is_change: false,
+    }
+}
+
+/// Fills a report from a classification; `evidence` is kept to the shown items.
+pub fn apply_classification(
+    r: &mut JobReport,
+    c: &crate::classify::Classification,
+    refs: Vec<FileRef>,
+    hits: Vec<FileHit>,
+) {
+    r.readable = true;
+    r.category = Some(c.category.clone());
+    r.title = Some(c.title.clone());
+    r.confidence = Some(c.confidence);
+    r.confidence_text = Some(format!("{:.2}", c.confidence));
+    r.decided_by = Some(
+        match c.decided_by {
+            crate::classify::DecidedBy::Rules => "rules",
+            crate::classify::DecidedBy::FailureReason => "failure_reason",
+            crate::classify::DecidedBy::None => "none",
+        }
+        .to_string(),
+    );
+    r.section = c.section.clone();
+    r.transient = c.transient;
+    r.advice = Some(c.advice.clone());
+    r.next_step = Some(
+        if c.transient && !c.advice.to_lowercase().contains("retry") {
+            format!("Retry the job: this looks transient. {}", c.advice)
+        } else {
+            c.advice.clone()
+        },
+    );
+    r.empty_log = c.log.bytes == 0;
+    r.output_limit_hit = c.log.output_limit_hit;
+    r.evidence = c.evidence.iter().take(SHOWN_EVIDENCE).cloned().collect();
+    r.set_evidence_level(0);
+    if let Some((f, change)) = super::correlate::headline_file(&refs, &hits) {
+        r.headline_file = Some(f.to_string());
+        r.headline_is_change = change;
+    }
+    r.file_refs = refs;
+    r.changed_files = hits;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::ContextLine;
+
+    fn ev(line: u64, text: &str) -> Evidence {
+        Evidence {
+            line,
+            text: text.into(),
+            rule: "r".into(),
+            category: None,
+            score: 1.0,
+            section: None,
+            before: vec![ContextLine {
+                line: line - 1,
+                text: "before".into(),
+            }],
+            after: vec![ContextLine {
+                line: line + 1,
+                text: "after".into(),
+            }],
+        }
+    }
+
+    fn report(
+        name: &str,
+        category: &str,
+        title: &str,
+        file: Option<(&str, bool)>,
+        transient: bool,
+    ) -> JobReport {
+        let mut r = job_report(1, name, "test", None, "1", 9, None, None, 1, 1);
+        r.readable = true;
+        r.category = Some(category.into());
+        r.title = Some(title.into());
+        r.transient = transient;
+        if let Some((f, c)) = file {
+            r.headline_file = Some(f.into());
+            r.headline_is_change = c;
+        }
+        r
+    }
+
+    #[test]
+    fn verdict_groups_and_flags() {
+        let jobs = vec![
+            report(
+                "a",
+                "compilation",
+                "Compilation error",
+                Some(("src/parser.rs", true)),
+                false,
+            ),
+            report(
+                "b",
+                "network_transient",
+                "Network or transient error",
+                None,
+                true,
+            ),
+        ];
+        let (md, text) = verdict(&jobs, 0, 0);
+        assert_eq!(
+            md,
+            "2 jobs failed: 1 compilation error in `src/parser.rs` (your change), 1 network or transient error (transient — retry)"
+        );
+        assert_eq!(
+            text,
+            "2 jobs failed: 1 compilation error in src/parser.rs (your change), 1 network or transient error (transient — retry)"
+        );
+        let mut unreadable = report("c", "x", "X", None, false);
+        unreadable.readable = false;
+        let jobs = vec![
+            report("a", "test_failure", "Test failure", None, false),
+            report("b", "test_failure", "Test failure", None, false),
+            report(
+                "c2",
+                "ci_config",
+                "CI configuration error",
+                Some(("lib/x.py", false)),
+                false,
+            ),
+            unreadable,
+        ];
+        let (md, _) = verdict(&jobs, 1, 2);
+        assert_eq!(
+            md,
+            "4 jobs failed: 2 test failure jobs, 1 CI configuration error in `lib/x.py`, 1 job whose log could not be read; 1 passed on retry; 2 allowed to fail"
+        );
+    }
+
+    #[test]
+    fn evidence_block_merges_context_and_marks_lines() {
+        let e = vec![ev(10, "error A"), ev(12, "error B"), ev(40, "error C")];
+        let b = evidence_block(&e, 3, true);
+        assert_eq!(
+            b,
+            "```text\n   9 | before\n> 10 | error A\n  11 | after\n> 12 | error B\n  13 | after\n…\n  39 | before\n> 40 | error C\n  41 | after\n```\n"
+        );
+        let b = evidence_block(&e, 1, false);
+        assert_eq!(b, "```text\n> 10 | error A\n```\n");
+        assert_eq!(evidence_block(&e, 0, false), "");
+        // Backticks in the log lengthen the fence.
+        let b = evidence_block(&[ev(5, "````")], 1, false);
+        assert!(b.starts_with("`````text\n"));
+    }
+
+    #[test]
+    fn previous_diagnosis_strips_markers_and_is_not_nested() {
+        let body = format!(
+            "{MARKER}\n<!-- runneriq:pipeline=1 status=failed -->\n### 🔴 1 job failed\n\ntext\n"
+        );
+        assert_eq!(
+            previous_diagnosis(&body).as_deref(),
+            Some("### 🔴 1 job failed\n\ntext")
+        );
+        let with_footer =
+            format!("{body}\n---\n<sub>RunnerIQ v1 · pipeline #1 · re-run to update</sub>\n");
+        assert_eq!(
+            previous_diagnosis(&with_footer).as_deref(),
+            Some("### 🔴 1 job failed\n\ntext")
+        );
+        let resolved = format!(
+            "{MARKER}\n### passed\n<details>\n{PREVIOUS_START}\n\nold words\n\n{PREVIOUS_END}\n</details>\n"
+        );
+        assert_eq!(previous_diagnosis(&resolved).as_deref(), Some("old words"));
+        let empty_resolved =
+            format!("{MARKER}\n<!-- runneriq:pipeline=2 status=passed -->\n### passed\n");
+        assert_eq!(previous_diagnosis(&empty_resolved), None);
+    }
+
+    fn big_note(jobs: usize, line_len: usize) -> Note {
+        let mut n = empty_note("1", 77);
+        n.pipeline_url = Some("https://gitlab.example.com/g/p/-/pipelines/77".into());
+        for i in 0..jobs {
+            let mut r = job_report(
+                i as u64,
+                &format!("job{i}"),
+                "test",
+                Some(format!("https://gitlab.example.com/g/p/-/jobs/{i}")),
+                "1",
+                77,
+                None,
+                None,
+                1,
+                1,
+            );
+            let long = "x".repeat(line_len);
+            let c = crate::classify::Classification {
+                category: "test_failure".into(),
+                title: "Test failure".into(),
+                confidence: 0.9,
+                decided_by: crate::classify::DecidedBy::Rules,
+                section: None,
+                evidence: vec![ev(10, &long), ev(20, &long), ev(30, &long)],
+                candidates: vec![],
+                transient: false,
+                advice: "Fix it.".into(),
+                failure_reason: None,
+                log: crate::classify::LogFacts {
+                    lines: 100,
+                    bytes: 100,
+                    output_limit_hit: false,
+                    long_lines: 0,
+                    invalid_utf8: false,
+                    sections: vec![],
+                },
+            };
+            apply_classification(&mut r, &c, vec![], vec![]);
+            n.failed.push(r);
+        }
+        let (md, text) = verdict(&n.failed, 0, 0);
+        n.verdict_md = md;
+        n.verdict = text;
+        n
+    }
+
+    #[test]
+    fn budget_truncates_evidence_then_jobs_never_over() {
+        let t = Templates::load(None).unwrap();
+        let n = big_note(4, 400);
+        let full = t.render(&n).unwrap();
+        assert!(!full.contains("truncated"));
+        // Between "full" and "one line per job": evidence is cut, with links.
+        let budget = full.chars().count() * 2 / 3;
+        let body = t.render_with_budget(&n, budget).unwrap();
+        assert!(body.chars().count() <= budget);
+        assert!(body.contains(
+            "… truncated — see the full log: [`job0`](https://gitlab.example.com/g/p/-/jobs/0)"
+        ));
+        assert_eq!(body.matches("#### ").count(), 4);
+        // Tighter: jobs are left out, and the note says how many.
+        let body = t.render_with_budget(&n, 900).unwrap();
+        assert!(body.chars().count() <= 900, "{}", body.chars().count());
+        assert!(body.contains("more failed job"), "{body}");
+        // Absurdly tight: still a body within budget, starting with the marker.
+        let body = t.render_with_budget(&n, 120).unwrap();
+        assert!(body.chars().count() <= 120);
+        assert!(body.starts_with(MARKER));
+    }
+
+    #[test]
+    fn many_jobs_stay_under_the_gitlab_limit() {
+        let t = Templates::load(None).unwrap();
+        let n = big_note(400, 500);
+        let body = t.render_within_budget(&n).unwrap();
+        assert!(body.chars().count() <= NOTE_BUDGET);
+        assert!(body.chars().count() < sanitize::GITLAB_NOTE_LIMIT);
+    }
+
+    #[test]
+    fn custom_template_errors_are_input_errors() {
+        let dir = std::env::temp_dir().join(format!("riq-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(NOTE_TEMPLATE_NAME), "{% if %}").unwrap();
+        let err = Templates::load(Some(&dir)).err().unwrap();
+        assert_eq!(crate::error::exit_code(&err), crate::error::EXIT_INPUT);
+        assert!(err.to_string().contains("note.md.j2"), "{err}");
+        std::fs::write(
+            dir.join(NOTE_TEMPLATE_NAME),
+            "{{ marker }}\n/merge {{ verdict }}\n",
+        )
+        .unwrap();
+        let t = Templates::load(Some(&dir)).unwrap();
+        let mut n = empty_note("1", 5);
+        n.verdict = "@all".into();
+        let body = t.render(&n).unwrap();
+        assert_eq!(body, format!("{MARKER}\n\\/merge @\u{200b}all\n"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,314 @@
+//! Markdown safety for everything RunnerIQ posts to GitLab.
+//!
+//! A note body mixes our own words with text we do not control: log lines, job
+//! and stage names from the project's CI configuration, messages from GitLab.
+//! GitLab acts on some of that text: `@all` notifies a whole group, a line
+//! starting with `/merge` is a quick action (run on create AND on every edit),
+//! raw HTML renders. So:
+//!
+//! - log text only ever goes inside a fenced code block whose fence is longer
+//!   than any backtick run in it ([`fence_block`]);
+//! - short outside text (names, paths, messages) goes through [`inline`] (plain
+//!   text, escaped) or [`code_span`] (inline code);
+//! - the finished body goes through [`guard`], which, outside code fences,
+//!   escapes a leading `/` on every line and breaks `@mentions`. It runs on
+//!   user templates too (`--templates DIR`), so a template mistake cannot
+//!   become a quick action.
+
+use std::fmt::Write;
+
+use crate::classify::render::fence_for;
+
+/// Zero-width space: `@\u{200b}all` reads as `@all` but mentions nobody.
+const ZWSP: char = '\u{200b}';
+
+/// GitLab rejects note bodies over this many characters.
+pub const GITLAB_NOTE_LIMIT: usize = 1_000_000;
+/// What we aim to stay under, with room for GitLab's own processing.
+pub const NOTE_BUDGET: usize = 900_000;
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Outside text as plain Markdown text on one line: control characters become
+/// spaces, HTML is escaped, Markdown punctuation is backslash-escaped and
+/// `@mentions` are broken.
+pub fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut prev: Option<char> = None;
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => {
+                out.push('@');
+                if prev.is_none_or(|p| !is_word(p)) {
+                    out.push(ZWSP);
+                }
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+        prev = Some(c);
+    }
+    // A leading `/` would be a quick action if this text ever starts a line.
+    if out.starts_with('/') {
+        out.insert(0, '\\');
+    }
+    out
+}
+
+/// Outside text as inline code (a path, a section name): the delimiter is
+/// longer than any backtick run inside, and padded when the text touches a
+/// backtick, as CommonMark requires. GitLab neither renders HTML nor expands
+/// mentions inside code spans.
+pub fn code_span(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if clean.trim().is_empty() {
+        return "`-`".to_string();
+    }
+    let mut longest = 0;
+    let mut run = 0;
+    for c in clean.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let delim = "`".repeat(longest + 1);
+    let pad = if clean.starts_with('`') || clean.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{delim}{pad}{clean}{pad}{delim}")
+}
+
+/// A fenced code block around `body` (log text). The fence is longer than any
+/// backtick run in the body, so nothing in the log can close it early.
+pub fn fence_block(info: &str, body: &str) -> String {
+    let fence = fence_for(body);
+    let mut out = String::with_capacity(body.len() + 2 * fence.len() + info.len() + 3);
+    let _ = write!(out, "{fence}{info}\n{body}");
+    if !body.is_empty() && !body.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&fence);
+    out.push('\n');
+    out
+}
+
+/// A link to a GitLab URL, or the bare label when the URL is not a plain
+/// http(s) URL that is safe to put in `[..](..)`.
+pub fn link(label_md: &str, url: Option<&str>) -> String {
+    match url.filter(|u| safe_url(u)) {
+        Some(u) => format!("[{label_md}]({u})"),
+        None => label_md.to_string(),
+    }
+}
+
+/// http(s), no whitespace, nothing that ends the link or starts HTML.
+pub fn safe_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() < 2048
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "()<>\"'`\\[]".contains(c))
+}
+
+/// Length of the backtick fence opening a code block on this line (column 0
+/// to 3 spaces of indent, as CommonMark allows), if it is one.
+fn fence_open(line: &str) -> Option<usize> {
+    let indent = line.len() - line.trim_start_matches(' ').len();
+    if indent > 3 {
+        return None;
+    }
+    let rest = &line[indent..];
+    let n = rest.len() - rest.trim_start_matches('`').len();
+    // An info string may not contain backticks.
+    (n >= 3 && !rest[n..].contains('`')).then_some(n)
+}
+
+/// True when `line` closes a fence opened with `n` backticks.
+fn fence_close(line: &str, n: usize) -> bool {
+    let t = line.trim_start_matches(' ');
+    if line.len() - t.len() > 3 {
+        return false;
+    }
+    let run = t.len() - t.trim_start_matches('`').len();
+    run >= n && t[run..].trim().is_empty()
+}
+
+/// The last pass over a finished body. Outside backtick fences: a line whose
+/// first non-blank character is `/` gets it escaped (`\/`), so no line of ours
+/// is ever a quick action, and `@mentions` are broken with a zero-width space.
+/// Fence contents are left alone (GitLab ignores quick actions and mentions
+/// there). Idempotent.
+pub fn guard(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 16);
+    let mut open: Option<usize> = None;
+    for piece in body.split_inclusive('\n') {
+        let (line, eol) = match piece.strip_suffix('\n') {
+            Some(l) => (l, "\n"),
+            None => (piece, ""),
+        };
+        match open {
+            Some(n) => {
+                if fence_close(line, n) {
+                    open = None;
+                }
+                out.push_str(line);
+            }
+            None => {
+                if let Some(n) = fence_open(line) {
+                    open = Some(n);
+                    out.push_str(line);
+                } else {
+                    guard_line(line, &mut out);
+                }
+            }
+        }
+        out.push_str(eol);
+    }
+    out
+}
+
+fn guard_line(line: &str, out: &mut String) {
+    let trimmed = line.trim_start();
+    let indent = &line[..line.len() - trimmed.len()];
+    out.push_str(indent);
+    if trimmed.starts_with('/') {
+        out.push('\\');
+    }
+    let mut prev: Option<char> = None;
+    let mut chars = trimmed.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '@'
+            && prev.is_none_or(|p| !is_word(p))
+            && chars.peek().is_some_and(|n| is_word(*n) || *n == '-')
+        {
+            out.push(ZWSP);
+        }
+        prev = Some(c);
+    }
+}
+
+/// Cuts `text` to at most `max` characters at a char boundary.
+pub fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines outside backtick fences, as GitLab's quick-action parser sees them.
+    fn outside_fences(md: &str) -> Vec<&str> {
+        let mut open = None;
+        let mut out = Vec::new();
+        for line in md.lines() {
+            match open {
+                Some(n) => {
+                    if fence_close(line, n) {
+                        open = None;
+                    }
+                }
+                None => match fence_open(line) {
+                    Some(n) => open = Some(n),
+                    None => out.push(line),
+                },
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn inline_escapes_html_markdown_and_mentions() {
+        let s = inline("<script>alert(1)</script> @all *x* [a](b) `c`");
+        assert!(!s.contains("<script>"));
+        assert!(s.contains("&lt;script&gt;"));
+        assert!(!s.contains("@all"));
+        assert!(s.contains("\\*x\\*"));
+        assert!(s.contains("\\`c\\`"));
+        assert_eq!(inline("a\nb\r\tc"), "a b  c");
+        assert_eq!(inline("/merge"), "\\/merge");
+        // An email address is not a mention.
+        assert_eq!(inline("dev@example.com"), "dev@example.com");
+    }
+
+    #[test]
+    fn code_span_outgrows_backticks() {
+        assert_eq!(code_span("src/main.rs"), "`src/main.rs`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x`"), "`` `x` ``");
+        assert_eq!(code_span("a\nb"), "`a b`");
+        assert_eq!(code_span(""), "`-`");
+    }
+
+    #[test]
+    fn log_text_cannot_leave_its_fence() {
+        let log = "ok\n```\n/merge\n````` @all\n<script>x</script>\n";
+        let block = fence_block("text", log);
+        let md = format!("before\n{block}/after\n");
+        let guarded = guard(&md);
+        let outside = outside_fences(&guarded);
+        assert_eq!(outside, vec!["before", "\\/after"]);
+        // The fence is longer than the longest run in the log (5).
+        assert!(block.starts_with("``````text\n"));
+        // Log text inside the fence is untouched.
+        assert!(guarded.contains("\n/merge\n"));
+    }
+
+    #[test]
+    fn guard_escapes_quick_actions_and_mentions_outside_fences() {
+        let md =
+            "/merge\n  /close now\nhi @all and @group/sub, mail a@b.c\n```\n/approve @all\n```\n";
+        let g = guard(md);
+        assert_eq!(
+            g,
+            "\\/merge\n  \\/close now\nhi @\u{200b}all and @\u{200b}group/sub, mail a@b.c\n```\n/approve @all\n```\n"
+        );
+        assert_eq!(guard(&g), g, "idempotent");
+    }
+
+    #[test]
+    fn unclosed_fence_protects_to_the_end_and_tilde_fences_do_not() {
+        let g = guard("````\n/merge\n```\n/still inside\n");
+        assert!(g.contains("\n/merge\n") && g.contains("\n/still inside\n"));
+        let g = guard("~~~\n/merge\n~~~\n");
+        assert!(g.contains("\\/merge"));
+    }
+
+    #[test]
+    fn urls_are_checked_before_linking() {
+        assert_eq!(
+            link("`job`", Some("https://gitlab.example.com/g/p/-/jobs/1")),
+            "[`job`](https://gitlab.example.com/g/p/-/jobs/1)"
+        );
+        assert_eq!(link("`job`", Some("javascript:alert(1)")), "`job`");
+        assert_eq!(link("`job`", Some("https://x/a) [y](z")), "`job`");
+        assert_eq!(link("`job`", None), "`job`");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate_chars("héllo", 2), "hé");
+        assert_eq!(truncate_chars("hi", 5), "hi");
+    }
+}

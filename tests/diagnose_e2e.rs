@@ -1,0 +1,983 @@
+//! `runneriq diagnose` end to end: the real binary against the fake GitLab.
+//!
+//! Job objects are real GitLab job JSON (`pipeline_jobs.kitware.json`) with
+//! ids, names, statuses and failure reasons changed; traces are real failed CI
+//! logs (`tests/fixtures/logs`) wrapped in gitlab-runner framing (section
+//! markers, optionally the 18.7 timestamp prefix); MR diffs have the shape of
+//! `merge_request_diffs.gitlab_foss_27117.json` with paths edited to match the
+//! failing files. Expected notes are snapshot files in `tests/snapshots/`,
+//! compared byte for byte; `RUNNERIQ_UPDATE_SNAPSHOTS=1 cargo test --test
+//! diagnose_e2e` rewrites them.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use common::fake_gitlab::{FakeGitLab, Fault};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "glpat-diagnose-secret-0001";
+const PROJECT: u64 = 42;
+const CHILD_PROJECT: u64 = 43;
+const PIPELINE: u64 = 1001;
+const CHILD_PIPELINE: u64 = 2002;
+const MR: u64 = 7;
+const SELF_JOB: u64 = 6000;
+const SHA: &str = "0ff3ae198f8601a285adcf5c0fff204ee6fba5fd";
+const WEB: &str = "https://gitlab.example.com/group/proj";
+
+// ---------------------------------------------------------------------------
+// Fixture builders
+
+fn read_json(rel: &str) -> Value {
+    let raw = std::fs::read_to_string(common::fixture(rel)).unwrap();
+    serde_json::from_str(&raw).unwrap()
+}
+
+fn read_log(name: &str) -> Vec<u8> {
+    std::fs::read(common::fixture(&format!("logs/{name}"))).unwrap()
+}
+
+/// A real job object (the first of the kitware pipeline) turned into ours.
+fn job(id: u64, name: &str, stage: &str, status: &str, pipeline: u64, project: u64) -> Value {
+    let mut j = read_json("gitlab/api/pipeline_jobs.kitware.json")[0].clone();
+    j["id"] = id.into();
+    j["name"] = name.into();
+    j["stage"] = stage.into();
+    j["status"] = status.into();
+    j["allow_failure"] = false.into();
+    j["web_url"] = format!("{WEB}/-/jobs/{id}").into();
+    j["pipeline"]["id"] = pipeline.into();
+    j["pipeline"]["project_id"] = project.into();
+    j["pipeline"]["status"] = "failed".into();
+    j["pipeline"]["web_url"] = format!("{WEB}/-/pipelines/{pipeline}").into();
+    if status == "failed" {
+        j["failure_reason"] = "script_failure".into();
+    }
+    j
+}
+
+fn allow_failure(mut j: Value) -> Value {
+    j["allow_failure"] = true.into();
+    j
+}
+
+/// A real bridge object with a downstream pipeline in another project.
+fn bridge(id: u64, name: &str, status: &str, downstream: Option<(u64, u64)>) -> Value {
+    let mut b = read_json("gitlab/api/bridge.single.json");
+    b["id"] = id.into();
+    b["name"] = name.into();
+    b["stage"] = "test".into();
+    b["status"] = status.into();
+    b["web_url"] = format!("{WEB}/-/jobs/{id}").into();
+    b["pipeline"]["id"] = PIPELINE.into();
+    match downstream {
+        Some((pid, project)) => {
+            b["downstream_pipeline"]["id"] = pid.into();
+            b["downstream_pipeline"]["project_id"] = project.into();
+            b["downstream_pipeline"]["status"] = "failed".into();
+        }
+        None => b["downstream_pipeline"] = Value::Null,
+    }
+    b
+}
+
+/// A log wrapped as gitlab-runner writes it: stage sections around the
+/// script, ANSI colours, the final `ERROR: Job failed` line. With `stamps`,
+/// every line carries the runner 18.7 timestamp and stream prefix.
+fn runner_trace(log: &[u8], stamps: bool) -> Vec<u8> {
+    let mut lines: Vec<(String, Vec<u8>)> = Vec::new();
+    let runner = |s: &str| ("00O".to_string(), s.as_bytes().to_vec());
+    lines.push(runner(
+        "\x1b[0KRunning with gitlab-runner 18.7.0 (e1a2b3c4)\x1b[0;m",
+    ));
+    lines.push(runner(
+        "\x1b[0K  on docker-autoscaler s_0123abcd, system ID: s_0123456789ab\x1b[0;m",
+    ));
+    lines.push(runner("section_start:1767225600:prepare_executor\r\x1b[0K\x1b[0K\x1b[36;1mPreparing the \"docker\" executor\x1b[0;m"));
+    lines.push(runner(
+        "\x1b[0KUsing Docker executor with image registry.example.com/ci/build:2026 ...\x1b[0;m",
+    ));
+    lines.push(runner("section_end:1767225604:prepare_executor\r\x1b[0K"));
+    lines.push(runner("section_start:1767225604:get_sources\r\x1b[0K\x1b[0K\x1b[36;1mGetting source from Git repository\x1b[0;m"));
+    lines.push(runner(
+        "\x1b[32;1mFetching changes with git depth set to 20...\x1b[0;m",
+    ));
+    lines.push(runner("section_end:1767225607:get_sources\r\x1b[0K"));
+    lines.push(runner("section_start:1767225607:step_script\r\x1b[0K\x1b[0K\x1b[36;1mExecuting \"step_script\" stage of the job script\x1b[0;m"));
+    for l in log.split(|b| *b == b'\n') {
+        let mut l = l.to_vec();
+        if l.last() == Some(&b'\r') {
+            l.pop();
+        }
+        lines.push(("01O".to_string(), l));
+    }
+    lines.push(runner("section_end:1767225700:step_script\r\x1b[0K"));
+    lines.push(runner("section_start:1767225700:cleanup_file_variables\r\x1b[0K\x1b[0K\x1b[36;1mCleaning up project directory and file based variables\x1b[0;m"));
+    lines.push(runner(
+        "section_end:1767225701:cleanup_file_variables\r\x1b[0K",
+    ));
+    lines.push(runner("\x1b[31;1mERROR: Job failed: exit code 1\x1b[0;m"));
+    let mut out = Vec::new();
+    for (i, (stream, l)) in lines.iter().enumerate() {
+        if stamps {
+            let ts = format!(
+                "2026-01-01T01:00:{:02}.{:06}Z {stream} ",
+                (i / 1000) % 60,
+                i % 1_000_000
+            );
+            out.extend_from_slice(ts.as_bytes());
+        }
+        out.extend_from_slice(l);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The real MR diffs shape, one entry per path.
+fn diffs(paths: &[&str]) -> Value {
+    let template = read_json("gitlab/api/merge_request_diffs.gitlab_foss_27117.json")[0].clone();
+    Value::Array(
+        paths
+            .iter()
+            .map(|p| {
+                let mut d = template.clone();
+                d["old_path"] = (*p).into();
+                d["new_path"] = (*p).into();
+                d
+            })
+            .collect(),
+    )
+}
+
+/// A real MR note object (from gitlab-foss!27117) with our id and body.
+fn note(id: u64, body: &str) -> Value {
+    let notes = read_json("gitlab/api/merge_request_notes.gitlab_foss_27117.json");
+    let mut n = notes[3].clone(); // a user (non-system) note
+    n["id"] = id.into();
+    n["body"] = body.into();
+    n["system"] = false.into();
+    n
+}
+
+/// The fixture's other notes, system and user, newest first.
+fn other_notes() -> Vec<Value> {
+    read_json("gitlab/api/merge_request_notes.gitlab_foss_27117.json")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A real discussion object with our ids and body.
+fn discussion(id: &str, note_id: u64, body: &str) -> Value {
+    let mut d = read_json("gitlab/api/merge_request_discussions.gitlab_foss_27117.json")[0].clone();
+    d["id"] = id.into();
+    d["individual_note"] = false.into();
+    d["notes"][0]["id"] = note_id.into();
+    d["notes"][0]["body"] = body.into();
+    d["notes"][0]["system"] = false.into();
+    d["notes"][0]["noteable_type"] = "Commit".into();
+    d
+}
+
+// ---------------------------------------------------------------------------
+// The fake GitLab for one pipeline
+
+struct Scenario {
+    fake: FakeGitLab,
+    /// Bodies of every POST/PUT the fake accepted, in order.
+    writes: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+const NOTE_ID: u64 = 9001;
+const DISCUSSION_ID: &str = "6fe51a9c5758556dfef42725a66dee2729a6fb82";
+const DISCUSSION_NOTE_ID: u64 = 9101;
+
+fn p(path: &str) -> String {
+    path.replace("{P}", &PROJECT.to_string())
+        .replace("{PL}", &PIPELINE.to_string())
+        .replace("{MR}", &MR.to_string())
+        .replace("{SHA}", SHA)
+}
+
+impl Scenario {
+    /// A failed MR pipeline: a C++ compile error in a changed file, a git clone
+    /// that hit a 503 (transient), a job that passed on retry, an allowed
+    /// failure, a passing job and the diagnose job itself (running).
+    fn mr_pipeline() -> Scenario {
+        let s = Scenario::empty();
+        s.fake.route_list(
+            &p("/projects/{P}/pipelines/{PL}/jobs"),
+            json!([
+                job(
+                    SELF_JOB,
+                    "runneriq:diagnose",
+                    ".post",
+                    "running",
+                    PIPELINE,
+                    PROJECT
+                ),
+                allow_failure(job(5013, "lint:docs", "test", "failed", PIPELINE, PROJECT)),
+                job(5012, "test:flaky", "test", "success", PIPELINE, PROJECT),
+                job(5003, "test:flaky", "test", "failed", PIPELINE, PROJECT),
+                job(5002, "test:clone", "test", "failed", PIPELINE, PROJECT),
+                job(5001, "build:cpp", "build", "failed", PIPELINE, PROJECT),
+                job(5000, "prepare", "prepare", "success", PIPELINE, PROJECT),
+            ]),
+        );
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+        s.fake.route_text(
+            &p("/projects/{P}/jobs/5001/trace"),
+            runner_trace(&read_log("pt-compile_error.log"), false),
+        );
+        s.fake.route_text(
+            &p("/projects/{P}/jobs/5002/trace"),
+            runner_trace(&read_log("cd-spork_441.log"), true),
+        );
+        s.fake.route_list(
+            &p("/projects/{P}/merge_requests/{MR}/diffs"),
+            diffs(&["torch/csrc/profiler/kineto_metadata.cpp", "docs/README.md"]),
+        );
+        s
+    }
+
+    /// Only the plumbing: notes, discussions and write handlers.
+    fn empty() -> Scenario {
+        let fake = FakeGitLab::start();
+        fake.require_token("PRIVATE-TOKEN", TOKEN);
+        let writes: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        fake.route_list(&p("/projects/{P}/merge_requests/{MR}/notes"), json!([]));
+        fake.route_list(
+            &p("/projects/{P}/repository/commits/{SHA}/discussions"),
+            json!([]),
+        );
+        fake.route_list(
+            &p("/projects/{P}/repository/commits/{SHA}/merge_requests"),
+            json!([]),
+        );
+        let w = Arc::clone(&writes);
+        fake.on_write(
+            "POST",
+            &p("/projects/{P}/merge_requests/{MR}/notes"),
+            Box::new(move |r| {
+                let body = r.json()["body"].as_str().unwrap_or_default().to_string();
+                w.lock()
+                    .unwrap()
+                    .push((format!("POST {}", r.api_path()), body.clone()));
+                (201, note(NOTE_ID, &body).to_string())
+            }),
+        );
+        let w = Arc::clone(&writes);
+        fake.on_write(
+            "PUT",
+            &p("/projects/{P}/merge_requests/{MR}/notes/"),
+            Box::new(move |r| {
+                let body = r.json()["body"].as_str().unwrap_or_default().to_string();
+                w.lock()
+                    .unwrap()
+                    .push((format!("PUT {}", r.api_path()), body.clone()));
+                (200, note(NOTE_ID, &body).to_string())
+            }),
+        );
+        let w = Arc::clone(&writes);
+        fake.on_write(
+            "POST",
+            &p("/projects/{P}/repository/commits/{SHA}/discussions"),
+            Box::new(move |r| {
+                let body = r.json()["body"].as_str().unwrap_or_default().to_string();
+                w.lock()
+                    .unwrap()
+                    .push((format!("POST {}", r.api_path()), body.clone()));
+                (
+                    201,
+                    discussion(DISCUSSION_ID, DISCUSSION_NOTE_ID, &body).to_string(),
+                )
+            }),
+        );
+        let w = Arc::clone(&writes);
+        fake.on_write(
+            "PUT",
+            &p("/projects/{P}/repository/commits/{SHA}/discussions/"),
+            Box::new(move |r| {
+                let body = r.json()["body"].as_str().unwrap_or_default().to_string();
+                w.lock()
+                    .unwrap()
+                    .push((format!("PUT {}", r.api_path()), body.clone()));
+                (200, note(DISCUSSION_NOTE_ID, &body).to_string())
+            }),
+        );
+        Scenario { fake, writes }
+    }
+
+    fn writes(&self) -> Vec<(String, String)> {
+        self.writes.lock().unwrap().clone()
+    }
+
+    /// Our note is now on the MR, among the fixture's other notes.
+    fn note_exists(&self, body: &str) {
+        let mut notes = other_notes();
+        notes.insert(4, note(NOTE_ID, body));
+        self.fake.route_list(
+            &p("/projects/{P}/merge_requests/{MR}/notes"),
+            Value::Array(notes),
+        );
+    }
+
+    fn log(&self) -> Vec<String> {
+        self.fake
+            .requests()
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.api_path()))
+            .collect()
+    }
+
+    fn count(&self, method: &str) -> usize {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == method)
+            .count()
+    }
+
+    /// Runs `runneriq diagnose ARGS` as a pipeline job would, in a clean
+    /// environment (nothing from the developer's shell leaks in), with quick
+    /// retries. `env` adds or overrides variables; an empty value removes one.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut vars: Vec<(String, String)> = vec![
+            ("CI_API_V4_URL".into(), self.fake.base_url()),
+            ("RUNNERIQ_TOKEN".into(), TOKEN.into()),
+            ("CI_PROJECT_ID".into(), PROJECT.to_string()),
+            ("CI_PROJECT_PATH".into(), "group/proj".into()),
+            ("CI_PROJECT_DIR".into(), "/builds/group/proj".into()),
+            ("CI_PIPELINE_ID".into(), PIPELINE.to_string()),
+            ("CI_COMMIT_SHA".into(), SHA.into()),
+            ("CI_JOB_ID".into(), SELF_JOB.to_string()),
+            ("CI_MERGE_REQUEST_IID".into(), MR.to_string()),
+            ("RUNNERIQ_HTTP_MAX_ATTEMPTS".into(), "3".into()),
+            ("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS".into(), "5".into()),
+            ("RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS".into(), "200".into()),
+            ("RUNNERIQ_HTTP_DEADLINE_S".into(), "10".into()),
+        ];
+        for (k, v) in env {
+            vars.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                vars.push(((*k).into(), (*v).into()));
+            }
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runneriq"));
+        cmd.arg("diagnose").args(args);
+        // A developer's (or CI's own) CI_*, GITLAB_* and RUNNERIQ_* variables
+        // must not leak into the test: start from an empty environment.
+        cmd.env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Byte-for-byte comparison with `tests/snapshots/NAME`.
+fn assert_snapshot(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var("RUNNERIQ_UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing snapshot {}: run RUNNERIQ_UPDATE_SNAPSHOTS=1 cargo test --test diagnose_e2e",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "snapshot {name} differs from line {}:\n--- expected\n{}\n--- actual\n{}\n\
+             (RUNNERIQ_UPDATE_SNAPSHOTS=1 rewrites it)",
+            line + 1,
+            expected
+                .lines()
+                .skip(line)
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            actual
+                .lines()
+                .skip(line)
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+    }
+}
+
+/// Length of the backtick fence opening a block on this line, if any.
+fn fence_len(line: &str) -> Option<usize> {
+    let n = line.len() - line.trim_start_matches('`').len();
+    (n >= 3 && !line[n..].contains('`')).then_some(n)
+}
+
+/// (lines outside fences, lines inside fences) as GitLab's quick-action
+/// parser sees them.
+fn split_fences(md: &str) -> (Vec<&str>, Vec<&str>) {
+    let (mut outside, mut inside) = (Vec::new(), Vec::new());
+    let mut open: Option<usize> = None;
+    for line in md.lines() {
+        match open {
+            Some(n) => {
+                let run = line.len() - line.trim_start_matches('`').len();
+                if run >= n && line[run..].trim().is_empty() {
+                    open = None;
+                } else {
+                    inside.push(line);
+                }
+            }
+            None => match fence_len(line) {
+                Some(n) => open = Some(n),
+                None => outside.push(line),
+            },
+        }
+    }
+    assert!(open.is_none(), "a fence was left open");
+    (outside, inside)
+}
+
+/// A line with its inline code spans removed (GitLab renders neither HTML
+/// nor mentions inside them).
+fn without_code_spans(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('`') {
+        out.push_str(&rest[..start]);
+        let run = rest[start..].len() - rest[start..].trim_start_matches('`').len();
+        let after = &rest[start + run..];
+        let delim = "`".repeat(run);
+        match after.find(&delim) {
+            Some(end) => rest = &after[end + run..],
+            None => {
+                out.push_str(&rest[start..]);
+                return out;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
+    let s = Scenario::mr_pipeline();
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].0,
+        format!("POST /projects/{PROJECT}/merge_requests/{MR}/notes")
+    );
+    let body = &writes[0].1;
+    assert_snapshot("diagnose_mr_note.md", body);
+    assert!(body.starts_with("<!-- runneriq:diagnose -->\n<!-- runneriq:pipeline=1001"));
+
+    // The request log: one listing per pipeline, one trace per failed job.
+    let log = s.log();
+    eprintln!("request log of the first run:");
+    for l in &log {
+        eprintln!("  {l}");
+    }
+    // Traces are fetched concurrently: their relative order may vary.
+    let mut ordered = log.clone();
+    if ordered.len() >= 5 {
+        ordered[3..5].sort();
+    }
+    assert_eq!(
+        ordered,
+        vec![
+            "GET /projects/42/pipelines/1001/jobs",
+            "GET /projects/42/pipelines/1001/bridges",
+            "GET /projects/42/merge_requests/7/diffs",
+            "GET /projects/42/jobs/5001/trace",
+            "GET /projects/42/jobs/5002/trace",
+            "GET /projects/42/merge_requests/7/notes",
+            "POST /projects/42/merge_requests/7/notes",
+        ]
+    );
+    // Only the failed jobs' traces: not the retried, allowed or passing ones.
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("/jobs/5003/") || l.contains("/jobs/5012/"))
+    );
+    assert!(
+        !log.iter()
+            .any(|l| l.contains("/jobs/5013/") || l.contains("/jobs/6000/"))
+    );
+    // The job log carries the summary.
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 jobs failed: 1 compilation error in torch/csrc/profiler/kineto_metadata.cpp (your change)"),
+        "{out}"
+    );
+    assert!(stderr(&o).contains("posted note 9001 on merge request !7"));
+
+    // Re-run (a retry of the pipeline): the same note is edited, nothing new.
+    s.note_exists(body);
+    s.fake.clear_requests();
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(
+        writes[1].0,
+        format!("PUT /projects/{PROJECT}/merge_requests/{MR}/notes/{NOTE_ID}")
+    );
+    assert_eq!(&writes[1].1, body, "same pipeline, same note");
+    assert_eq!(s.count("POST"), 0);
+    assert!(stderr(&o).contains("updated note 9001 on merge request !7"));
+}
+
+#[test]
+fn a_job_that_passed_on_retry_is_listed_not_reported() {
+    let s = Scenario::mr_pipeline();
+    let o = s.run(&["--dry-run"], &[]);
+    assert_ok(&o);
+    let md = stdout(&o);
+    assert!(!md.contains("#### [`test:flaky`]"), "not a failure:\n{md}");
+    assert!(md.contains("**Passed on retry** (possibly flaky):\n\n- [`test:flaky`](https://gitlab.example.com/group/proj/-/jobs/5012) · stage `test` · 1 of 2 attempts failed\n"), "{md}");
+    assert!(md.contains("; 1 passed on retry; 1 allowed to fail"));
+    assert!(md.contains("**Allowed to fail:**\n\n- [`lint:docs`]"));
+    assert!(!s.log().iter().any(|l| l.contains("/jobs/5003/trace")));
+}
+
+#[test]
+fn a_child_pipeline_failure_is_read_from_the_downstream_project() {
+    let s = Scenario::empty();
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        json!([
+            job(
+                SELF_JOB,
+                "runneriq:diagnose",
+                ".post",
+                "running",
+                PIPELINE,
+                PROJECT
+            ),
+            job(5000, "prepare", "prepare", "success", PIPELINE, PROJECT),
+        ]),
+    );
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/bridges"),
+        json!([
+            bridge(
+                5100,
+                "trigger:java",
+                "failed",
+                Some((CHILD_PIPELINE, CHILD_PROJECT))
+            ),
+            bridge(5101, "trigger:docs", "success", None),
+        ]),
+    );
+    let child_jobs = format!("/projects/{CHILD_PROJECT}/pipelines/{CHILD_PIPELINE}/jobs");
+    s.fake.route_list(
+        &child_jobs,
+        json!([
+            job(
+                7002,
+                "test:lang",
+                "test",
+                "failed",
+                CHILD_PIPELINE,
+                CHILD_PROJECT
+            ),
+            job(
+                7001,
+                "compile",
+                "build",
+                "success",
+                CHILD_PIPELINE,
+                CHILD_PROJECT
+            ),
+        ]),
+    );
+    s.fake.route_list(
+        &format!("/projects/{CHILD_PROJECT}/pipelines/{CHILD_PIPELINE}/bridges"),
+        json!([]),
+    );
+    s.fake.route_text(
+        &format!("/projects/{CHILD_PROJECT}/jobs/7002/trace"),
+        runner_trace(&read_log("cd-commonslang_2089.log"), true),
+    );
+    s.fake.route_list(
+        &p("/projects/{P}/merge_requests/{MR}/diffs"),
+        diffs(&["src/main/java/org/apache/commons/lang3/StringUtils.java"]),
+    );
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let log = s.log();
+    assert!(log.contains(&format!("GET {child_jobs}")), "{log:#?}");
+    assert!(log.contains(&format!("GET /projects/{CHILD_PROJECT}/jobs/7002/trace")));
+    assert!(
+        !log.iter().any(|l| l.contains("/jobs/5100/trace")),
+        "bridges have no trace"
+    );
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1);
+    let body = &writes[0].1;
+    assert!(
+        body.contains("#### [`test:lang`](https://gitlab.example.com/group/proj/-/jobs/7002) · stage `test` · in the pipeline started by `trigger:java`"),
+        "{body}"
+    );
+    assert!(
+        body.contains("### 🔴 1 job failed: 1 test failure"),
+        "{body}"
+    );
+    assert!(body.contains("**Test failure**"));
+}
+
+#[test]
+fn a_pipeline_without_mr_gets_a_commit_discussion_edited_on_rerun() {
+    let s = Scenario::mr_pipeline();
+    s.fake.route_list(
+        &p("/projects/{P}/repository/commits/{SHA}/diff"),
+        read_json("gitlab/api/commit_diff.json"),
+    );
+    // A branch pipeline: no MR variables, and GitLab knows no open MR for the commit.
+    let env = [("CI_MERGE_REQUEST_IID", "")];
+    let o = s.run(&[], &env);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].0,
+        format!("POST /projects/{PROJECT}/repository/commits/{SHA}/discussions")
+    );
+    let body = writes[0].1.clone();
+    assert_snapshot("diagnose_commit_note.md", &body);
+    let log = s.log();
+    assert!(log.contains(&format!(
+        "GET /projects/42/repository/commits/{SHA}/merge_requests"
+    )));
+    assert!(log.contains(&format!("GET /projects/42/repository/commits/{SHA}/diff")));
+    assert!(
+        !log.iter().any(|l| l.contains("/merge_requests/7")),
+        "{log:#?}"
+    );
+
+    s.fake.route_list(
+        &p("/projects/{P}/repository/commits/{SHA}/discussions"),
+        json!([
+            read_json("gitlab/api/merge_request_discussions.gitlab_foss_27117.json")[0],
+            discussion(DISCUSSION_ID, DISCUSSION_NOTE_ID, &body),
+        ]),
+    );
+    s.fake.clear_requests();
+    let o = s.run(&[], &env);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(
+        writes[1].0,
+        format!(
+            "PUT /projects/{PROJECT}/repository/commits/{SHA}/discussions/{DISCUSSION_ID}/notes/{DISCUSSION_NOTE_ID}"
+        )
+    );
+    assert_eq!(s.count("POST"), 0);
+}
+
+#[test]
+fn the_open_mr_of_the_commit_is_found_when_the_pipeline_is_a_branch_pipeline() {
+    let s = Scenario::mr_pipeline();
+    let mut mr = read_json("gitlab/api/merge_request.mergeable.gitlab_com.json");
+    mr["iid"] = MR.into();
+    mr["state"] = "opened".into();
+    mr["sha"] = SHA.into();
+    s.fake.route_list(
+        &p("/projects/{P}/repository/commits/{SHA}/merge_requests"),
+        json!([mr]),
+    );
+    let o = s.run(&[], &[("CI_MERGE_REQUEST_IID", "")]);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1);
+    assert_eq!(
+        writes[0].0,
+        format!("POST /projects/{PROJECT}/merge_requests/{MR}/notes")
+    );
+}
+
+#[test]
+fn a_trace_answering_429_then_500_is_retried() {
+    let s = Scenario::mr_pipeline();
+    let trace = p("/projects/{P}/jobs/5001/trace");
+    s.fake.fail_next(
+        &trace,
+        vec![
+            Fault::RateLimited {
+                retry_after_secs: 0,
+            },
+            Fault::Status(500),
+        ],
+    );
+    let o = s.run(&["--dry-run"], &[]);
+    assert_ok(&o);
+    assert_eq!(s.fake.requests_to("GET", &trace).len(), 3);
+    let md = stdout(&o);
+    assert!(md.contains("**Compilation error** · confidence"), "{md}");
+    assert!(!md.contains("could not be read"));
+}
+
+#[test]
+fn a_trace_that_always_fails_is_named_in_the_note() {
+    let s = Scenario::mr_pipeline();
+    let trace = p("/projects/{P}/jobs/5002/trace");
+    s.fake.fail_next(&trace, vec![Fault::Status(500); 10]);
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    assert_eq!(s.fake.requests_to("GET", &trace).len(), 3, "MAX_ATTEMPTS=3");
+    let body = &s.writes()[0].1;
+    assert!(
+        body.contains("#### [`test:clone`](https://gitlab.example.com/group/proj/-/jobs/5002) · stage `test`\n\nIts log could not be read (HTTP 500 after 3 attempts"),
+        "{body}"
+    );
+    assert!(body.contains("so RunnerIQ cannot say why it failed beyond GitLab's failure reason `script_failure`: open the job to read it.\n"));
+    assert!(body.contains("2 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change), 1 job whose log could not be read"));
+    // The other job is still fully diagnosed.
+    assert!(body.contains("**Compilation error**"));
+}
+
+#[test]
+fn dry_run_sends_no_write() {
+    let s = Scenario::mr_pipeline();
+    let o = s.run(&["--dry-run"], &[]);
+    assert_ok(&o);
+    assert_eq!(s.count("POST") + s.count("PUT") + s.count("DELETE"), 0);
+    let md = stdout(&o);
+    assert!(md.starts_with("<!-- runneriq:diagnose -->\n"), "{md}");
+    // The dry run prints exactly what would be posted.
+    let s2 = Scenario::mr_pipeline();
+    assert_ok(&s2.run(&[], &[]));
+    assert_eq!(md, s2.writes()[0].1);
+    assert!(stderr(&o).contains("dry run: nothing was posted on merge request !7"));
+    // The summary still reaches the job log (stderr when stdout has the note).
+    assert!(stderr(&o).contains("RunnerIQ diagnosis of pipeline #1001"));
+}
+
+#[test]
+fn json_format_prints_the_data_the_template_renders() {
+    let s = Scenario::mr_pipeline();
+    let o = s.run(&["--dry-run", "--format", "json"], &[]);
+    assert_ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["pipeline_id"], PIPELINE);
+    assert_eq!(v["failed"][0]["name"], "build:cpp");
+    assert_eq!(v["failed"][0]["category"], "compilation");
+    assert_eq!(
+        v["failed"][0]["changed_files"][0]["path"],
+        "torch/csrc/profiler/kineto_metadata.cpp"
+    );
+    assert_eq!(v["failed"][0]["changed_files"][0]["line"], 128);
+    assert_eq!(v["failed"][1]["transient"], true);
+    assert_eq!(v["passed_on_retry"][0]["name"], "test:flaky");
+    assert_eq!(v["allowed_failures"][0]["name"], "lint:docs");
+    assert_eq!(s.count("POST") + s.count("PUT"), 0);
+}
+
+#[test]
+fn forbidden_post_exits_1_with_one_sentence_and_keeps_the_summary() {
+    let s = Scenario::mr_pipeline();
+    s.fake
+        .fail_next(&p("/projects/{P}/merge_requests/{MR}/notes"), vec![]);
+    s.fake.on_write(
+        "POST",
+        &p("/projects/{P}/merge_requests/{MR}/notes"),
+        Box::new(|_| (403, r#"{"message":"403 Forbidden"}"#.to_string())),
+    );
+    let o = s.run(&[], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one sentence:\n{err}");
+    assert!(
+        lines[0].starts_with("runneriq: could not post the diagnosis on merge request !7 (POST /projects/42/merge_requests/7/notes): GitLab answered 403 Forbidden — the token needs the `api` scope"),
+        "{err}"
+    );
+    assert!(!err.contains(TOKEN));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 jobs failed"),
+        "{out}"
+    );
+    assert!(out.contains("- build:cpp (stage build)\n    Compilation error, confidence"));
+    assert!(out.contains("    > "));
+    assert_eq!(s.count("POST"), 1, "a rejected POST is not retried");
+}
+
+#[test]
+fn log_text_and_job_names_cannot_inject_markdown_mentions_or_quick_actions() {
+    let s = Scenario::empty();
+    let evil_name = "/merge @all <script>alert(1)</script>";
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        json!([job(5001, evil_name, "build", "failed", PIPELINE, PROJECT)]),
+    );
+    s.fake
+        .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+    let mut log = read_log("pt-compile_error.log");
+    // Put hostile text around the real compiler error, where evidence context is taken.
+    let hostile = "@all please look ```` here <script>alert(1)</script>\n/merge\n";
+    let at = log
+        .windows(8)
+        .position(|w| w == b"FAILED: ")
+        .and_then(|i| log[..i].iter().rposition(|b| *b == b'\n'))
+        .map_or(0, |i| i + 1);
+    log.splice(at..at, hostile.bytes());
+    s.fake.route_text(
+        &p("/projects/{P}/jobs/5001/trace"),
+        runner_trace(&log, false),
+    );
+    s.fake.route_list(
+        &p("/projects/{P}/merge_requests/{MR}/diffs"),
+        diffs(&["README.md"]),
+    );
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let body = s.writes()[0].1.clone();
+    assert_snapshot("diagnose_hostile_note.md", &body);
+
+    let (outside, inside) = split_fences(&body);
+    for line in &outside {
+        assert!(
+            !line.trim_start().starts_with('/'),
+            "quick action outside a fence: {line:?}"
+        );
+        assert!(!line.contains("@all"), "mention outside a fence: {line:?}");
+        assert!(
+            !without_code_spans(line).contains("<script"),
+            "HTML outside a fence and outside code: {line:?}"
+        );
+    }
+    // The hostile log lines are shown, verbatim, inside the fence.
+    assert!(
+        inside.iter().any(|l| l.ends_with("| /merge")),
+        "{inside:#?}"
+    );
+    assert!(
+        inside
+            .iter()
+            .any(|l| l.contains("@all please look ```` here <script>"))
+    );
+    assert!(
+        body.contains("\n`````text\n"),
+        "fence longer than the log's ````:\n{body}"
+    );
+}
+
+#[test]
+fn a_green_pipeline_resolves_the_existing_note_and_keeps_the_history() {
+    let s = Scenario::empty();
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        json!([
+            job(
+                SELF_JOB,
+                "runneriq:diagnose",
+                ".post",
+                "running",
+                PIPELINE,
+                PROJECT
+            ),
+            job(5012, "test:flaky", "test", "success", PIPELINE, PROJECT),
+            job(5003, "test:flaky", "test", "failed", PIPELINE, PROJECT),
+            job(5000, "prepare", "prepare", "success", PIPELINE, PROJECT),
+        ]),
+    );
+    s.fake
+        .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+
+    // No note yet: nothing is posted.
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    assert!(s.writes().is_empty());
+    assert!(stderr(&o).contains("nothing to post"));
+    assert!(stdout(&o).contains("pipeline #1001 has no failed jobs"));
+
+    // An earlier diagnosis exists: it is edited to say "resolved".
+    let earlier = Scenario::mr_pipeline();
+    let o = earlier.run(&["--dry-run"], &[]);
+    assert_ok(&o);
+    let previous = stdout(&o);
+    s.note_exists(&previous);
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].0,
+        format!("PUT /projects/{PROJECT}/merge_requests/{MR}/notes/{NOTE_ID}")
+    );
+    let body = &writes[0].1;
+    assert_snapshot("diagnose_resolved_note.md", body);
+    assert!(body.contains("passed — resolved"));
+    assert!(body.contains("<details>\n<summary>Previous diagnosis</summary>"));
+    assert_eq!(body.matches("<!-- runneriq:diagnose -->").count(), 1);
+
+    // Resolving again keeps the same history, not a nested copy.
+    s.note_exists(body);
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    assert_eq!(&s.writes()[1].1, body);
+}
+
+#[test]
+fn missing_inputs_exit_2_naming_the_flag_and_the_variable() {
+    let s = Scenario::empty();
+    let o = s.run(&[], &[("CI_PIPELINE_ID", "")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--pipeline") && err.contains("CI_PIPELINE_ID"),
+        "{err}"
+    );
+    let o = s.run(&[], &[("CI_API_V4_URL", "")]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("--gitlab-url") && err.contains("CI_API_V4_URL"),
+        "{err}"
+    );
+    assert!(s.fake.requests().is_empty());
+}
