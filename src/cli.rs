@@ -30,6 +30,8 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Check the token, project access, note permission and rules, and say what to fix.
     Doctor(DoctorArgs),
+    /// Diagnose an embedded failed pipeline, offline: what `diagnose` would post.
+    Demo(DemoArgs),
     /// Explain a failed pipeline in one note on its merge request (or commit),
     /// edited in place on every re-run.
     Diagnose(DiagnoseArgs),
@@ -88,6 +90,17 @@ pub struct ClassifyArgs {
     /// Print the built-in rule catalog (YAML) and exit.
     #[arg(long, exclusive = true)]
     pub print_rules: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// `md`: the note as it would be posted; `json`: the data the template renders.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::diagnose::NoteFormat,
+
+    /// Directory with a `note.md.j2` that replaces the built-in template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -219,6 +232,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => run_classify(args),
         Command::Doctor(args) => run_doctor(args),
+        Command::Demo(args) => crate::demo::run(&crate::demo::DemoOptions {
+            format: args.format,
+            templates: args.templates,
+        }),
         Command::Diagnose(args) => crate::diagnose::run(args),
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod demo;
 pub mod diagnose;
 pub mod doctor;
 pub mod error;

@@ -278,26 +278,13 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         warnings.push("the pipeline has more jobs than RunnerIQ reads (2,000 per pipeline)".into());
     }
 
-    let mut n = note::empty_note(&inputs.project, inputs.pipeline);
-    n.pipeline_url = tree.runs.first().and_then(|r| r.web_url.clone());
-    n.target = target.as_ref().map(Target::describe);
-    n.unfinished = parts.unfinished;
-    n.passed_on_retry = parts.passed_on_retry.iter().map(brief).collect();
-    n.omitted_passed_on_retry = note::cap_brief(&mut n.passed_on_retry);
-    n.allowed_failures = parts.allowed_failures.iter().map(brief).collect();
-    n.omitted_allowed_failures = note::cap_brief(&mut n.allowed_failures);
-
-    if !parts.failed.is_empty() {
+    let (changes, outcomes) = if parts.failed.is_empty() {
+        (fetch::Changes::default(), Vec::new())
+    } else {
         let changes = fetch::changed_paths(&client, &inputs.project, mr, inputs.sha.as_deref());
         if let Some(e) = &changes.error {
             warnings.push(format!("the changed files could not be read: {e}"));
         }
-        n.changes = note::ChangesInfo {
-            source: changes.source.clone(),
-            files: changes.paths.len(),
-            truncated: changes.truncated,
-            error: changes.error.clone(),
-        };
         let tasks: Vec<fetch::TraceTask> = parts
             .failed
             .iter()
@@ -315,42 +302,18 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             EVIDENCE_PER_JOB,
             fetch::TRACE_WORKERS,
         );
-        for (p, outcome) in parts.failed.iter().zip(outcomes) {
-            let run = &tree.runs[p.run];
-            let mut r = note::job_report(
-                p.job.id,
-                &p.job.name,
-                &p.job.stage,
-                p.job.web_url.clone(),
-                &run.project,
-                run.pipeline_id,
-                run.via.clone(),
-                p.job.failure_reason.clone(),
-                p.attempts,
-                p.failed_attempts,
-            );
-            match outcome {
-                TraceOutcome::Classified(c) => {
-                    let (refs, hits) =
-                        correlate::correlate(&c.evidence, &changes.paths, &inputs.checkout_dirs);
-                    note::apply_classification(&mut r, &c, refs, hits);
-                }
-                TraceOutcome::Unreadable(why) => r.unreadable_reason = Some(why),
-            }
-            n.failed.push(r);
-        }
-        let (md, text) = note::verdict(
-            &n.failed,
-            parts.passed_on_retry.len(),
-            parts.allowed_failures.len(),
-        );
-        n.verdict_md = md;
-        n.verdict = text;
-    } else if parts.unfinished == 0 {
-        n.set_status("passed");
-    } else {
-        n.set_status("no_failures");
-    }
+        (changes, outcomes)
+    };
+    let mut n = assemble(
+        &inputs.project,
+        inputs.pipeline,
+        &tree,
+        &parts,
+        &changes,
+        outcomes,
+        &inputs.checkout_dirs,
+    );
+    n.target = target.as_ref().map(Target::describe);
     note::cap_warnings(&mut warnings);
     n.warnings = warnings;
 
@@ -413,6 +376,72 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         token_kind,
         &mut out,
     )
+}
+
+/// Builds the note's data from what was fetched: pure, so `demo` and tests
+/// run the same code as a live diagnosis. `outcomes` are in the order of
+/// `parts.failed`.
+pub fn assemble(
+    project: &str,
+    pipeline: u64,
+    tree: &fetch::Tree,
+    parts: &fetch::Partition,
+    changes: &fetch::Changes,
+    outcomes: Vec<TraceOutcome>,
+    checkout_dirs: &[String],
+) -> Note {
+    let mut n = note::empty_note(project, pipeline);
+    n.pipeline_url = tree.runs.first().and_then(|r| r.web_url.clone());
+    n.unfinished = parts.unfinished;
+    n.passed_on_retry = parts.passed_on_retry.iter().map(brief).collect();
+    n.omitted_passed_on_retry = note::cap_brief(&mut n.passed_on_retry);
+    n.allowed_failures = parts.allowed_failures.iter().map(brief).collect();
+    n.omitted_allowed_failures = note::cap_brief(&mut n.allowed_failures);
+    if parts.failed.is_empty() {
+        if parts.unfinished == 0 {
+            n.set_status("passed");
+        } else {
+            n.set_status("no_failures");
+        }
+        return n;
+    }
+    n.changes = note::ChangesInfo {
+        source: changes.source.clone(),
+        files: changes.paths.len(),
+        truncated: changes.truncated,
+        error: changes.error.clone(),
+    };
+    for (p, outcome) in parts.failed.iter().zip(outcomes) {
+        let run = &tree.runs[p.run];
+        let mut r = note::job_report(
+            p.job.id,
+            &p.job.name,
+            &p.job.stage,
+            p.job.web_url.clone(),
+            &run.project,
+            run.pipeline_id,
+            run.via.clone(),
+            p.job.failure_reason.clone(),
+            p.attempts,
+            p.failed_attempts,
+        );
+        match outcome {
+            TraceOutcome::Classified(c) => {
+                let (refs, hits) = correlate::correlate(&c.evidence, &changes.paths, checkout_dirs);
+                note::apply_classification(&mut r, &c, refs, hits);
+            }
+            TraceOutcome::Unreadable(why) => r.unreadable_reason = Some(why),
+        }
+        n.failed.push(r);
+    }
+    let (md, text) = note::verdict(
+        &n.failed,
+        parts.passed_on_retry.len(),
+        parts.allowed_failures.len(),
+    );
+    n.verdict_md = md;
+    n.verdict = text;
+    n
 }
 
 fn brief(p: &fetch::PickedJob) -> JobBrief {
