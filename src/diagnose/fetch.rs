@@ -215,7 +215,9 @@ fn is_unfinished(status: &str) -> bool {
 /// Groups attempts by (pipeline, job name): GitLab has no `retried` field, a
 /// retry is another job with the same name, and the highest id is the latest.
 /// `exclude` is the diagnose job itself: all its attempts are left out (an
-/// earlier attempt that could not post is not a finding). Output is ordered by
+/// earlier attempt that could not post is not a finding); the component's
+/// green-pipeline job `<name>-resolve` also leaves out `<name>`, the failure
+/// job of the same component. Output is ordered by
 /// pipeline, then by job id, so the note does not depend on the API's order.
 pub fn partition(runs: &[PipelineRun], exclude: Option<u64>) -> Partition {
     let mut out = Partition::default();
@@ -225,9 +227,11 @@ pub fn partition(runs: &[PipelineRun], exclude: Option<u64>) -> Partition {
             .iter()
             .find(|j| Some(j.id) == exclude)
             .map(|j| j.name.as_str());
+        let sibling = excluded_name.and_then(|n| n.strip_suffix("-resolve"));
         let mut by_name: BTreeMap<&str, Vec<&Job>> = BTreeMap::new();
         for j in &run.jobs {
-            if Some(j.id) == exclude || Some(j.name.as_str()) == excluded_name {
+            let name = Some(j.name.as_str());
+            if Some(j.id) == exclude || name == excluded_name || name == sibling {
                 continue;
             }
             by_name.entry(j.name.as_str()).or_default().push(j);
@@ -527,6 +531,20 @@ mod tests {
         assert_eq!(names(&p.passed_on_retry), vec![("test".into(), 20)]);
         assert_eq!(names(&p.allowed_failures), vec![("lint".into(), 7)]);
         assert_eq!(p.unfinished, 1, "the diagnose job itself is not counted");
+    }
+
+    #[test]
+    fn the_resolve_job_leaves_out_the_failure_job_of_its_component() {
+        let mut old = job(50, "runneriq-diagnose", "failed");
+        old.allow_failure = true;
+        let runs = vec![run(vec![
+            old,
+            job(51, "build", "success"),
+            job(60, "runneriq-diagnose-resolve", "running"),
+        ])];
+        let p = partition(&runs, Some(60));
+        assert!(p.allowed_failures.is_empty(), "{:?}", p.allowed_failures);
+        assert_eq!(p.unfinished, 0);
     }
 
     #[test]
