@@ -257,6 +257,7 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     let opts = ClassifyOptions {
         max_evidence: usize::from(args.max_evidence),
         failure_reason: args.failure_reason.clone(),
+        ..Default::default()
     };
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(input("stdin (`-`) can be given only once"));

@@ -37,6 +37,10 @@ pub struct ClassifyOptions {
     pub max_evidence: usize,
     /// GitLab's `failure_reason` of the job, when the job JSON is known.
     pub failure_reason: Option<String>,
+    /// Lines of the log's end (just above the failure anchor, when there is
+    /// one) to return in [`Classification::tail`], e.g. for an LLM's second
+    /// opinion. 0 keeps none.
+    pub tail_lines: usize,
 }
 
 impl Default for ClassifyOptions {
@@ -44,6 +48,7 @@ impl Default for ClassifyOptions {
         ClassifyOptions {
             max_evidence: 5,
             failure_reason: None,
+            tail_lines: 0,
         }
     }
 }
@@ -125,6 +130,10 @@ pub struct Classification {
     pub advice: String,
     pub failure_reason: Option<String>,
     pub log: LogFacts,
+    /// The last non-empty lines above the failure anchor (or of the log), when
+    /// [`ClassifyOptions::tail_lines`] asked for them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tail: Vec<ContextLine>,
 }
 
 #[derive(Default)]
@@ -203,13 +212,20 @@ pub struct Scanner<'c> {
 
 impl<'c> Scanner<'c> {
     pub fn new(catalog: &'c Catalog) -> Self {
+        Scanner::with_tail(catalog, 0)
+    }
+
+    /// A scanner that also remembers `tail_lines` lines of the log's end.
+    pub fn with_tail(catalog: &'c Catalog, tail_lines: usize) -> Self {
         let n = catalog.rules.len();
         Scanner {
             catalog,
             patset: PatternSet::new(n),
             hits: (0..n).map(|_| RuleHits::default()).collect(),
             recent: LineRing::new(CONTEXT_LINES),
-            tail: LineRing::new(TAIL_LINES),
+            // One more than asked: the anchor line itself is in the ring when
+            // the lines above it are copied out.
+            tail: LineRing::new(TAIL_LINES.max(tail_lines) + 1),
             anchor_tail: None,
             pending: Vec::new(),
         }
@@ -432,13 +448,19 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
             after: context(&hit.after),
         });
     }
+    let tail: Vec<(u64, Vec<u8>)> = match &scanner.anchor_tail {
+        Some(t) => t.clone(),
+        None => scanner.tail.items.iter().cloned().collect(),
+    };
     if evidence.is_empty() {
-        let tail: Vec<(u64, Vec<u8>)> = match &scanner.anchor_tail {
-            Some(t) => t.clone(),
-            None => scanner.tail.items.iter().cloned().collect(),
-        };
-        evidence = tail_evidence(&tail, facts, opts.max_evidence);
+        let short = &tail[tail.len().saturating_sub(TAIL_LINES)..];
+        evidence = tail_evidence(short, facts, opts.max_evidence);
     }
+    let tail_out = if opts.tail_lines == 0 {
+        Vec::new()
+    } else {
+        context(&tail[tail.len().saturating_sub(opts.tail_lines)..])
+    };
 
     let section = evidence
         .first()
@@ -488,6 +510,7 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
         transient,
         advice,
         failure_reason: opts.failure_reason.clone(),
+        tail: tail_out,
         log: LogFacts {
             lines: facts.lines,
             bytes: facts.bytes,
@@ -568,7 +591,7 @@ pub fn classify_reader<R: BufRead>(
     catalog: &Catalog,
     opts: &ClassifyOptions,
 ) -> io::Result<Classification> {
-    let mut scanner = Scanner::new(catalog);
+    let mut scanner = Scanner::with_tail(catalog, opts.tail_lines);
     let facts = TraceWalker::new().walk(input, |line, facts| {
         scanner.feed(line.number, line.text, line.section, line.section_kind);
         if facts.failure_anchor == Some(line.number) {
@@ -628,6 +651,27 @@ mod tests {
         assert_eq!(c.category, "test_failure");
         assert_eq!(c.section.as_deref(), Some("step_script"));
         assert_eq!(c.evidence[0].line, 2);
+    }
+
+    #[test]
+    fn tail_is_taken_above_the_failure_anchor() {
+        let cat = Catalog::builtin().unwrap();
+        let mut log = String::new();
+        for i in 1..=30 {
+            log.push_str(&format!("step {i}\n"));
+        }
+        log.push_str(
+            "##[error]Process completed with exit code 1.\nPost job cleanup.\ngit version 2.48\n",
+        );
+        let opts = ClassifyOptions {
+            tail_lines: 10,
+            ..Default::default()
+        };
+        let c = classify_reader(log.as_bytes(), &cat, &opts).unwrap();
+        let lines: Vec<u64> = c.tail.iter().map(|t| t.line).collect();
+        assert_eq!(lines, (21..=30).collect::<Vec<u64>>());
+        let plain = classify_reader(log.as_bytes(), &cat, &ClassifyOptions::default()).unwrap();
+        assert!(plain.tail.is_empty());
     }
 
     #[test]

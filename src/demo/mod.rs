@@ -76,6 +76,7 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
             let copts = ClassifyOptions {
                 max_evidence: 5,
                 failure_reason: p.job.failure_reason.clone(),
+                ..Default::default()
             };
             match classify::classify_reader(*trace, &catalog, &copts) {
                 Ok(c) => TraceOutcome::Classified(Box::new(c)),

@@ -341,6 +341,7 @@ pub fn classify_traces(
                     let opts = ClassifyOptions {
                         max_evidence,
                         failure_reason: task.failure_reason.clone(),
+                        ..Default::default()
                     };
                     let outcome = classify_one(client, task, catalog, &opts);
                     *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);

@@ -886,6 +886,7 @@ mod tests {
                 transient: false,
                 advice: "Fix it.".into(),
                 failure_reason: None,
+                tail: Vec::new(),
                 log: crate::classify::LogFacts {
                     lines: 100,
                     bytes: 100,
