@@ -84,8 +84,12 @@ pub struct Rule {
 pub struct Catalog {
     pub categories: Vec<Category>,
     pub rules: Vec<Rule>,
-    /// All rule patterns in one matcher; pattern i is rule i.
+    /// All rule patterns in one matcher; pattern i is rule i. Overlapping
+    /// (MatchKind::All): says which rules match a line.
     pub(crate) matcher: MetaRegex,
+    /// The same patterns, leftmost-first: answers "does any rule match this
+    /// line?" much faster, so most lines never reach `matcher`.
+    pub(crate) any: MetaRegex,
 }
 
 /// Where a catalog text came from, for error messages.
@@ -274,24 +278,29 @@ impl Catalog {
             return Err(input("the rule catalog has no rules left (all disabled?)"));
         }
         let patterns: Vec<&str> = rules.iter().map(|r| r.pattern.as_str()).collect();
-        let matcher = MetaRegex::builder()
-            .syntax(
-                regex_automata::util::syntax::Config::new()
-                    .utf8(false)
-                    .unicode(false),
-            )
-            .configure(
-                MetaRegex::config()
-                    .utf8_empty(false)
-                    .match_kind(regex_automata::MatchKind::All)
-                    .hybrid_cache_capacity(16 << 20),
-            )
-            .build_many(&patterns)
-            .map_err(|e| input(format!("cannot compile the rule catalog: {e}")))?;
+        let build = |kind: regex_automata::MatchKind| {
+            MetaRegex::builder()
+                .syntax(
+                    regex_automata::util::syntax::Config::new()
+                        .utf8(false)
+                        .unicode(false),
+                )
+                .configure(
+                    MetaRegex::config()
+                        .utf8_empty(false)
+                        .match_kind(kind)
+                        .hybrid_cache_capacity(16 << 20),
+                )
+                .build_many(&patterns)
+                .map_err(|e| input(format!("cannot compile the rule catalog: {e}")))
+        };
+        let matcher = build(regex_automata::MatchKind::All)?;
+        let any = build(regex_automata::MatchKind::LeftmostFirst)?;
         Ok(Catalog {
             categories,
             rules,
             matcher,
+            any,
         })
     }
 

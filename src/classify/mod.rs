@@ -63,6 +63,9 @@ pub enum DecidedBy {
     FailureReason,
     /// Nothing matched: the category is `unknown`.
     None,
+    /// The rules were unsure and an LLM's validated second opinion was taken
+    /// (see `crate::llm`).
+    Llm,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -236,12 +239,14 @@ impl<'c> Scanner<'c> {
             self.add_after_context(line, text);
         }
         if !text.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
-            self.patset.clear();
-            self.catalog
-                .matcher
-                .which_overlapping_matches(&Input::new(text), &mut self.patset);
-            if !self.patset.is_empty() {
-                self.record(line, text, section, kind);
+            if self.catalog.any.is_match(Input::new(text)) {
+                self.patset.clear();
+                self.catalog
+                    .matcher
+                    .which_overlapping_matches(&Input::new(text), &mut self.patset);
+                if !self.patset.is_empty() {
+                    self.record(line, text, section, kind);
+                }
             }
             self.tail.push(line, text);
         }

@@ -18,6 +18,7 @@ fn header(c: &Classification) -> String {
             }
             super::DecidedBy::Rules => h.push_str(", decided by rules"),
             super::DecidedBy::None => {}
+            super::DecidedBy::Llm => h.push_str(", decided by an LLM"),
         }
     } else {
         h.push_str(": no rule matched");
