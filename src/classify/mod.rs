@@ -430,28 +430,32 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
             .then(a.2.line.cmp(&b.2.line))
     });
     let mut evidence: Vec<Evidence> = Vec::new();
-    for (score, r, hit) in &scored {
+    // Variety: one rule's cluster (a compiler's 40 errors) gets at most
+    // MAX_PER_RULE places, so a different kind of evidence can still show,
+    // unless nothing else matched.
+    let mut skipped: Vec<&(f64, usize, &Hit)> = Vec::new();
+    for entry in &scored {
+        let (_, r, hit) = entry;
         if evidence.len() >= opts.max_evidence {
             break;
         }
         if evidence.iter().any(|e| e.line == hit.line) {
             continue;
         }
-        let rule = &catalog.rules[*r];
-        let mut text = lossy(&hit.text);
-        if hit.cut {
-            text.push('…');
+        let rule_id = &catalog.rules[*r].id;
+        if evidence.iter().filter(|e| &e.rule == rule_id).count() >= MAX_PER_RULE {
+            skipped.push(entry);
+            continue;
         }
-        evidence.push(Evidence {
-            line: hit.line,
-            text,
-            rule: rule.id.clone(),
-            category: rule.category.map(|c| catalog.categories[c].id.clone()),
-            score: round3(score.min(1.0)),
-            section: hit.section.map(|s| facts.sections[s].name.clone()),
-            before: context(&hit.before),
-            after: context(&hit.after),
-        });
+        push_evidence(&mut evidence, catalog, facts, entry);
+    }
+    for entry in skipped {
+        if evidence.len() >= opts.max_evidence {
+            break;
+        }
+        if !evidence.iter().any(|e| e.line == entry.2.line) {
+            push_evidence(&mut evidence, catalog, facts, entry);
+        }
     }
     let tail: Vec<(u64, Vec<u8>)> = match &scanner.anchor_tail {
         Some(t) => t.clone(),
@@ -460,6 +464,22 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
     if evidence.is_empty() {
         let short = &tail[tail.len().saturating_sub(TAIL_LINES)..];
         evidence = tail_evidence(short, facts, opts.max_evidence);
+    } else if scanner.anchor_tail.is_some() && opts.max_evidence >= 3 {
+        // The last word of the failing command, just above the CI system's
+        // failure line, often says what the rules did not: keep places for
+        // them when no evidence is that close already.
+        let near = tail_evidence(&tail, facts, ANCHOR_SLOTS);
+        for last in near.into_iter().rev() {
+            let close = evidence
+                .iter()
+                .any(|e| e.line <= last.line && last.line - e.line <= 2);
+            if !close {
+                if evidence.len() >= opts.max_evidence {
+                    evidence.pop();
+                }
+                evidence.push(last);
+            }
+        }
     }
     let tail_out = if opts.tail_lines == 0 {
         Vec::new()
@@ -534,6 +554,35 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
                 .collect(),
         },
     }
+}
+
+/// Evidence places kept for the lines just above the failure anchor.
+const ANCHOR_SLOTS: usize = 2;
+
+/// Lines one rule may take among the evidence while other rules have some.
+const MAX_PER_RULE: usize = 2;
+
+fn push_evidence(
+    evidence: &mut Vec<Evidence>,
+    catalog: &Catalog,
+    facts: &TraceFacts,
+    (score, r, hit): &(f64, usize, &Hit),
+) {
+    let rule = &catalog.rules[*r];
+    let mut text = lossy(&hit.text);
+    if hit.cut {
+        text.push('…');
+    }
+    evidence.push(Evidence {
+        line: hit.line,
+        text,
+        rule: rule.id.clone(),
+        category: rule.category.map(|c| catalog.categories[c].id.clone()),
+        score: round3(score.min(1.0)),
+        section: hit.section.map(|s| facts.sections[s].name.clone()),
+        before: context(&hit.before),
+        after: context(&hit.after),
+    });
 }
 
 fn round3(x: f64) -> f64 {
