@@ -372,7 +372,9 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
                 // `ERROR: Job failed: exit code 1` says that it failed, not why.
                 continue;
             }
-            let near = if hit.line > anchor {
+            // Evidence-only rules (`error`, `failed`) match unrelated lines
+            // all over a log: each line stands on its own distance.
+            let near = if hit.line > anchor || rule.category.is_none() {
                 proximity(hit.line, anchor)
             } else {
                 cluster.unwrap_or(1.0)
