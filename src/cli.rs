@@ -90,6 +90,21 @@ pub struct ClassifyArgs {
     /// Print the built-in rule catalog (YAML) and exit.
     #[arg(long, exclusive = true)]
     pub print_rules: bool,
+
+    /// LLM second opinion: `auto` asks the configured provider
+    /// (ANTHROPIC_API_KEY or RUNNERIQ_LLM_URL) when the rules' confidence is
+    /// below RUNNERIQ_LLM_THRESHOLD (default 0.5); `off` never asks.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub llm: LlmMode,
+}
+
+/// Whether an LLM may be asked for a second opinion.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LlmMode {
+    /// Only when a provider is configured and the rules are unsure.
+    Auto,
+    /// Never.
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -254,10 +269,15 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let catalog = load_catalog(&args.rules)?;
+    let mut fallback = llm_fallback(&args, &catalog)?;
     let opts = ClassifyOptions {
         max_evidence: usize::from(args.max_evidence),
         failure_reason: args.failure_reason.clone(),
-        ..Default::default()
+        tail_lines: if fallback.is_some() {
+            crate::llm::TAIL_LINES
+        } else {
+            0
+        },
     };
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(input("stdin (`-`) can be given only once"));
@@ -271,9 +291,9 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     for (i, file) in sources.iter().enumerate() {
         let result = match args.job {
             Some(job) => classify_job(&args, job, &catalog, &opts),
-            None => classify_one(file, &catalog, &opts),
+            None => classify_one(file, &catalog, &opts).map(|c| (c, None)),
         };
-        let c = match result {
+        let (mut c, job_meta) = match result {
             Ok(c) => c,
             Err(e) => {
                 // Keep going: one unreadable file should not hide the others.
@@ -288,6 +308,21 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         } else {
             file.as_str()
         };
+        let consultation = fallback.as_mut().and_then(|f| {
+            // A local file is named by its file name only (no home directory).
+            let file_name = std::path::Path::new(display)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(display);
+            let ctx = crate::llm::JobContext {
+                name: Some(job_meta.as_ref().map_or(file_name, |m| m.0.as_str())),
+                stage: job_meta.as_ref().map(|m| m.1.as_str()),
+                changed_files: &[],
+            };
+            f.consult(&ctx, &mut c, &catalog)
+        });
+        // The tail was asked for the LLM's prompt only.
+        c.tail.clear();
         match args.format {
             Format::Json => {
                 let mut v = serde_json::to_value(&c)?;
@@ -296,6 +331,10 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
                         "file".into(),
                         serde_json::Value::String(display.to_string()),
                     );
+                    if let Some(cons) = &consultation {
+                        let (k, val) = cons.json_field();
+                        m.insert(k.into(), val);
+                    }
                 }
                 serde_json::to_writer(&mut out, &v)?;
                 out.write_all(b"\n")?;
@@ -305,13 +344,25 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
                     out.write_all(b"\n")?;
                 }
                 out.write_all(classify::render::text(display, &c).as_bytes())?;
+                if let Some(cons) = &consultation {
+                    out.write_all(cons.text().as_bytes())?;
+                }
             }
             Format::Md => {
                 if i > 0 {
                     out.write_all(b"\n")?;
                 }
                 out.write_all(classify::render::markdown(display, &c).as_bytes())?;
+                if let Some(cons) = &consultation {
+                    out.write_all(cons.markdown().as_bytes())?;
+                }
             }
+        }
+    }
+    if let Some(f) = fallback.as_mut() {
+        out.flush().ok();
+        for w in f.take_warnings() {
+            eprintln!("runneriq: warning: {w}");
         }
     }
     if let Err(e) = out.flush() {
@@ -326,6 +377,30 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The LLM fallback of `classify`, when `--llm auto` and a provider is
+/// configured. Links in the LLM's text may only point into the GitLab of
+/// `--gitlab-url`/`CI_API_V4_URL`; the GitLab token is redacted by value.
+fn llm_fallback(
+    args: &ClassifyArgs,
+    catalog: &Catalog,
+) -> anyhow::Result<Option<crate::llm::Fallback>> {
+    if args.llm == LlmMode::Off {
+        return Ok(None);
+    }
+    let cfg = crate::llm::LlmConfig::from_env()?;
+    let origin = args
+        .gitlab_url
+        .clone()
+        .or_else(|| std::env::var("CI_API_V4_URL").ok())
+        .or_else(|| std::env::var("CI_SERVER_URL").ok())
+        .and_then(|u| crate::llm::origin_of(&u));
+    let token = crate::gitlab::Token::from_env();
+    let secrets: Vec<&str> = token.iter().map(|t| t.expose_secret()).collect();
+    Ok(crate::llm::Fallback::from_config(
+        &cfg, catalog, &secrets, origin,
+    ))
+}
+
 /// The GitLab client for commands that read the API: URL from the flag or
 /// `CI_API_V4_URL`, token from the environment.
 pub fn gitlab_client(url_flag: Option<String>) -> anyhow::Result<crate::gitlab::Client> {
@@ -335,13 +410,14 @@ pub fn gitlab_client(url_flag: Option<String>) -> anyhow::Result<crate::gitlab::
 }
 
 /// Classifies one job's trace fetched from GitLab, streamed, with the job's
-/// `failure_reason` (unless `--failure-reason` overrides it).
+/// `failure_reason` (unless `--failure-reason` overrides it). Also returns
+/// the job's name and stage.
 fn classify_job(
     args: &ClassifyArgs,
     job: u64,
     catalog: &Catalog,
     opts: &ClassifyOptions,
-) -> anyhow::Result<classify::Classification> {
+) -> anyhow::Result<(classify::Classification, Option<(String, String)>)> {
     let project = args
         .project
         .clone()
@@ -363,8 +439,9 @@ fn classify_job(
     }
     let trace = client.get_reader(&format!("{base}/trace"))?;
     let reader = std::io::BufReader::with_capacity(256 * 1024, trace);
-    classify::classify_reader(reader, catalog, &opts)
-        .with_context(|| format!("reading the trace of job {job} ({})", meta.name))
+    let c = classify::classify_reader(reader, catalog, &opts)
+        .with_context(|| format!("reading the trace of job {job} ({})", meta.name))?;
+    Ok((c, Some((meta.name, meta.stage))))
 }
 
 fn classify_one(

@@ -12,5 +12,6 @@ pub mod doctor;
 pub mod error;
 pub mod gitlab;
 pub mod input;
+pub mod llm;
 pub mod publish;
 pub mod trace;

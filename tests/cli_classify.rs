@@ -4,7 +4,11 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_runneriq"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_runneriq"));
+    // A developer's ANTHROPIC_API_KEY / RUNNERIQ_LLM_URL must not turn these
+    // tests into calls to a real LLM (tests/llm_fallback.rs covers it).
+    c.env("RUNNERIQ_LLM", "off");
+    c
 }
 
 fn fixture(name: &str) -> String {

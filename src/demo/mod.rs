@@ -84,7 +84,17 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
             }
         })
         .collect();
-    let mut note = diagnose::assemble(PROJECT, PIPELINE, &tree, &parts, &changes, outcomes, &[]);
+    let redactor = crate::llm::redact::Redactor::new(Vec::<String>::new());
+    let mut note = diagnose::assemble(
+        PROJECT,
+        PIPELINE,
+        &tree,
+        &parts,
+        &changes,
+        outcomes,
+        &[],
+        &redactor,
+    );
     note.target = Some(format!("merge request !{} (demo data)", mr.iid));
     match opts.format {
         NoteFormat::Json => Ok(serde_json::to_string_pretty(&note)? + "\n"),

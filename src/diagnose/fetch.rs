@@ -320,13 +320,15 @@ fn classify_one(
 
 /// Classifies the traces of `tasks` with `workers` threads; results are in the
 /// order of `tasks`. A trace that cannot be read is an outcome, not an error:
-/// the note still lists that job.
+/// the note still lists that job. `tail_lines` of each log's end are kept
+/// for the LLM fallback (0 when it is off).
 pub fn classify_traces(
     client: &Client,
     tasks: &[TraceTask],
     catalog: &Catalog,
     max_evidence: usize,
     workers: usize,
+    tail_lines: usize,
 ) -> Vec<TraceOutcome> {
     let results: Vec<Mutex<Option<TraceOutcome>>> =
         tasks.iter().map(|_| Mutex::new(None)).collect();
@@ -341,7 +343,7 @@ pub fn classify_traces(
                     let opts = ClassifyOptions {
                         max_evidence,
                         failure_reason: task.failure_reason.clone(),
-                        ..Default::default()
+                        tail_lines,
                     };
                     let outcome = classify_one(client, task, catalog, &opts);
                     *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);

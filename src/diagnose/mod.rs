@@ -212,6 +212,21 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let templates = Templates::load(args.templates.as_deref())?;
     let cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
     let token_kind = cfg.token.as_ref().map(|t| t.kind());
+    // Secrets in log lines are redacted before a note (or the job log, or
+    // an LLM) gets them; our own token by value, the rest by pattern.
+    let redactor = crate::llm::redact::Redactor::new(cfg.token.iter().map(|t| t.expose_secret()));
+    // The LLM fallback (none without a provider): the GitLab token is
+    // redacted by value, and the LLM's text may only link into this GitLab.
+    let llm_cfg = crate::llm::LlmConfig::from_env()?;
+    let mut fallback = crate::llm::Fallback::from_config(
+        &llm_cfg,
+        &catalog,
+        &cfg.token
+            .iter()
+            .map(|t| t.expose_secret())
+            .collect::<Vec<_>>(),
+        crate::llm::origin_of(&cfg.base_url),
+    );
     let client = Client::new(cfg)?;
 
     let writes = !args.dry_run && args.post_to != PostTo::None;
@@ -278,7 +293,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         warnings.push("the pipeline has more jobs than RunnerIQ reads (2,000 per pipeline)".into());
     }
 
-    let (changes, outcomes) = if parts.failed.is_empty() {
+    let (changes, mut outcomes) = if parts.failed.is_empty() {
         (fetch::Changes::default(), Vec::new())
     } else {
         let changes = fetch::changed_paths(&client, &inputs.project, mr, inputs.sha.as_deref());
@@ -301,9 +316,20 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             &catalog,
             EVIDENCE_PER_JOB,
             fetch::TRACE_WORKERS,
+            if fallback.is_some() {
+                crate::llm::TAIL_LINES
+            } else {
+                0
+            },
         );
         (changes, outcomes)
     };
+    let opinions = second_opinions(fallback.as_mut(), &parts, &changes, &mut outcomes, &catalog);
+    if let Some(f) = fallback.as_mut() {
+        for w in f.take_warnings() {
+            eprintln!("runneriq: warning: {w}");
+        }
+    }
     let mut n = assemble(
         &inputs.project,
         inputs.pipeline,
@@ -312,7 +338,13 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         &changes,
         outcomes,
         &inputs.checkout_dirs,
+        &redactor,
     );
+    for (r, o) in n.failed.iter_mut().zip(opinions) {
+        if let Some(o) = o {
+            note::apply_llm(r, o);
+        }
+    }
     n.target = target.as_ref().map(Target::describe);
     note::cap_warnings(&mut warnings);
     n.warnings = warnings;
@@ -381,6 +413,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
 /// Builds the note's data from what was fetched: pure, so `demo` and tests
 /// run the same code as a live diagnosis. `outcomes` are in the order of
 /// `parts.failed`.
+#[allow(clippy::too_many_arguments)]
 pub fn assemble(
     project: &str,
     pipeline: u64,
@@ -389,6 +422,7 @@ pub fn assemble(
     changes: &fetch::Changes,
     outcomes: Vec<TraceOutcome>,
     checkout_dirs: &[String],
+    redactor: &crate::llm::redact::Redactor,
 ) -> Note {
     let mut n = note::empty_note(project, pipeline);
     n.pipeline_url = tree.runs.first().and_then(|r| r.web_url.clone());
@@ -429,6 +463,7 @@ pub fn assemble(
             TraceOutcome::Classified(c) => {
                 let (refs, hits) = correlate::correlate(&c.evidence, &changes.paths, checkout_dirs);
                 note::apply_classification(&mut r, &c, refs, hits);
+                note::redact_evidence(&mut r, redactor);
             }
             TraceOutcome::Unreadable(why) => r.unreadable_reason = Some(why),
         }
@@ -442,6 +477,38 @@ pub fn assemble(
     n.verdict_md = md;
     n.verdict = text;
     n
+}
+
+/// Asks the LLM fallback about the failed jobs the rules are unsure of, one
+/// after the other in note order (the per-run budget goes to the first ones).
+/// A taken answer rewrites the job's classification before [`assemble`];
+/// results are in the order of `parts.failed` (empty without a fallback).
+fn second_opinions(
+    fallback: Option<&mut crate::llm::Fallback>,
+    parts: &fetch::Partition,
+    changes: &fetch::Changes,
+    outcomes: &mut [TraceOutcome],
+    catalog: &Catalog,
+) -> Vec<Option<crate::llm::Consultation>> {
+    let Some(f) = fallback else {
+        return Vec::new();
+    };
+    parts
+        .failed
+        .iter()
+        .zip(outcomes.iter_mut())
+        .map(|(p, o)| match o {
+            TraceOutcome::Classified(c) => {
+                let ctx = crate::llm::JobContext {
+                    name: Some(&p.job.name),
+                    stage: Some(&p.job.stage),
+                    changed_files: &changes.paths,
+                };
+                f.consult(&ctx, c, catalog)
+            }
+            TraceOutcome::Unreadable(_) => None,
+        })
+        .collect()
 }
 
 fn brief(p: &fetch::PickedJob) -> JobBrief {

@@ -113,6 +113,13 @@ pub struct JobReport {
     /// The file the verdict names, and whether it is a changed file.
     pub headline_file: Option<String>,
     pub headline_is_change: bool,
+    /// The LLM's second opinion, when the rules were unsure and it answered
+    /// (`taken`: its category is the verdict, `decided_by` is `llm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<crate::llm::Opinion>,
+    /// Why the LLM, configured and asked, gave no usable answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_unavailable: Option<String>,
 }
 
 /// A job listed briefly (passed on retry, allowed to fail).
@@ -536,7 +543,13 @@ pub fn summary_text(note: &Note) -> String {
             if let Some(s) = &j.section {
                 let _ = write!(out, ", failing step {}", clean(s));
             }
+            if let Some(o) = j.llm.as_ref().filter(|o| o.taken) {
+                let _ = write!(out, ", verdict by LLM ({})", clean(&o.model));
+            }
             out.push('\n');
+            if let Some(why) = &j.llm_unavailable {
+                let _ = writeln!(out, "    LLM unavailable: {}", clean(why));
+            }
             if let Some(e) = j.evidence.first() {
                 let _ = writeln!(out, "    > {} | {}", e.line, clean(e.text.trim_end()));
             }
@@ -682,6 +695,17 @@ pub fn job_report(
         changed_files: Vec::new(),
         headline_file: None,
         headline_is_change: false,
+        llm: None,
+        llm_unavailable: None,
+    }
+}
+
+/// Records what the LLM fallback said about a job (its verdict, when taken,
+/// is already in the classification `apply_classification` used).
+pub fn apply_llm(r: &mut JobReport, consultation: crate::llm::Consultation) {
+    match consultation {
+        crate::llm::Consultation::Answered(o) => r.llm = Some(o),
+        crate::llm::Consultation::Unavailable(why) => r.llm_unavailable = Some(why),
     }
 }
 
@@ -702,6 +726,7 @@ pub fn apply_classification(
             crate::classify::DecidedBy::Rules => "rules",
             crate::classify::DecidedBy::FailureReason => "failure_reason",
             crate::classify::DecidedBy::None => "none",
+            crate::classify::DecidedBy::Llm => "llm",
         }
         .to_string(),
     );
@@ -725,6 +750,37 @@ pub fn apply_classification(
     }
     r.file_refs = refs;
     r.changed_files = hits;
+}
+
+/// Redacts secrets (tokens, keys, passwords, credentials in URLs) from the
+/// evidence and context lines the note, the job log and `--format json`
+/// show: log text leaves the machine only redacted.
+pub fn redact_evidence(r: &mut JobReport, redactor: &crate::llm::redact::Redactor) {
+    for e in &mut r.evidence {
+        let mut all: Vec<(u64, String)> = e
+            .before
+            .iter()
+            .map(|c| (c.line, c.text.clone()))
+            .chain(std::iter::once((e.line, e.text.clone())))
+            .chain(e.after.iter().map(|c| (c.line, c.text.clone())))
+            .collect();
+        all = redactor.lines(&all);
+        let mut it = all.into_iter();
+        for c in e.before.iter_mut() {
+            if let Some((_, t)) = it.next() {
+                c.text = t;
+            }
+        }
+        if let Some((_, t)) = it.next() {
+            e.text = t;
+        }
+        for c in e.after.iter_mut() {
+            if let Some((_, t)) = it.next() {
+                c.text = t;
+            }
+        }
+    }
+    r.set_evidence_level(0);
 }
 
 #[cfg(test)]
@@ -768,6 +824,31 @@ mod tests {
             r.headline_is_change = c;
         }
         r
+    }
+
+    #[test]
+    fn evidence_is_redacted_before_it_reaches_the_note() {
+        let mut r = report("build", "compilation", "Compilation error", None, false);
+        let mut e = ev(
+            10,
+            "fatal: could not read from https://ci:glpat-abcdefghij0123456789@gitlab.example.com/g/p.git",
+        );
+        e.before[0].text = "export GITLAB_TOKEN=glpat-abcdefghij0123456789".into();
+        e.after[0].text = "password=hunter2hunter2".into();
+        r.evidence = vec![e];
+        redact_evidence(
+            &mut r,
+            &crate::llm::redact::Redactor::new(["my-own-token-value-123"]),
+        );
+        let shown = format!("{:?}{}", r.evidence, r.evidence_block);
+        assert!(!shown.contains("glpat-abcdefghij0123456789"), "{shown}");
+        assert!(!shown.contains("hunter2hunter2"), "{shown}");
+        assert!(
+            r.evidence_block
+                .contains("fatal: could not read from https://"),
+            "{}",
+            r.evidence_block
+        );
     }
 
     #[test]

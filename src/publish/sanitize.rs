@@ -206,6 +206,70 @@ fn guard_line(line: &str, out: &mut String) {
     }
 }
 
+/// HTML elements and comments, removed from untrusted prose.
+static HTML_TAG: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?is)<!--.*?(?:-->|$)|</?\s*(?:a|abbr|audio|b|base|blockquote|br|button|code|del|details|div|em|embed|form|h[1-6]|hr|i|iframe|img|input|ins|kbd|label|li|link|mark|math|meta|object|ol|option|p|picture|pre|q|s|script|select|small|source|span|strong|style|sub|summary|sup|svg|table|td|textarea|th|tr|u|ul|video)\b[^>]*>",
+    )
+    .expect("HTML pattern compiles")
+});
+
+/// URLs with a scheme (`https://`, `javascript:`, ...) or starting with `www.`.
+static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r#"(?i)\b(?:[a-z][a-z0-9+.\-]*://|(?:javascript|vbscript):|data:[a-z]+/|mailto:[^\s@]+@|www\.)[^\s<>()\[\]"'`]*"#,
+    )
+    .expect("URL pattern compiles")
+});
+
+/// Prose written by someone we do not trust (an LLM's summary), made inert as
+/// plain text on one line: control characters become spaces, HTML elements
+/// and comments are removed, links are kept only when they point into
+/// `allowed_origin` (the project's GitLab, e.g. `https://gitlab.example.com`)
+/// and are otherwise replaced by `[link removed]`, `@mentions` are broken and
+/// a leading `/` (a quick action) is defused. Markdown special characters are
+/// left for [`inline`], which output into Markdown still goes through.
+pub fn untrusted_text(text: &str, allowed_origin: Option<&str>) -> String {
+    let flat: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let no_html = HTML_TAG.replace_all(&flat, "");
+    let allowed = allowed_origin
+        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+        .filter(|o| o.starts_with("https://") || o.starts_with("http://"));
+    let links = URL.replace_all(&no_html, |caps: &regex::Captures<'_>| {
+        let url = caps.get(0).map_or("", |m| m.as_str());
+        let lower = url.to_ascii_lowercase();
+        let ok = allowed
+            .as_deref()
+            .is_some_and(|o| lower.starts_with(&format!("{o}/")) && safe_url(url));
+        if ok {
+            url.to_string()
+        } else {
+            "[link removed]".to_string()
+        }
+    });
+    let mut out = String::with_capacity(links.len() + 8);
+    let mut prev: Option<char> = None;
+    let mut chars = links.split_whitespace().collect::<Vec<_>>().join(" ");
+    if chars.starts_with('/') {
+        chars.insert(0, ZWSP);
+    }
+    let mut it = chars.chars().peekable();
+    while let Some(c) = it.next() {
+        out.push(c);
+        if c == '@'
+            && prev.is_none_or(|p| !is_word(p))
+            && it.peek().is_some_and(|n| is_word(*n) || *n == '-')
+        {
+            out.push(ZWSP);
+        }
+        prev = Some(c);
+    }
+    out
+}
+
 /// Cuts `text` to at most `max` characters at a char boundary.
 pub fn truncate_chars(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
@@ -304,6 +368,45 @@ mod tests {
         assert_eq!(link("`job`", Some("javascript:alert(1)")), "`job`");
         assert_eq!(link("`job`", Some("https://x/a) [y](z")), "`job`");
         assert_eq!(link("`job`", None), "`job`");
+    }
+
+    #[test]
+    fn untrusted_prose_is_inert() {
+        let gl = Some("https://gitlab.example.com");
+        let s = untrusted_text(
+            "/merge now @all <img src=x onerror=alert(1)> see https://evil.example/x and \
+             [docs](https://gitlab.example.com/g/p/-/blob/main/README.md)\n/close <!-- hi -->",
+            gl,
+        );
+        assert!(s.starts_with("\u{200b}/merge"), "{s}");
+        assert!(!s.contains("@all") && s.contains("@\u{200b}all"), "{s}");
+        assert!(!s.contains("<img") && !s.contains("<!--"), "{s}");
+        assert!(
+            !s.contains("evil.example") && s.contains("[link removed]"),
+            "{s}"
+        );
+        assert!(
+            s.contains("https://gitlab.example.com/g/p/-/blob/main/README.md"),
+            "{s}"
+        );
+        assert!(!s.contains('\n'), "{s}");
+        // A lookalike host is not the project's GitLab.
+        let s = untrusted_text("https://gitlab.example.com.evil.example/x", gl);
+        assert_eq!(s, "[link removed]");
+        let s = untrusted_text("javascript:alert(1)", gl);
+        assert!(
+            s.starts_with("[link removed]") && !s.contains("javascript"),
+            "{s}"
+        );
+        assert_eq!(untrusted_text("www.evil.example", None), "[link removed]");
+        // Ordinary prose and code stay readable.
+        assert_eq!(
+            untrusted_text(
+                "std::vector<int> in src/a.cpp:12; mail dev@example.com",
+                None
+            ),
+            "std::vector<int> in src/a.cpp:12; mail dev@example.com"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fake_gitlab;
+pub mod fake_llm;
 
 use std::path::PathBuf;
 
