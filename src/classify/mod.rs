@@ -615,6 +615,8 @@ fn is_runner_footer(text: &[u8]) -> bool {
         b"##[error]Process completed with exit code",
         b"Post job cleanup",
         b"Finished: FAILURE",
+        b"The command \"",
+        b"\" exited with ",
     ];
     FOOTERS.iter().any(|f| text.starts_with(f))
 }

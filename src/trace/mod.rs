@@ -279,10 +279,11 @@ impl TraceWalker {
 
 /// A CI system's own words for "this step failed" (see `failure_anchor`).
 fn is_step_failure(text: &[u8]) -> bool {
-    if let Some(rest) = text.strip_prefix(b"The command \"") {
-        // Travis: `The command "make test" exited with 2.`
-        return memchr::memmem::rfind(rest, b"\" exited with ")
-            .is_some_and(|i| rest.get(i + 14).is_some_and(|c| (b'1'..=b'9').contains(c)));
+    // Travis: `The command "make test" exited with 2.`; a multi-line command
+    // ends on a line of its own: `" exited with 2.`
+    if text.starts_with(b"The command \"") || text.starts_with(b"\" exited with ") {
+        return memchr::memmem::rfind(text, b"\" exited with ")
+            .is_some_and(|i| text.get(i + 14).is_some_and(|c| (b'1'..=b'9').contains(c)));
     }
     text.starts_with(b"##[error]Process completed with exit code")
         || text.starts_with(b"Error: Process completed with exit code")
@@ -365,6 +366,7 @@ ERROR: Job failed: exit code 1\n";
             (b"x\n##[error]Process completed with exit code 1.\n", Some(2)),
             (b"x\nBuild step 'Invoke top-level Maven targets' marked build as failure\nFinished: FAILURE\n", Some(3)),
             (b"The command \"true\" exited with 0.\n", None),
+            (b"The command \"make &&\nmake test\n\" exited with 1.\nafter\n", Some(3)),
         ] {
             let (facts, _) = walk(log);
             assert_eq!(facts.failure_anchor, want, "{}", String::from_utf8_lossy(log));
