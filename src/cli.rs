@@ -404,8 +404,9 @@ fn llm_fallback(
 /// The GitLab client for commands that read the API: URL from the flag or
 /// `CI_API_V4_URL`, token from the environment.
 pub fn gitlab_client(url_flag: Option<String>) -> anyhow::Result<crate::gitlab::Client> {
-    let mut config = crate::gitlab::ClientConfig::from_env(url_flag)?;
-    config.token = crate::gitlab::Token::from_env();
+    // One place reads the client settings (URL, token, CA files, the
+    // RUNNERIQ_HTTP_* knobs) for every command.
+    let config = crate::diagnose::client_config(url_flag, |k| std::env::var(k).ok())?;
     Ok(crate::gitlab::Client::new(config)?)
 }
 

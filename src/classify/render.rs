@@ -68,11 +68,12 @@ pub fn text(file: &str, c: &Classification) -> String {
     out
 }
 
-/// A fence longer than any backtick run in `body`, so log text can't close it.
-pub fn fence_for(body: &str) -> String {
+/// The longest run of backticks in `text` (a code span or fence around it
+/// must be longer).
+pub fn longest_backtick_run(text: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
-    for ch in body.chars() {
+    for ch in text.chars() {
         if ch == '`' {
             run += 1;
             longest = longest.max(run);
@@ -80,7 +81,12 @@ pub fn fence_for(body: &str) -> String {
             run = 0;
         }
     }
-    "`".repeat((longest + 1).max(3))
+    longest
+}
+
+/// A fence longer than any backtick run in `body`, so log text can't close it.
+pub fn fence_for(body: &str) -> String {
+    "`".repeat((longest_backtick_run(body) + 1).max(3))
 }
 
 /// Markdown: a heading line and the evidence in one fenced block.

@@ -358,6 +358,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     };
 
     // No failed job: only an existing note is touched (marked resolved).
+    let mut known = None;
     if n.status != "failed" {
         let existing = match &target {
             Some(t) => match publish::find_existing(&client, t, MARKER) {
@@ -379,27 +380,16 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             eprintln!("runneriq: no failed jobs and no earlier note: nothing to post");
             return Ok(ExitCode::SUCCESS);
         };
+        // Resolve the earlier note, keeping its diagnosis as history.
         n.previous = note::previous_diagnosis(&existing.body);
-        let body = templates.render_within_budget(&n)?;
-        return finish(
-            &client,
-            target.as_ref(),
-            Some(existing),
-            &n,
-            &body,
-            &summary,
-            writes,
-            args.format,
-            token_kind,
-            &mut out,
-        );
+        known = Some(existing);
     }
 
     let body = templates.render_within_budget(&n)?;
     finish(
         &client,
         target.as_ref(),
-        None,
+        known,
         &n,
         &body,
         &summary,

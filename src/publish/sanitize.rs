@@ -77,17 +77,7 @@ pub fn code_span(text: &str) -> String {
     if clean.trim().is_empty() {
         return "`-`".to_string();
     }
-    let mut longest = 0;
-    let mut run = 0;
-    for c in clean.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    let delim = "`".repeat(longest + 1);
+    let delim = "`".repeat(crate::classify::render::longest_backtick_run(&clean) + 1);
     let pad = if clean.starts_with('`') || clean.ends_with('`') {
         " "
     } else {
