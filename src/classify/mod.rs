@@ -441,7 +441,11 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
         if evidence.len() >= opts.max_evidence {
             break;
         }
-        if evidence.iter().any(|e| e.line == hit.line) {
+        // A line repeated word for word (retries, loops) says nothing new.
+        if evidence
+            .iter()
+            .any(|e| e.line == hit.line || e.text.as_bytes() == hit.text.as_slice())
+        {
             continue;
         }
         let rule_id = &catalog.rules[*r].id;
