@@ -84,12 +84,26 @@ pub struct Rule {
 pub struct Catalog {
     pub categories: Vec<Category>,
     pub rules: Vec<Rule>,
-    /// All rule patterns in one matcher; pattern i is rule i. Overlapping
-    /// (MatchKind::All): says which rules match a line.
-    pub(crate) matcher: MetaRegex,
-    /// The same patterns, leftmost-first: answers "does any rule match this
-    /// line?" much faster, so most lines never reach `matcher`.
+    /// The rules' patterns in groups of [`GROUP_SIZE`], in rule order.
+    pub(crate) groups: Vec<RuleGroup>,
+}
+
+/// Rules per compiled group. One automaton for 150+ patterns has so many
+/// states that the lazy DFA's cache thrashes and matching crawls; small
+/// groups keep each automaton small and fast, at the cost of a few passes
+/// over each line (lines are short).
+pub(crate) const GROUP_SIZE: usize = 12;
+
+/// A slice of the catalog's rules compiled twice.
+#[derive(Debug)]
+pub(crate) struct RuleGroup {
+    /// Index of the group's first rule in [`Catalog::rules`].
+    pub(crate) first: usize,
+    /// Leftmost-first: "does any rule of the group match this line?", the
+    /// cheap question most lines answer with no.
     pub(crate) any: MetaRegex,
+    /// Overlapping (MatchKind::All): which rules of the group match.
+    pub(crate) all: MetaRegex,
 }
 
 /// Where a catalog text came from, for error messages.
@@ -277,8 +291,7 @@ impl Catalog {
         if rules.is_empty() {
             return Err(input("the rule catalog has no rules left (all disabled?)"));
         }
-        let patterns: Vec<&str> = rules.iter().map(|r| r.pattern.as_str()).collect();
-        let build = |kind: regex_automata::MatchKind| {
+        let build = |patterns: &[&str], kind: regex_automata::MatchKind| {
             MetaRegex::builder()
                 .syntax(
                     regex_automata::util::syntax::Config::new()
@@ -289,18 +302,24 @@ impl Catalog {
                     MetaRegex::config()
                         .utf8_empty(false)
                         .match_kind(kind)
-                        .hybrid_cache_capacity(16 << 20),
+                        .hybrid_cache_capacity(2 << 20),
                 )
-                .build_many(&patterns)
+                .build_many(patterns)
                 .map_err(|e| input(format!("cannot compile the rule catalog: {e}")))
         };
-        let matcher = build(regex_automata::MatchKind::All)?;
-        let any = build(regex_automata::MatchKind::LeftmostFirst)?;
+        let mut groups = Vec::new();
+        for (g, chunk) in rules.chunks(GROUP_SIZE).enumerate() {
+            let patterns: Vec<&str> = chunk.iter().map(|r| r.pattern.as_str()).collect();
+            groups.push(RuleGroup {
+                first: g * GROUP_SIZE,
+                any: build(&patterns, regex_automata::MatchKind::LeftmostFirst)?,
+                all: build(&patterns, regex_automata::MatchKind::All)?,
+            });
+        }
         Ok(Catalog {
             categories,
             rules,
-            matcher,
-            any,
+            groups,
         })
     }
 

@@ -203,6 +203,8 @@ impl LineRing {
 pub struct Scanner<'c> {
     catalog: &'c Catalog,
     patset: PatternSet,
+    /// Rules that matched the current line (reused buffer).
+    matched: Vec<usize>,
     hits: Vec<RuleHits>,
     recent: LineRing,
     tail: LineRing,
@@ -223,7 +225,8 @@ impl<'c> Scanner<'c> {
         let n = catalog.rules.len();
         Scanner {
             catalog,
-            patset: PatternSet::new(n),
+            patset: PatternSet::new(catalog::GROUP_SIZE),
+            matched: Vec::with_capacity(n),
             hits: (0..n).map(|_| RuleHits::default()).collect(),
             recent: LineRing::new(CONTEXT_LINES),
             // One more than asked: the anchor line itself is in the ring when
@@ -239,14 +242,18 @@ impl<'c> Scanner<'c> {
             self.add_after_context(line, text);
         }
         if !text.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
-            if self.catalog.any.is_match(Input::new(text)) {
-                self.patset.clear();
-                self.catalog
-                    .matcher
-                    .which_overlapping_matches(&Input::new(text), &mut self.patset);
-                if !self.patset.is_empty() {
-                    self.record(line, text, section, kind);
+            self.matched.clear();
+            for g in &self.catalog.groups {
+                if g.any.is_match(Input::new(text)) {
+                    self.patset.clear();
+                    g.all
+                        .which_overlapping_matches(&Input::new(text), &mut self.patset);
+                    self.matched
+                        .extend(self.patset.iter().map(|pid| g.first + pid.as_usize()));
                 }
+            }
+            if !self.matched.is_empty() {
+                self.record(line, text, section, kind);
             }
             self.tail.push(line, text);
         }
@@ -266,8 +273,8 @@ impl<'c> Scanner<'c> {
     }
 
     fn record(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
-        for pid in self.patset.iter() {
-            let r = pid.as_usize();
+        let matched = std::mem::take(&mut self.matched);
+        for &r in &matched {
             let rule = &self.catalog.rules[r];
             if rule.unless.as_ref().is_some_and(|u| u.is_match(text)) {
                 continue;
@@ -292,6 +299,7 @@ impl<'c> Scanner<'c> {
             }
             self.pending.push((r, line));
         }
+        self.matched = matched;
     }
 
     fn add_after_context(&mut self, line: u64, text: &[u8]) {
