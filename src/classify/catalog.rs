@@ -86,6 +86,11 @@ pub struct Catalog {
     pub rules: Vec<Rule>,
     /// The rules' patterns in groups of [`GROUP_SIZE`], in rule order.
     pub(crate) groups: Vec<RuleGroup>,
+    /// Every pattern in one leftmost-first automaton, multi-line (`^`/`$` at
+    /// line ends): it runs over a batch of many lines at once and skips to
+    /// the next line that may match, the way grep tools search; the groups
+    /// then check that line alone.
+    pub(crate) union: MetaRegex,
 }
 
 /// Rules per compiled group. One automaton for 150+ patterns has so many
@@ -93,6 +98,9 @@ pub struct Catalog {
 /// groups keep each automaton small and fast, at the cost of a few passes
 /// over each line (lines are short).
 pub(crate) const GROUP_SIZE: usize = 12;
+
+/// Lazy DFA cache of the union automaton.
+const UNION_CACHE: usize = 48 << 20;
 
 /// A slice of the catalog's rules compiled twice.
 #[derive(Debug)]
@@ -291,22 +299,32 @@ impl Catalog {
         if rules.is_empty() {
             return Err(input("the rule catalog has no rules left (all disabled?)"));
         }
-        let build = |patterns: &[&str], kind: regex_automata::MatchKind| {
-            MetaRegex::builder()
-                .syntax(
-                    regex_automata::util::syntax::Config::new()
-                        .utf8(false)
-                        .unicode(false),
-                )
-                .configure(
-                    MetaRegex::config()
-                        .utf8_empty(false)
-                        .match_kind(kind)
-                        .hybrid_cache_capacity(2 << 20),
-                )
-                .build_many(patterns)
-                .map_err(|e| input(format!("cannot compile the rule catalog: {e}")))
-        };
+        let build_with =
+            |patterns: &[&str], kind: regex_automata::MatchKind, multi_line: bool, cache: usize| {
+                MetaRegex::builder()
+                    .syntax(
+                        regex_automata::util::syntax::Config::new()
+                            .utf8(false)
+                            .unicode(false)
+                            .multi_line(multi_line),
+                    )
+                    .configure(
+                        MetaRegex::config()
+                            .utf8_empty(false)
+                            .match_kind(kind)
+                            .hybrid_cache_capacity(cache),
+                    )
+                    .build_many(patterns)
+                    .map_err(|e| input(format!("cannot compile the rule catalog: {e}")))
+            };
+        let build = |patterns: &[&str], kind| build_with(patterns, kind, false, 2 << 20);
+        let all_patterns: Vec<&str> = rules.iter().map(|r| r.pattern.as_str()).collect();
+        let union = build_with(
+            &all_patterns,
+            regex_automata::MatchKind::LeftmostFirst,
+            true,
+            UNION_CACHE,
+        )?;
         let mut groups = Vec::new();
         for (g, chunk) in rules.chunks(GROUP_SIZE).enumerate() {
             let patterns: Vec<&str> = chunk.iter().map(|r| r.pattern.as_str()).collect();
@@ -320,6 +338,7 @@ impl Catalog {
             categories,
             rules,
             groups,
+            union,
         })
     }
 

@@ -213,6 +213,23 @@ pub struct Scanner<'c> {
     anchor_tail: Option<Vec<(u64, Vec<u8>)>>,
     /// Hits still collecting lines after them: (rule, line of the hit).
     pending: Vec<(usize, u64)>,
+    /// Lines waiting to be matched, joined by `\n` (see [`Catalog`]'s union).
+    batch: Vec<u8>,
+    batch_lines: Vec<BatchLine>,
+    /// The last lines of the previous batch: context before a batch's first lines.
+    prev_lines: Vec<(u64, Vec<u8>)>,
+}
+
+/// Bytes of cleaned text matched at once.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Where one line sits in the batch.
+struct BatchLine {
+    number: u64,
+    start: usize,
+    end: usize,
+    section: Option<usize>,
+    kind: SectionKind,
 }
 
 impl<'c> Scanner<'c> {
@@ -234,30 +251,99 @@ impl<'c> Scanner<'c> {
             tail: LineRing::new(TAIL_LINES.max(tail_lines) + 1),
             anchor_tail: None,
             pending: Vec::new(),
+            batch: Vec::with_capacity(BATCH_BYTES + MAX_EVIDENCE_TEXT),
+            batch_lines: Vec::new(),
+            prev_lines: Vec::new(),
         }
     }
 
     pub fn feed(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
-        if !self.pending.is_empty() {
-            self.add_after_context(line, text);
-        }
         if !text.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
-            self.matched.clear();
-            for g in &self.catalog.groups {
-                if g.any.is_match(Input::new(text)) {
-                    self.patset.clear();
-                    g.all
-                        .which_overlapping_matches(&Input::new(text), &mut self.patset);
-                    self.matched
-                        .extend(self.patset.iter().map(|pid| g.first + pid.as_usize()));
-                }
-            }
-            if !self.matched.is_empty() {
-                self.record(line, text, section, kind);
-            }
             self.tail.push(line, text);
         }
-        self.recent.push(line, text);
+        let start = self.batch.len();
+        self.batch.extend_from_slice(text);
+        self.batch_lines.push(BatchLine {
+            number: line,
+            start,
+            end: self.batch.len(),
+            section,
+            kind,
+        });
+        self.batch.push(b'\n');
+        if self.batch.len() >= BATCH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Matches the lines fed since the last flush: the union automaton finds
+    /// the next line that may match, the rule groups check that line.
+    pub fn flush(&mut self) {
+        let mut batch = std::mem::take(&mut self.batch);
+        let mut lines = std::mem::take(&mut self.batch_lines);
+        // Lines [0, done) have been offered to hits waiting for after-context.
+        let mut done = 0usize;
+        let mut pos = 0usize;
+        while pos < batch.len() {
+            let Some(m) = self.catalog.union.find(Input::new(&batch[..]).range(pos..)) else {
+                break;
+            };
+            let idx = lines.partition_point(|l| l.end < m.start());
+            let Some(l) = lines.get(idx) else { break };
+            while done <= idx && !self.pending.is_empty() {
+                let d = &lines[done];
+                self.add_after_context(d.number, &batch[d.start..d.end]);
+                done += 1;
+            }
+            done = done.max(idx + 1);
+            let text = &batch[l.start..l.end];
+            if !text.iter().all(u8::is_ascii_whitespace) {
+                self.match_line(text);
+                if !self.matched.is_empty() {
+                    self.recent.items.clear();
+                    let from = idx.saturating_sub(CONTEXT_LINES);
+                    let missing = CONTEXT_LINES.saturating_sub(idx);
+                    for (n, t) in &self.prev_lines[self.prev_lines.len().saturating_sub(missing)..]
+                    {
+                        self.recent.push(*n, t);
+                    }
+                    for c in &lines[from..idx] {
+                        self.recent.push(c.number, &batch[c.start..c.end]);
+                    }
+                    self.record(l.number, text, l.section, l.kind);
+                }
+            }
+            pos = l.end + 1;
+        }
+        while done < lines.len() && !self.pending.is_empty() {
+            let d = &lines[done];
+            self.add_after_context(d.number, &batch[d.start..d.end]);
+            done += 1;
+        }
+        self.prev_lines.clear();
+        for l in &lines[lines.len().saturating_sub(CONTEXT_LINES)..] {
+            let end = l.end.min(l.start + MAX_EVIDENCE_TEXT);
+            self.prev_lines
+                .push((l.number, batch[l.start..end].to_vec()));
+        }
+        batch.clear();
+        lines.clear();
+        self.batch = batch;
+        self.batch_lines = lines;
+    }
+
+    /// Fills `self.matched` with the rules matching one line.
+    fn match_line(&mut self, text: &[u8]) {
+        self.matched.clear();
+        for g in &self.catalog.groups {
+            if g.any.is_match(Input::new(text)) {
+                self.patset.clear();
+                g.all
+                    .which_overlapping_matches(&Input::new(text), &mut self.patset);
+                self.matched
+                    .extend(self.patset.iter().map(|pid| g.first + pid.as_usize()));
+            }
+        }
     }
 
     /// The line just fed is a failure anchor: remember the lines above it.
@@ -323,7 +409,8 @@ impl<'c> Scanner<'c> {
     }
 
     /// Ranks what was seen into a verdict.
-    pub fn finish(self, facts: &TraceFacts, opts: &ClassifyOptions) -> Classification {
+    pub fn finish(mut self, facts: &TraceFacts, opts: &ClassifyOptions) -> Classification {
+        self.flush();
         rank(self, facts, opts)
     }
 }
