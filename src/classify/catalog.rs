@@ -179,7 +179,7 @@ impl Catalog {
             for c in file.categories {
                 if !valid_id(&c.id) {
                     return Err(input(format!(
-                        "{origin_s}: category `{}`: field `id` must be letters, digits, - or _",
+                        "{origin_s}: category {:?}: field `id` must be letters, digits, - or _",
                         c.id
                     )));
                 }
@@ -261,7 +261,7 @@ impl Catalog {
                     at(
                         "category",
                         format!(
-                            "unknown category `{c}` (known: {})",
+                            "unknown category {c:?} (known: {})",
                             categories
                                 .iter()
                                 .map(|c| c.id.as_str())
@@ -271,13 +271,21 @@ impl Catalog {
                     )
                 })?),
             };
-            // Validate each pattern alone so the error names the rule.
-            regex::bytes::Regex::new(&pattern).map_err(|e| {
-                at(
-                    "pattern",
-                    format!("invalid regex: {}", one_line(&e.to_string())),
+            // Validate each pattern alone, with the matcher's own syntax
+            // (bytes, ASCII classes), so the error names the rule.
+            MetaRegex::builder()
+                .syntax(
+                    regex_automata::util::syntax::Config::new()
+                        .utf8(false)
+                        .unicode(false),
                 )
-            })?;
+                .build(&pattern)
+                .map_err(|e| {
+                    at(
+                        "pattern",
+                        format!("invalid regex: {}", one_line(&e.to_string())),
+                    )
+                })?;
             let unless = match &r.unless {
                 None => None,
                 Some(u) => Some(regex::bytes::Regex::new(u).map_err(|e| {
@@ -297,7 +305,12 @@ impl Catalog {
             });
         }
         if rules.is_empty() {
-            return Err(input("the rule catalog has no rules left (all disabled?)"));
+            let last = files
+                .last()
+                .map_or_else(|| "built-in rules".to_string(), |(_, o)| origin_name(*o));
+            return Err(input(format!(
+                "{last}: the rule catalog has no rules left (all disabled?)"
+            )));
         }
         let build_with =
             |patterns: &[&str], kind: regex_automata::MatchKind, multi_line: bool, cache: usize| {
@@ -408,7 +421,7 @@ mod tests {
         assert!(msg.contains("`w`") && msg.contains("`weight`"), "{msg}");
 
         let e = build_with("rules:\n  - id: c\n    pattern: x\n    category: nope\n").unwrap_err();
-        assert!(crate::error::describe(&e).contains("unknown category `nope`"));
+        assert!(crate::error::describe(&e).contains("unknown category \"nope\""));
 
         let e = build_with("rules:\n  - id: n\n    category: compilation\n").unwrap_err();
         assert!(crate::error::describe(&e).contains("`pattern`: missing"));

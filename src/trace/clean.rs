@@ -49,14 +49,10 @@ fn has_iso_datetime(b: &[u8]) -> bool {
         && is_digits(&b[17..19])
 }
 
-/// Strips the runner's per-line prefix, or a GitHub Actions style timestamp.
-/// Returns the rest of the line and what the prefix said.
-pub fn strip_timestamp(line: &[u8]) -> (&[u8], LinePrefix) {
-    if !has_iso_datetime(line) {
-        return (line, LinePrefix::default());
-    }
-    let b = line;
-    if b.len() >= RUNNER_PREFIX_LEN
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ SSO ` at the start of `b`.
+fn has_runner_prefix(b: &[u8]) -> bool {
+    has_iso_datetime(b)
+        && b.len() >= RUNNER_PREFIX_LEN
         && b[19] == b'.'
         && is_digits(&b[20..26])
         && b[26] == b'Z'
@@ -65,11 +61,26 @@ pub fn strip_timestamp(line: &[u8]) -> (&[u8], LinePrefix) {
         && b[29].is_ascii_hexdigit()
         && (b[30] == b'O' || b[30] == b'E')
         && (b[31] == b' ' || b[31] == b'+')
-    {
+}
+
+/// Strips the runner's per-line prefix, or a GitHub Actions style timestamp.
+/// Returns the rest of the line and what the prefix said.
+pub fn strip_timestamp(line: &[u8]) -> (&[u8], LinePrefix) {
+    if !has_iso_datetime(line) {
+        return (line, LinePrefix::default());
+    }
+    let b = line;
+    if has_runner_prefix(b) {
         let stream = hex_val(b[28]) * 16 + hex_val(b[29]);
         // The script's own output may carry a timestamp too (tools that
-        // print GitHub Actions style stamps); strip it as well.
-        let (rest, _) = strip_timestamp(&b[RUNNER_PREFIX_LEN..]);
+        // print GitHub Actions style stamps); strip it as well. Repeated
+        // runner prefixes are skipped in a loop: one recursion per prefix
+        // overflowed the stack on a long line of them.
+        let mut rest = &b[RUNNER_PREFIX_LEN..];
+        while has_runner_prefix(rest) {
+            rest = &rest[RUNNER_PREFIX_LEN..];
+        }
+        let (rest, _) = strip_timestamp(rest);
         return (
             rest,
             LinePrefix {
