@@ -304,10 +304,11 @@ impl Catalog {
                 prefer: r.prefer.unwrap_or_default(),
             });
         }
+        // The last file given: where a catalog-wide problem is most likely.
+        let last = files
+            .last()
+            .map_or_else(|| "built-in rules".to_string(), |(_, o)| origin_name(*o));
         if rules.is_empty() {
-            let last = files
-                .last()
-                .map_or_else(|| "built-in rules".to_string(), |(_, o)| origin_name(*o));
             return Err(input(format!(
                 "{last}: the rule catalog has no rules left (all disabled?)"
             )));
@@ -328,7 +329,12 @@ impl Catalog {
                             .hybrid_cache_capacity(cache),
                     )
                     .build_many(patterns)
-                    .map_err(|e| input(format!("cannot compile the rule catalog: {e}")))
+                    .map_err(|e| {
+                        input(format!(
+                            "{last}: cannot compile the rule catalog: {}",
+                            one_line(&e.to_string())
+                        ))
+                    })
             };
         let build = |patterns: &[&str], kind| build_with(patterns, kind, false, 2 << 20);
         let all_patterns: Vec<&str> = rules.iter().map(|r| r.pattern.as_str()).collect();
