@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod config;
 pub mod demo;
 pub mod diagnose;
 pub mod doctor;
@@ -13,5 +14,6 @@ pub mod error;
 pub mod gitlab;
 pub mod input;
 pub mod llm;
+pub mod noise;
 pub mod publish;
 pub mod trace;
