@@ -201,6 +201,12 @@ pub struct DiagnoseArgs {
     /// Directory with a `note.md.j2` that replaces the built-in note template.
     #[arg(long, value_name = "DIR", env = "RUNNERIQ_TEMPLATES")]
     pub templates: Option<PathBuf>,
+
+    /// The repository's RunnerIQ config (suppression, severity, history,
+    /// notifications). Default: `.runneriq.yml` in $CI_PROJECT_DIR (else the
+    /// current directory), when it exists.
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {

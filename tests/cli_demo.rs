@@ -27,7 +27,8 @@ fn demo_renders_the_embedded_pipeline_offline() {
     );
     // What a reader must see at a glance.
     let first = md.lines().nth(2).unwrap();
-    assert!(first.starts_with("### 🔴 4 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change)"), "{first}");
+    assert_eq!(first, "### 🔴 4 new failures · 1 flaky · 1 allowed to fail");
+    assert!(md.contains("\n4 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change)"), "{md}");
     assert!(md.contains(
         "Points at a file you changed: `torch/csrc/profiler/kineto_metadata.cpp` (line 128)"
     ));

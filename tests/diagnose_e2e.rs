@@ -258,6 +258,9 @@ impl Scenario {
             &p("/projects/{P}/repository/commits/{SHA}/merge_requests"),
             json!([]),
         );
+        // No history on the target branch unless a scenario adds some.
+        fake.route_list(&p("/projects/{P}/pipelines"), json!([]));
+        fake.route_list(&p("/projects/{P}/jobs"), json!([]));
         let w = Arc::clone(&writes);
         fake.on_write(
             "POST",
@@ -356,6 +359,12 @@ impl Scenario {
             ("CI_COMMIT_SHA".into(), SHA.into()),
             ("CI_JOB_ID".into(), SELF_JOB.to_string()),
             ("CI_MERGE_REQUEST_IID".into(), MR.to_string()),
+            ("CI_DEFAULT_BRANCH".into(), "main".into()),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), "main".into()),
+            (
+                "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(),
+                "feature/profiler".into(),
+            ),
             ("RUNNERIQ_HTTP_MAX_ATTEMPTS".into(), "3".into()),
             ("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS".into(), "5".into()),
             ("RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS".into(), "200".into()),
@@ -531,6 +540,9 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
             "GET /projects/42/merge_requests/7/diffs",
             "GET /projects/42/jobs/5001/trace",
             "GET /projects/42/jobs/5002/trace",
+            // Upstream (no finished pipeline on main) and history (empty).
+            "GET /projects/42/pipelines",
+            "GET /projects/42/jobs",
             "GET /projects/42/merge_requests/7/notes",
             "POST /projects/42/merge_requests/7/notes",
         ]
@@ -547,7 +559,7 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
     // The job log carries the summary.
     let out = stdout(&o);
     assert!(
-        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 jobs failed: 1 compilation error in torch/csrc/profiler/kineto_metadata.cpp (your change)"),
+        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 new failures · 1 flaky · 1 allowed to fail\n  2 jobs failed: 1 compilation error in torch/csrc/profiler/kineto_metadata.cpp (your change)"),
         "{out}"
     );
     assert!(stderr(&o).contains("posted note 9001 on merge request !7"));
@@ -575,7 +587,7 @@ fn a_job_that_passed_on_retry_is_listed_not_reported() {
     assert_ok(&o);
     let md = stdout(&o);
     assert!(!md.contains("#### [`test:flaky`]"), "not a failure:\n{md}");
-    assert!(md.contains("**Passed on retry** (possibly flaky):\n\n- [`test:flaky`](https://gitlab.example.com/group/proj/-/jobs/5012) · stage `test` · 1 of 2 attempts failed\n"), "{md}");
+    assert!(md.contains("**Passed on retry** (flaky):\n\n- [`test:flaky`](https://gitlab.example.com/group/proj/-/jobs/5012) · stage `test` · 1 of 2 attempts failed\n"), "{md}");
     assert!(md.contains("; 1 passed on retry; 1 allowed to fail"));
     assert!(md.contains("**Allowed to fail:**\n\n- [`lint:docs`]"));
     assert!(!s.log().iter().any(|l| l.contains("/jobs/5003/trace")));
@@ -661,7 +673,7 @@ fn a_child_pipeline_failure_is_read_from_the_downstream_project() {
         "{body}"
     );
     assert!(
-        body.contains("### 🔴 1 job failed: 1 test failure"),
+        body.contains("### 🔴 1 new failure\n\n1 job failed: 1 test failure"),
         "{body}"
     );
     assert!(body.contains("**Test failure**"));
@@ -755,7 +767,10 @@ fn a_trace_answering_429_then_500_is_retried() {
     assert_ok(&o);
     assert_eq!(s.fake.requests_to("GET", &trace).len(), 3);
     let md = stdout(&o);
-    assert!(md.contains("**Compilation error** · confidence"), "{md}");
+    assert!(
+        md.contains("**Compilation error** · severity **medium** · confidence"),
+        "{md}"
+    );
     assert!(!md.contains("could not be read"));
 }
 
@@ -838,10 +853,12 @@ fn forbidden_post_exits_1_with_one_sentence_and_keeps_the_summary() {
     assert!(!err.contains(TOKEN));
     let out = stdout(&o);
     assert!(
-        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 jobs failed"),
+        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 new failures · 1 flaky · 1 allowed to fail\n  2 jobs failed"),
         "{out}"
     );
-    assert!(out.contains("- build:cpp (stage build)\n    Compilation error, confidence"));
+    assert!(out.contains(
+        "- build:cpp (stage build) [new, severity medium]\n    Compilation error, confidence"
+    ));
     assert!(out.contains("    > "));
     assert_eq!(s.count("POST"), 1, "a rejected POST is not retried");
 }
@@ -980,4 +997,560 @@ fn missing_inputs_exit_2_naming_the_flag_and_the_variable() {
         "{err}"
     );
     assert!(s.fake.requests().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Noise: flaky, broken upstream, grouping, suppression, severity, routing
+
+const MAIN_PIPELINE: u64 = 900;
+/// 2025-11-24T16:00:00Z: the clock of the cooldown tests.
+const T0: u64 = 1_764_000_000;
+
+/// A job of an earlier pipeline on `main`.
+fn on_main(id: u64, name: &str, stage: &str, status: &str, pipeline: u64) -> Value {
+    let mut j = job(id, name, stage, status, pipeline, PROJECT);
+    j["ref"] = "main".into();
+    j
+}
+
+/// The pytest failure of a matrix job: timings differ from job to job, the
+/// error is the same.
+fn matrix_log(i: usize) -> Vec<u8> {
+    String::from_utf8_lossy(&read_log("pt-pytest_failure.log"))
+        .replace("310.0221s", &format!("{}.{:04}s", 290 + i, 37 * i))
+        .replace(
+            "310.0115718841553 seconds",
+            &format!("{}.{} seconds", 300 + i, 1_000_003 * i),
+        )
+        .replace(
+            "310.03s (0:05:10)",
+            &format!("{}.5s (0:05:{:02})", 290 + i, i),
+        )
+        .into_bytes()
+}
+
+/// A loopback receiver for Slack and generic webhooks: records what was
+/// POSTed (it requires no token, and the GitLab token must never reach it).
+struct Hooks {
+    fake: FakeGitLab,
+    got: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+impl Hooks {
+    fn start() -> Hooks {
+        let fake = FakeGitLab::start();
+        let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+        for name in ["slack", "generic"] {
+            let g = Arc::clone(&got);
+            fake.on_write(
+                "POST",
+                &format!("/hooks/{name}"),
+                Box::new(move |r| {
+                    assert!(
+                        r.header("private-token").is_none() && r.header("authorization").is_none()
+                    );
+                    g.lock().unwrap().push((name.to_string(), r.json()));
+                    (200, "\"ok\"".to_string())
+                }),
+            );
+        }
+        Hooks { fake, got }
+    }
+    fn url(&self, name: &str) -> String {
+        format!("{}/hooks/{name}", self.fake.base_url())
+    }
+    fn received(&self, name: &str) -> Vec<Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+}
+
+/// A config file in a fresh temp directory.
+fn config_file(tag: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "runneriq-e2e-{tag}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(".runneriq.yml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const NOISE_CONFIG: &str = "\
+suppress:
+  - job: \"docs:*\"
+    reason: docs builds are best effort
+notify:
+  slack: { min_severity: medium, cooldown: 6h }
+  webhook: { url_env: RUNNERIQ_TEST_HOOK, min_severity: medium, cooldown: 1h }
+";
+
+impl Scenario {
+    /// An MR pipeline with every kind of noise: a compile error in a changed
+    /// file (new), the same pytest error in 12 matrix jobs (new, one entry),
+    /// a test that fails now and then on `main` with the same error (known
+    /// flaky), an image pull that fails the same way on `main`'s latest
+    /// pipeline (broken upstream), a docs build (suppressed by glob), a job
+    /// that passed on retry and an allowed failure.
+    fn noisy_mr_pipeline() -> Scenario {
+        let s = Scenario::empty();
+        let mut jobs = vec![
+            job(
+                SELF_JOB,
+                "runneriq:diagnose",
+                ".post",
+                "running",
+                PIPELINE,
+                PROJECT,
+            ),
+            allow_failure(job(5013, "lint:docs", "test", "failed", PIPELINE, PROJECT)),
+            job(5012, "test:flaky", "test", "success", PIPELINE, PROJECT),
+            job(5003, "test:flaky", "test", "failed", PIPELINE, PROJECT),
+            job(5001, "build:cpp", "build", "failed", PIPELINE, PROJECT),
+            job(5020, "test:e2e", "test", "failed", PIPELINE, PROJECT),
+            job(5030, "image:pull", "build", "failed", PIPELINE, PROJECT),
+            job(5040, "docs:build", "test", "failed", PIPELINE, PROJECT),
+        ];
+        for i in 0..12 {
+            let id = 5100 + i as u64;
+            jobs.push(job(
+                id,
+                &format!("test:unit [py3.{}, shard {}]", 10 + i % 3, i / 3 + 1),
+                "test",
+                "failed",
+                PIPELINE,
+                PROJECT,
+            ));
+            s.fake.route_text(
+                &p(&format!("/projects/{{P}}/jobs/{id}/trace")),
+                runner_trace(&matrix_log(i), true),
+            );
+        }
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines/{PL}/jobs"), Value::Array(jobs));
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+        let traces = [
+            (5001, "pt-compile_error.log"),
+            (5020, "cd-commonslang_2089.log"),
+            (5030, "pt-docker_manifest_unknown.log"),
+            (5040, "cd-guava_1947.log"),
+        ];
+        for (id, log) in traces {
+            s.fake.route_text(
+                &p(&format!("/projects/{{P}}/jobs/{id}/trace")),
+                runner_trace(&read_log(log), false),
+            );
+        }
+        s.fake.route_list(
+            &p("/projects/{P}/merge_requests/{MR}/diffs"),
+            diffs(&["torch/csrc/profiler/kineto_metadata.cpp"]),
+        );
+
+        // main's latest finished pipeline failed: the image pull fails there too.
+        let mut main = read_json("gitlab/api/pipeline.kitware.json");
+        main["id"] = MAIN_PIPELINE.into();
+        main["status"] = "failed".into();
+        main["ref"] = "main".into();
+        main["web_url"] = format!("{WEB}/-/pipelines/{MAIN_PIPELINE}").into();
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines"), json!([main]));
+        s.fake.route_list(
+            &p(&format!("/projects/{{P}}/pipelines/{MAIN_PIPELINE}/jobs")),
+            json!([on_main(
+                4030,
+                "image:pull",
+                "build",
+                "failed",
+                MAIN_PIPELINE
+            )]),
+        );
+        s.fake.route_text(
+            &p("/projects/{P}/jobs/4030/trace"),
+            runner_trace(&read_log("pt-docker_manifest_unknown.log"), true),
+        );
+
+        // The recent jobs of the project (newest first): test:e2e on main
+        // failed 3 of its last 8 runs with the same error; build:cpp passed;
+        // a feature branch's failures do not count.
+        let mut history = vec![on_main(
+            4030,
+            "image:pull",
+            "build",
+            "failed",
+            MAIN_PIPELINE,
+        )];
+        for (k, status) in [
+            "failed", "success", "success", "failed", "success", "success", "failed", "success",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let id = 3010 - k as u64;
+            history.push(on_main(id, "test:e2e", "test", status, 890 - k as u64));
+            history.push(on_main(
+                id + 100,
+                "build:cpp",
+                "build",
+                "success",
+                890 - k as u64,
+            ));
+            if *status == "failed" {
+                s.fake.route_text(
+                    &p(&format!("/projects/{{P}}/jobs/{id}/trace")),
+                    runner_trace(&read_log("cd-commonslang_2089.log"), true),
+                );
+            }
+        }
+        let mut feature = job(2999, "test:e2e", "test", "failed", 880, PROJECT);
+        feature["ref"] = "feature/other".into();
+        history.push(feature);
+        s.fake
+            .route_list(&p("/projects/{P}/jobs"), Value::Array(history));
+        s
+    }
+}
+
+fn noisy_env<'a>(
+    config: &'a str,
+    hooks: &'a (String, String),
+    now: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("RUNNERIQ_CONFIG", config),
+        ("RUNNERIQ_SLACK_WEBHOOK_URL", hooks.0.as_str()),
+        ("RUNNERIQ_TEST_HOOK", hooks.1.as_str()),
+        ("RUNNERIQ_NOW", now),
+    ]
+}
+
+#[test]
+fn noise_is_separated_from_new_failures_in_one_note() {
+    let s = Scenario::noisy_mr_pipeline();
+    let hooks = Hooks::start();
+    let cfg = config_file("noise", NOISE_CONFIG);
+    let urls = (hooks.url("slack"), hooks.url("generic"));
+    let now = T0.to_string();
+    let o = s.run(&[], &noisy_env(cfg.to_str().unwrap(), &urls, &now));
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    let body = &writes[0].1;
+    assert_snapshot("diagnose_noise_note.md", body);
+
+    // The first line counts what is real and what is noise.
+    let first = body.lines().nth(2).unwrap();
+    assert_eq!(
+        first,
+        "### 🔴 2 new failures (13 jobs) · 2 flaky · 1 already failing on `main` · 1 suppressed · 1 allowed to fail"
+    );
+    // The 12 matrix jobs are one entry listing the 11 others.
+    assert_eq!(body.matches("#### ").count(), 4, "{body}");
+    assert!(body.contains("Same failure in 11 more jobs: "), "{body}");
+    for i in 1..12 {
+        assert!(body.contains(&format!("/-/jobs/{})", 5100 + i)), "job {i}");
+    }
+    // Broken upstream, linked to main's pipeline; known flaky with its history.
+    assert!(body.contains("**Already failing on `main` — not caused by this merge request** (same error in [pipeline #900](https://gitlab.example.com/group/proj/-/pipelines/900))"), "{body}");
+    assert!(
+        body.contains(
+            "Failed 3 of its last 8 runs on `main` (3 of the 3 logs read show this same error)"
+        ),
+        "{body}"
+    );
+    // Suppressed by the glob, counted in a collapsed section.
+    assert!(body.contains("<summary>Suppressed by <code>.runneriq.yml</code>: 1 job</summary>"));
+    assert!(body.contains("[`docs:build`](https://gitlab.example.com/group/proj/-/jobs/5040) · stage `test` · Compilation error · rule 1: docs builds are best effort"), "{body}");
+    // Passed on retry: flaky, not broken.
+    assert!(body.contains("**Passed on retry** (flaky):\n\n- [`test:flaky`]"));
+
+    // What the history lookup cost: upstream 2 listings + 1 trace, history
+    // 1 page + 3 traces (the feature branch's failure is not read).
+    let log = s.log();
+    let history: Vec<&String> = log
+        .iter()
+        .filter(|l| {
+            l.ends_with("/projects/42/pipelines")
+                || l.ends_with("/pipelines/900/jobs")
+                || l.ends_with("/projects/42/jobs")
+                || ["4030", "3010", "3007", "3004", "2999"]
+                    .iter()
+                    .any(|id| l.ends_with(&format!("/jobs/{id}/trace")))
+        })
+        .collect();
+    assert_eq!(history.len(), 7, "{history:?}");
+    assert!(!log.iter().any(|l| l.contains("/jobs/2999/")));
+
+    // Slack and the webhook each got one message, for the two new failures.
+    let slack = hooks.received("slack");
+    assert_eq!(slack.len(), 1);
+    let text = slack[0]["text"].as_str().unwrap();
+    assert!(text.starts_with("*RunnerIQ* · <https://gitlab.example.com/group/proj/-/pipelines/1001|pipeline #1001> in `42` on `feature/profiler` · 2 new failures (13 jobs)"), "{text}");
+    assert_eq!(text.matches("\n• ").count(), 2, "{text}");
+    assert!(text.contains("(12 jobs)"));
+    let hook = hooks.received("generic");
+    assert_eq!(hook.len(), 1);
+    let failures = hook[0]["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 2);
+    assert_eq!(hook[0]["event"], "runneriq.failures");
+    assert_eq!(failures[1]["jobs_total"], 12);
+    assert_eq!(failures[1]["jobs"].as_array().unwrap().len(), 12);
+    assert_eq!(failures[0]["fingerprint"].as_str().unwrap().len(), 16);
+    let all = format!("{slack:?}{hook:?}{body}");
+    assert!(!all.contains(TOKEN));
+    // The note remembers what was sent, for the cooldown.
+    assert!(
+        body.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("<!-- runneriq:state {\"sent\":{\"slack\":{")
+    );
+}
+
+#[test]
+fn the_json_output_reports_noise_fields_and_the_history_cost() {
+    let s = Scenario::noisy_mr_pipeline();
+    let cfg = config_file("json", "suppress:\n  - job: \"docs:*\"\n");
+    let o = s.run(
+        &["--format", "json", "--dry-run"],
+        &[("RUNNERIQ_CONFIG", cfg.to_str().unwrap())],
+    );
+    assert_ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["counts"]["new"], 2);
+    assert_eq!(v["counts"]["new_jobs"], 13);
+    assert_eq!(v["counts"]["flaky"], 2);
+    assert_eq!(v["counts"]["upstream"], 1);
+    assert_eq!(v["counts"]["suppressed"], 1);
+    assert_eq!(v["history_requests"], 7);
+    let by_name = |n: &str| {
+        v["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_name("build:cpp")["noise"], "new");
+    assert_eq!(by_name("build:cpp")["severity"], "medium");
+    assert_eq!(by_name("image:pull")["noise"], "upstream");
+    assert_eq!(by_name("image:pull")["severity"], "low");
+    assert_eq!(by_name("test:e2e")["noise"], "flaky");
+    assert_eq!(by_name("test:e2e")["history"]["runs"], 8);
+    assert_eq!(by_name("test:e2e")["history"]["same"], 3);
+    assert_eq!(by_name("test:unit [py3.10, shard 1]")["jobs_in_group"], 12);
+    // A dry run sends nothing anywhere.
+    assert!(stderr(&o).contains("dry run"));
+    assert_eq!(s.count("POST") + s.count("PUT"), 0);
+}
+
+#[test]
+fn the_history_lookup_keeps_to_its_request_budget() {
+    let s = Scenario::noisy_mr_pipeline();
+    let cfg = config_file("budget", "history: { max_requests: 3 }\n");
+    let o = s.run(
+        &["--format", "json", "--dry-run"],
+        &[("RUNNERIQ_CONFIG", cfg.to_str().unwrap())],
+    );
+    assert_ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["history_requests"].as_u64().unwrap() <= 3,
+        "{}",
+        v["history_requests"]
+    );
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("budget of 3 API requests")),
+        "{}",
+        v["warnings"]
+    );
+}
+
+#[test]
+fn a_notification_is_not_repeated_within_its_cooldown() {
+    let s = Scenario::noisy_mr_pipeline();
+    let hooks = Hooks::start();
+    let cfg = config_file("cooldown", NOISE_CONFIG);
+    let urls = (hooks.url("slack"), hooks.url("generic"));
+    let cfg = cfg.to_str().unwrap();
+
+    let now = T0.to_string();
+    assert_ok(&s.run(&[], &noisy_env(cfg, &urls, &now)));
+    let body = s.writes()[0].1.clone();
+    s.note_exists(&body);
+    s.fake.clear_requests();
+
+    // One hour later: Slack (6h) stays quiet, the webhook (1h) is due again.
+    let now = (T0 + 3600).to_string();
+    let o = s.run(&[], &noisy_env(cfg, &urls, &now));
+    assert_ok(&o);
+    assert_eq!(hooks.received("slack").len(), 1);
+    assert_eq!(hooks.received("generic").len(), 2);
+    assert!(
+        stderr(&o).contains("slack: 2 failure(s) already sent within the cooldown"),
+        "{}",
+        stderr(&o)
+    );
+    let body = s.writes().last().unwrap().1.clone();
+    assert_eq!(s.writes().len(), 2, "one note, edited");
+    s.note_exists(&body);
+
+    // Seven hours after the first: Slack again.
+    let now = (T0 + 7 * 3600).to_string();
+    assert_ok(&s.run(&[], &noisy_env(cfg, &urls, &now)));
+    assert_eq!(hooks.received("slack").len(), 2);
+    assert_eq!(s.count("POST"), 0, "the note is only edited");
+}
+
+#[test]
+fn a_failure_on_the_default_branch_gets_one_issue_reopened_when_it_recurs() {
+    let s = Scenario::empty();
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        json!([
+            job(
+                SELF_JOB,
+                "runneriq:diagnose",
+                ".post",
+                "running",
+                PIPELINE,
+                PROJECT
+            ),
+            on_main(5001, "build:cpp", "build", "failed", PIPELINE),
+        ]),
+    );
+    s.fake
+        .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+    s.fake.route_text(
+        &p("/projects/{P}/jobs/5001/trace"),
+        runner_trace(&read_log("pt-compile_error.log"), false),
+    );
+    s.fake
+        .route_list(&p("/projects/{P}/repository/commits/{SHA}/diff"), json!([]));
+    s.fake.route_list(&p("/projects/{P}/issues"), json!([]));
+    let issues: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let i = Arc::clone(&issues);
+    s.fake.on_write(
+        "POST",
+        &p("/projects/{P}/issues"),
+        Box::new(move |r| {
+            i.lock().unwrap().push(("POST".into(), r.json()));
+            let mut issue = read_json("gitlab/api/issue.kitware.json");
+            issue["iid"] = 77.into();
+            issue["description"] = r.json()["description"].clone();
+            (201, issue.to_string())
+        }),
+    );
+    let i = Arc::clone(&issues);
+    s.fake.on_write(
+        "PUT",
+        &p("/projects/{P}/issues/"),
+        Box::new(move |r| {
+            i.lock()
+                .unwrap()
+                .push((format!("PUT {}", r.api_path()), r.json()));
+            (200, read_json("gitlab/api/issue.kitware.json").to_string())
+        }),
+    );
+    let cfg = config_file("issues", "notify:\n  issues: { min_severity: medium }\n");
+    let env = |now: &str| -> Vec<(String, String)> {
+        vec![
+            ("RUNNERIQ_CONFIG".into(), cfg.to_str().unwrap().into()),
+            ("CI_MERGE_REQUEST_IID".into(), String::new()),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME".into(), String::new()),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME".into(), String::new()),
+            ("CI_COMMIT_BRANCH".into(), "main".into()),
+            ("RUNNERIQ_NOW".into(), now.into()),
+        ]
+    };
+    let run = |now: u64| {
+        let e = env(&now.to_string());
+        let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        s.run(&[], &refs)
+    };
+    let o = run(T0);
+    assert_ok(&o);
+    let got = issues.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "POST");
+    assert_eq!(got[0].1["labels"], "runneriq");
+    assert_eq!(
+        got[0].1["title"],
+        "CI failure on main: Compilation error in build:cpp"
+    );
+    let description = got[0].1["description"].as_str().unwrap().to_string();
+    assert!(
+        description.starts_with("<!-- runneriq:failure fp="),
+        "{description}"
+    );
+    // main is the default branch: a build failure there is high.
+    assert!(
+        description.contains("Severity **high** (build job on the default or a protected branch)"),
+        "{description}"
+    );
+
+    // Someone closes the issue; the next pipeline fails the same way.
+    let mut closed = read_json("gitlab/api/issue.kitware.json");
+    closed["iid"] = 77.into();
+    closed["state"] = "closed".into();
+    closed["labels"] = json!(["runneriq"]);
+    closed["description"] = description.into();
+    s.fake
+        .route_list(&p("/projects/{P}/issues"), json!([closed]));
+    let o = run(T0 + 60);
+    assert_ok(&o);
+    let got = issues.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0, "PUT /projects/42/issues/77");
+    assert_eq!(got[1].1["state_event"], "reopen");
+    assert!(
+        stderr(&o).contains("reopened issue #77 for build:cpp"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn config_errors_name_the_file_the_key_and_the_type_before_any_request() {
+    let s = Scenario::mr_pipeline();
+    let cfg = config_file("bad", "notify:\n  slack: { cooldown: soon }\n");
+    let o = s.run(&[], &[("RUNNERIQ_CONFIG", cfg.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(".runneriq.yml: notify.slack.cooldown: expected a duration"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(s.fake.requests().is_empty());
+
+    let cfg = config_file("bad2", "suppress:\n  - jobs: x\n");
+    let o = s.run(&[], &[("RUNNERIQ_CONFIG", cfg.to_str().unwrap())]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("suppress[0]: unknown key \"jobs\""),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = s.run(&[], &[("RUNNERIQ_CONFIG", "/nonexistent/.runneriq.yml")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("/nonexistent/.runneriq.yml"),
+        "{}",
+        stderr(&o)
+    );
 }

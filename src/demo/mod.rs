@@ -96,6 +96,17 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
         &redactor,
     );
     note.target = Some(format!("merge request !{} (demo data)", mr.iid));
+    let facts = diagnose::triage::BranchFacts {
+        branch: Some(mr.source_branch.clone()),
+        important: false,
+        on_default: false,
+    };
+    diagnose::triage::triage(
+        &mut note,
+        &crate::config::Config::default(),
+        &facts,
+        &diagnose::history::Lookups::default(),
+    );
     match opts.format {
         NoteFormat::Json => Ok(serde_json::to_string_pretty(&note)? + "\n"),
         NoteFormat::Md => {

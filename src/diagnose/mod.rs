@@ -9,7 +9,9 @@
 
 pub mod correlate;
 pub mod fetch;
+pub mod history;
 pub mod note;
+pub mod triage;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -72,6 +74,14 @@ pub struct Inputs {
     pub exclude_job: Option<u64>,
     /// `CI_PROJECT_DIR` and friends: checkout prefixes to strip from log paths.
     pub checkout_dirs: Vec<String>,
+    /// The pipeline's branch (`CI_COMMIT_BRANCH`, or the MR's source branch).
+    pub branch: Option<String>,
+    /// `CI_DEFAULT_BRANCH` (else read from the project when needed).
+    pub default_branch: Option<String>,
+    /// `CI_MERGE_REQUEST_TARGET_BRANCH_NAME` (else read from the MR when needed).
+    pub target_branch: Option<String>,
+    /// `CI_COMMIT_REF_PROTECTED=true`.
+    pub protected: bool,
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -146,6 +156,9 @@ pub fn resolve_inputs(
             .transpose()?,
     };
     let checkout_dirs = ["CI_PROJECT_DIR"].iter().filter_map(|k| var(k)).collect();
+    let branch = var("CI_COMMIT_BRANCH")
+        .or_else(|| var("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"))
+        .or_else(|| var("CI_COMMIT_REF_NAME").filter(|_| var("CI_COMMIT_TAG").is_none()));
     Ok(Inputs {
         project,
         pipeline,
@@ -153,6 +166,10 @@ pub fn resolve_inputs(
         sha,
         exclude_job,
         checkout_dirs,
+        branch,
+        default_branch: var("CI_DEFAULT_BRANCH"),
+        target_branch: var("CI_MERGE_REQUEST_TARGET_BRANCH_NAME"),
+        protected: var("CI_COMMIT_REF_PROTECTED").as_deref() == Some("true"),
     })
 }
 
@@ -208,6 +225,8 @@ fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let inputs = resolve_inputs(&args, env_lookup)?;
     // Everything the user gave us is checked before the first request.
+    let project_dir = non_empty(env_lookup("CI_PROJECT_DIR")).map(PathBuf::from);
+    let config = crate::config::Config::discover(args.config.as_deref(), project_dir.as_deref())?;
     let catalog = load_catalog(&args.rules)?;
     let templates = Templates::load(args.templates.as_deref())?;
     let cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
@@ -346,6 +365,48 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         }
     }
     n.target = target.as_ref().map(Target::describe);
+
+    // Noise: the target branch and the job's history, then triage.
+    let branch = inputs.branch.clone().or_else(|| root_branch(&tree));
+    let mut lookups = history::Lookups::default();
+    let mut default_branch = inputs.default_branch.clone();
+    if !n.failed.is_empty() && (config.history.enabled || config.upstream.enabled) {
+        let before = client.request_count();
+        let (db, tb) = target_branches(&client, &inputs, mr, &mut warnings);
+        default_branch = db;
+        let refs = history::Refs {
+            target_branch: tb.or_else(|| default_branch.clone()),
+            default_branch: default_branch.clone(),
+            pipeline: inputs.pipeline,
+            upstream: config.upstream.enabled,
+        };
+        let failed: Vec<history::Failed> = n
+            .failed
+            .iter()
+            .map(|r| history::Failed {
+                name: r.name.clone(),
+                fingerprint: r.fingerprint.clone(),
+            })
+            .collect();
+        lookups = history::lookup(
+            &client,
+            &inputs.project,
+            &refs,
+            &failed,
+            &config.history,
+            &catalog,
+            &redactor,
+        );
+        lookups.requests = client.request_count().saturating_sub(before);
+        warnings.extend(lookups.warnings.iter().cloned());
+    }
+    let on_default = branch.is_some() && branch == default_branch;
+    let facts = triage::BranchFacts {
+        branch,
+        important: inputs.protected || on_default,
+        on_default,
+    };
+    triage::triage(&mut n, &config, &facts, &lookups);
     note::cap_warnings(&mut warnings);
     n.warnings = warnings;
 
@@ -357,20 +418,33 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         out.flush().context("writing output")
     };
 
-    // No failed job: only an existing note is touched (marked resolved).
+    // Our earlier note: edited in place, and it keeps the notification state.
     let mut known = None;
-    if n.status != "failed" {
-        let existing = match &target {
-            Some(t) => match publish::find_existing(&client, t, MARKER) {
-                Ok(e) => e,
-                Err(e) => {
+    let mut searched = false;
+    if let Some(t) = &target {
+        if token_kind.is_some() || n.status != "failed" {
+            match publish::find_existing(&client, t, MARKER) {
+                Ok(e) => {
+                    known = e;
+                    searched = true;
+                }
+                Err(e) if writes || n.status != "failed" => {
                     print_result(&mut out, &summary)?;
                     return Err(anyhow::anyhow!(publish::explain_failure(&e, t, token_kind)));
                 }
-            },
-            None => None,
-        };
-        let Some(existing) = existing else {
+                // A dry run goes on without the state.
+                Err(_) => {}
+            }
+        }
+    }
+    let now = publish::notify::now();
+    let mut state = known
+        .as_ref()
+        .map(|e| publish::notify::State::parse(&e.body))
+        .unwrap_or_default();
+    // No failed job: only an existing note is touched (marked resolved).
+    if n.status != "failed" {
+        let Some(existing) = known.as_ref() else {
             if args.format == NoteFormat::Json {
                 print_result(&mut out, &format!("{}\n", to_json(&n)?))?;
                 eprint!("{summary}");
@@ -382,14 +456,34 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         };
         // Resolve the earlier note, keeping its diagnosis as history.
         n.previous = note::previous_diagnosis(&existing.body);
-        known = Some(existing);
+    } else {
+        route(
+            &client,
+            &inputs.project,
+            &config,
+            &n,
+            &facts,
+            &mut state,
+            now,
+            writes,
+        );
     }
+    state.prune(now);
 
-    let body = templates.render_within_budget(&n)?;
+    let mut body = templates.render_within_budget(&n)?;
+    let state_marker = state.marker();
+    if !state_marker.is_empty() {
+        if !body.ends_with('\n') {
+            body.push('\n');
+        }
+        body.push_str(&state_marker);
+        body.push('\n');
+    }
     finish(
         &client,
         target.as_ref(),
         known,
+        searched,
         &n,
         &body,
         &summary,
@@ -398,6 +492,196 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         token_kind,
         &mut out,
     )
+}
+
+/// The branch of the root pipeline's jobs (`ref`), unless it is a merge
+/// request ref (`refs/merge-requests/7/head`).
+fn root_branch(tree: &fetch::Tree) -> Option<String> {
+    let r = &tree.runs.first()?.jobs.first()?.git_ref;
+    (!r.is_empty() && !r.starts_with("refs/")).then(|| r.clone())
+}
+
+/// The default branch and the MR's target branch: from the CI variables, else
+/// from the project and the merge request (one request each, only when a
+/// variable is missing). A failure is a warning: the lookups that need the
+/// branch are then skipped.
+fn target_branches(
+    client: &Client,
+    inputs: &Inputs,
+    mr: Option<u64>,
+    warnings: &mut Vec<String>,
+) -> (Option<String>, Option<String>) {
+    let project = crate::gitlab::project_ref(&inputs.project);
+    let mut default_branch = inputs.default_branch.clone();
+    if default_branch.is_none() {
+        match client.get_json::<serde_json::Value>(&format!("/projects/{project}"), &[]) {
+            Ok(v) => {
+                default_branch = v["default_branch"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string);
+            }
+            Err(e) => warnings.push(format!(
+                "the project's default branch could not be read (set CI_DEFAULT_BRANCH): {}",
+                crate::gitlab::error::summary(&e)
+            )),
+        }
+    }
+    let mut target_branch = inputs.target_branch.clone();
+    if target_branch.is_none() {
+        if let Some(iid) = mr {
+            match client.get_json::<serde_json::Value>(
+                &format!("/projects/{project}/merge_requests/{iid}"),
+                &[],
+            ) {
+                Ok(v) => {
+                    target_branch = v["target_branch"]
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string);
+                }
+                Err(e) => warnings.push(format!(
+                    "the target branch of merge request !{iid} could not be read: {}",
+                    crate::gitlab::error::summary(&e)
+                )),
+            }
+        }
+    }
+    (default_branch, target_branch)
+}
+
+/// Sends the configured notifications (Slack, webhook, default-branch
+/// issues) for the note's failures, honouring thresholds and cooldowns, and
+/// records what was sent in `state`. Failures are reported on stderr and never
+/// fail the run: the note is the product, notifications are extra.
+#[allow(clippy::too_many_arguments)]
+fn route(
+    client: &Client,
+    project: &str,
+    config: &crate::config::Config,
+    n: &Note,
+    facts: &triage::BranchFacts,
+    state: &mut publish::notify::State,
+    now: u64,
+    writes: bool,
+) {
+    use publish::notify;
+    let channels = [
+        ("slack", config.notify.slack.as_ref()),
+        ("webhook", config.notify.webhook.as_ref()),
+    ];
+    for (name, channel) in channels {
+        let Some(ch) = channel else { continue };
+        let (picked, cooled) = notify::plan(n, name, ch.min_severity, ch.cooldown_s, state, now);
+        if cooled > 0 {
+            eprintln!(
+                "runneriq: {name}: {cooled} failure(s) already sent within the cooldown, not \
+                 sent again"
+            );
+        }
+        if picked.is_empty() {
+            continue;
+        }
+        let failures: Vec<&note::JobReport> = picked.iter().map(|&i| &n.failed[i]).collect();
+        let what = if name == "slack" {
+            format!("the Slack webhook (${})", ch.url_env)
+        } else {
+            format!("the webhook (${})", ch.url_env)
+        };
+        if !writes {
+            eprintln!(
+                "runneriq: dry run: would notify {name} about {} failure(s)",
+                failures.len()
+            );
+            continue;
+        }
+        let Some(url) = non_empty(env_lookup(&ch.url_env)) else {
+            eprintln!(
+                "runneriq: warning: notify.{name} is configured but ${} is not set: not sent",
+                ch.url_env
+            );
+            continue;
+        };
+        let payload = if name == "slack" {
+            notify::slack_payload(n, &failures)
+        } else {
+            notify::webhook_payload(n, &failures)
+        };
+        match notify::post(&url, &payload, &what) {
+            Ok(()) => {
+                for r in &failures {
+                    state.record(name, &r.fingerprint, now);
+                }
+                eprintln!(
+                    "runneriq: notified {name} about {} failure(s)",
+                    failures.len()
+                );
+            }
+            Err(e) => eprintln!("runneriq: warning: {e}"),
+        }
+    }
+    let Some(ic) = config.notify.issues.as_ref() else {
+        return;
+    };
+    let Some(branch) = facts.branch.as_deref().filter(|_| facts.on_default) else {
+        return;
+    };
+    let eligible: Vec<&note::JobReport> = n
+        .failed
+        .iter()
+        .filter(|r| r.noise != "flaky" && r.severity >= ic.min_severity)
+        .collect();
+    if eligible.is_empty() {
+        return;
+    }
+    if !writes {
+        eprintln!(
+            "runneriq: dry run: would create or update {} issue(s) for failures on {branch}",
+            eligible.len()
+        );
+        return;
+    }
+    let label = ic.labels.first().map_or("runneriq", String::as_str);
+    let existing = match publish::issues::find_all(client, project, label) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!(
+                "runneriq: warning: the failure issues could not be read, none was created: {}",
+                crate::gitlab::error::summary(&e)
+            );
+            return;
+        }
+    };
+    for r in eligible {
+        match publish::issues::upsert(
+            client,
+            project,
+            existing.get(&r.fingerprint),
+            r,
+            n,
+            branch,
+            &ic.labels,
+            now,
+            ic.cooldown_s,
+        ) {
+            Ok(publish::issues::IssueOutcome::Created { iid }) => {
+                eprintln!("runneriq: opened issue #{iid} for {}", r.name);
+            }
+            Ok(publish::issues::IssueOutcome::Updated { iid, reopened }) => eprintln!(
+                "runneriq: {} issue #{iid} for {}",
+                if reopened { "reopened" } else { "updated" },
+                r.name
+            ),
+            Ok(publish::issues::IssueOutcome::Unchanged { iid }) => {
+                eprintln!("runneriq: issue #{iid} for {} is up to date", r.name);
+            }
+            Err(e) => eprintln!(
+                "runneriq: warning: the issue for {} could not be written: {}",
+                r.name,
+                crate::gitlab::error::summary(&e)
+            ),
+        }
+    }
 }
 
 /// Builds the note's data from what was fetched: pure, so `demo` and tests
@@ -451,11 +735,16 @@ pub fn assemble(
         );
         match outcome {
             TraceOutcome::Classified(c) => {
+                r.fingerprint =
+                    history::fingerprint_of(&c, p.job.failure_reason.as_deref(), redactor);
                 let (refs, hits) = correlate::correlate(&c.evidence, &changes.paths, checkout_dirs);
                 note::apply_classification(&mut r, &c, refs, hits);
                 note::redact_evidence(&mut r, redactor);
             }
-            TraceOutcome::Unreadable(why) => r.unreadable_reason = Some(why),
+            TraceOutcome::Unreadable(why) => {
+                r.fingerprint = history::fingerprint_unreadable(p.job.failure_reason.as_deref());
+                r.unreadable_reason = Some(why);
+            }
         }
         n.failed.push(r);
     }
@@ -525,6 +814,7 @@ fn finish(
     client: &Client,
     target: Option<&Target>,
     known: Option<publish::Existing>,
+    searched: bool,
     n: &Note,
     body: &str,
     summary: &str,
@@ -569,6 +859,7 @@ fn finish(
     }
     let result = match known {
         Some(existing) => publish::update(client, target, &existing, body),
+        None if searched => publish::create(client, target, body),
         None => publish::upsert(client, target, MARKER, body),
     };
     match result {
@@ -603,6 +894,7 @@ mod tests {
             post_to: PostTo::Auto,
             rules: Vec::new(),
             templates: None,
+            config: None,
         }
     }
 

@@ -46,6 +46,13 @@ pub struct Note {
     pub pipeline_url: Option<String>,
     /// Where the note goes: "merge request !7", "commit 0123abcd", or null.
     pub target: Option<String>,
+    /// The pipeline's branch, when known.
+    pub branch: Option<String>,
+    /// The first line: "1 new failure · 2 flaky · 1 already failing on `main`"
+    /// (Markdown) and the same in plain text.
+    pub headline_md: String,
+    pub headline: String,
+    pub counts: super::triage::Counts,
     /// The one-line verdict, Markdown (paths in code spans).
     pub verdict_md: String,
     /// The same verdict, plain text.
@@ -59,6 +66,15 @@ pub struct Note {
     pub allowed_failures: Vec<JobBrief>,
     pub omitted_allowed_failures: usize,
     pub unfinished: usize,
+    /// Failed jobs left out by `suppress:` rules of `.runneriq.yml`.
+    pub suppressed: Vec<super::triage::Suppressed>,
+    pub omitted_suppressed: usize,
+    /// The target branch's latest other finished pipeline, when looked up.
+    pub upstream: Option<super::history::UpstreamPipeline>,
+    /// The branch whose recent runs were read for flakiness.
+    pub history_branch: Option<String>,
+    /// API requests the upstream and history lookups cost.
+    pub history_requests: u64,
     pub warnings: Vec<String>,
     /// Resolved notes: the earlier diagnosis (Markdown we posted before).
     pub previous: Option<String>,
@@ -86,6 +102,25 @@ pub struct JobReport {
     pub failure_reason: Option<String>,
     pub attempts: u32,
     pub failed_attempts: u32,
+    /// Category and normalised evidence, hashed: equal for the same error in
+    /// another job or another run.
+    pub fingerprint: String,
+    /// `new` (likely this change), `upstream` (failing the same way on the
+    /// target branch) or `flaky` (fails now and then with this error there).
+    pub noise: String,
+    pub severity: crate::noise::severity::Severity,
+    /// Why that severity, in words.
+    pub severity_why: String,
+    pub kind: crate::noise::severity::JobKind,
+    /// The job's recent runs on the default branch, when read.
+    pub history: Option<super::history::JobHistory>,
+    /// The same job failing the same way on the target branch.
+    pub upstream_job: Option<super::history::UpstreamJob>,
+    /// Jobs in this entry (1 + `same_failure` + `omitted_same_failure`).
+    pub jobs_in_group: usize,
+    /// Other jobs that failed with the same fingerprint.
+    pub same_failure: Vec<JobBrief>,
+    pub omitted_same_failure: usize,
     pub readable: bool,
     pub unreadable_reason: Option<String>,
     pub category: Option<String>,
@@ -216,7 +251,7 @@ pub fn verdict(jobs: &[JobReport], passed_on_retry: usize, allowed: usize) -> (S
             j.headline_file.as_deref(),
         );
         if let Some(g) = groups.iter_mut().find(|g| g.key == key) {
-            g.count += 1;
+            g.count += j.jobs_in_group;
             continue;
         }
         groups.push(Group {
@@ -229,7 +264,7 @@ pub fn verdict(jobs: &[JobReport], passed_on_retry: usize, allowed: usize) -> (S
             file: j.headline_file.as_deref(),
             change: j.headline_is_change,
             transient: j.transient && j.readable,
-            count: 1,
+            count: j.jobs_in_group,
         });
     }
     let mut md_parts = Vec::new();
@@ -270,7 +305,7 @@ pub fn verdict(jobs: &[JobReport], passed_on_retry: usize, allowed: usize) -> (S
         md_parts.push(md);
         text_parts.push(text);
     }
-    let n = jobs.len();
+    let n: usize = jobs.iter().map(|j| j.jobs_in_group).sum();
     let head = if n == 1 {
         "1 job failed".to_string()
     } else {
@@ -504,7 +539,8 @@ pub fn summary_text(note: &Note) -> String {
         "failed" => {
             let _ = writeln!(
                 out,
-                "RunnerIQ diagnosis of {pipeline}: {}",
+                "RunnerIQ diagnosis of {pipeline}: {}\n  {}",
+                clean(&note.headline),
                 clean(&note.verdict)
             );
         }
@@ -520,7 +556,23 @@ pub fn summary_text(note: &Note) -> String {
         }
     }
     for j in &note.failed {
-        let _ = write!(out, "\n- {} (stage {})", clean(&j.name), clean(&j.stage));
+        let _ = write!(
+            out,
+            "\n- {} (stage {}) [{}, severity {}]",
+            clean(&j.name),
+            clean(&j.stage),
+            j.noise,
+            j.severity.as_str()
+        );
+        if !j.same_failure.is_empty() {
+            let names: Vec<String> = j.same_failure.iter().map(|b| clean(&b.name)).collect();
+            let more = if j.omitted_same_failure > 0 {
+                format!(" and {} more", j.omitted_same_failure)
+            } else {
+                String::new()
+            };
+            let _ = write!(out, ", same failure in {}{more}", names.join(", "));
+        }
         if let Some(d) = &j.downstream {
             let _ = write!(out, ", in the pipeline started by {}", clean(d));
         }
@@ -599,6 +651,10 @@ pub fn summary_text(note: &Note) -> String {
             .collect();
         let _ = writeln!(out, "\nallowed to fail: {}", names.join(", "));
     }
+    if !note.suppressed.is_empty() {
+        let names: Vec<String> = note.suppressed.iter().map(|s| clean(&s.job.name)).collect();
+        let _ = writeln!(out, "\nsuppressed: {}", names.join(", "));
+    }
     for w in &note.warnings {
         let _ = writeln!(out, "\nnot checked: {}", clean(w));
     }
@@ -629,6 +685,10 @@ pub fn empty_note(project: &str, pipeline_id: u64) -> Note {
         pipeline_id,
         pipeline_url: None,
         target: None,
+        branch: None,
+        headline_md: String::new(),
+        headline: String::new(),
+        counts: super::triage::Counts::default(),
         verdict_md: String::new(),
         verdict: String::new(),
         changes: ChangesInfo {
@@ -644,6 +704,11 @@ pub fn empty_note(project: &str, pipeline_id: u64) -> Note {
         allowed_failures: Vec::new(),
         omitted_allowed_failures: 0,
         unfinished: 0,
+        suppressed: Vec::new(),
+        omitted_suppressed: 0,
+        upstream: None,
+        history_branch: None,
+        history_requests: 0,
         warnings: Vec::new(),
         previous: None,
     }
@@ -675,6 +740,16 @@ pub fn job_report(
         failure_reason,
         attempts,
         failed_attempts,
+        fingerprint: String::new(),
+        noise: "new".to_string(),
+        severity: crate::noise::severity::Severity::Medium,
+        severity_why: String::new(),
+        kind: crate::noise::severity::JobKind::Test,
+        history: None,
+        upstream_job: None,
+        jobs_in_group: 1,
+        same_failure: Vec::new(),
+        omitted_same_failure: 0,
         readable: false,
         unreadable_reason: None,
         category: None,

@@ -8,6 +8,8 @@
 //! never retried after GitLab may have processed them (the client's rule), so a
 //! flaky network cannot create duplicates either.
 
+pub mod issues;
+pub mod notify;
 pub mod sanitize;
 
 use serde::Serialize;

@@ -1,0 +1,481 @@
+//! What the target branch says about this pipeline's failures: is the same
+//! job already failing there with the same error (broken upstream), and does it
+//! fail now and then with that error in its recent history (known flaky)?
+//!
+//! Both lookups run under one request budget (`history.max_requests` of
+//! `.runneriq.yml`), counted with the client's own request counter, so a
+//! busy project can never turn a diagnosis into hundreds of API calls:
+//!
+//! - upstream: `GET /projects/:id/pipelines?ref=<target>&scope=finished&per_page=5`
+//!   (1 request); only when the latest other finished pipeline did not pass,
+//!   `GET /projects/:id/pipelines/:pid/jobs?scope[]=failed` (1 request); then one
+//!   trace per job failing in both pipelines;
+//! - history: `GET /projects/:id/jobs?scope[]=failed&scope[]=success` pages of
+//!   100 (`history.pages`, default 2), kept to the default branch and to the
+//!   names of this pipeline's failed jobs; then the traces of at most
+//!   `history.traces` earlier failures per job (fewer when upstream already read
+//!   one), only for jobs that also passed there.
+//!
+//! A trace is read once even when both lookups want it. Failures of these
+//! lookups are warnings: the note is still posted, without the claim.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::classify::Catalog;
+use crate::config::HistoryConfig;
+use crate::gitlab::models::{Job, Pipeline};
+use crate::gitlab::{ApiError, Client, project_ref};
+use crate::llm::redact::Redactor;
+
+use super::fetch::{self, TraceOutcome, TraceTask};
+
+/// One job's recent runs on the default branch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct JobHistory {
+    /// Finished runs (failed or passed) looked at, newest first, at most `history.runs`.
+    pub runs: u32,
+    pub failures: u32,
+    pub successes: u32,
+    /// Failed runs whose trace was read.
+    pub checked: u32,
+    /// Of those, failed with this pipeline's fingerprint.
+    pub same: u32,
+}
+
+/// The target branch's latest other finished pipeline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamPipeline {
+    pub branch: String,
+    pub pipeline_id: u64,
+    pub status: String,
+    pub web_url: Option<String>,
+}
+
+/// A job failing in both pipelines.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamJob {
+    pub id: u64,
+    pub web_url: Option<String>,
+    /// Fingerprint of its failure (None when its log could not be read).
+    pub fingerprint: Option<String>,
+}
+
+/// What the lookups found.
+#[derive(Debug, Clone, Default)]
+pub struct Lookups {
+    pub upstream: Option<UpstreamPipeline>,
+    /// By job name.
+    pub upstream_jobs: HashMap<String, UpstreamJob>,
+    /// By job name.
+    pub history: HashMap<String, JobHistory>,
+    /// The branch the history was read on.
+    pub history_branch: Option<String>,
+    /// API requests spent, retries included.
+    pub requests: u64,
+    pub warnings: Vec<String>,
+}
+
+/// One failed job of this pipeline, as the lookups need it.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub name: String,
+    pub fingerprint: String,
+}
+
+/// Where to look.
+#[derive(Debug, Clone, Default)]
+pub struct Refs {
+    /// Upstream: the MR's target branch, else the default branch.
+    pub target_branch: Option<String>,
+    /// History: the default branch.
+    pub default_branch: Option<String>,
+    /// This pipeline's id, never its own upstream.
+    pub pipeline: u64,
+    pub upstream: bool,
+}
+
+/// The fingerprint of a classified failure: its category and its two best
+/// evidence lines, redacted then normalised. A failure with no evidence is
+/// fingerprinted by GitLab's failure reason.
+pub fn fingerprint_of(
+    c: &crate::classify::Classification,
+    failure_reason: Option<&str>,
+    redactor: &Redactor,
+) -> String {
+    let lines: Vec<(u64, String)> = c
+        .evidence
+        .iter()
+        .take(2)
+        .map(|e| (e.line, e.text.clone()))
+        .collect();
+    let lines = redactor.lines(&lines);
+    if lines.is_empty() {
+        let reason = failure_reason.unwrap_or("unknown_failure");
+        return crate::noise::fingerprint::fingerprint(&c.category, &[reason]);
+    }
+    let refs: Vec<&str> = lines.iter().map(|(_, t)| t.as_str()).collect();
+    crate::noise::fingerprint::fingerprint(&c.category, &refs)
+}
+
+/// The fingerprint of a job whose log could not be read.
+pub fn fingerprint_unreadable(failure_reason: Option<&str>) -> String {
+    crate::noise::fingerprint::fingerprint(
+        "unreadable",
+        &[failure_reason.unwrap_or("unknown_failure")],
+    )
+}
+
+struct Budget<'a> {
+    client: &'a Client,
+    start: u64,
+    max: u64,
+    exhausted: bool,
+}
+
+impl Budget<'_> {
+    fn used(&self) -> u64 {
+        self.client.request_count().saturating_sub(self.start)
+    }
+    fn left(&self) -> u64 {
+        self.max.saturating_sub(self.used())
+    }
+    /// True when `n` more requests fit; records the first refusal.
+    fn allows(&mut self, n: u64) -> bool {
+        let ok = self.left() >= n;
+        if !ok {
+            self.exhausted = true;
+        }
+        ok
+    }
+}
+
+fn summary(e: &ApiError) -> String {
+    crate::gitlab::error::summary(e)
+}
+
+/// Runs the upstream and history lookups for `failed` (see the module doc).
+#[allow(clippy::too_many_arguments)]
+pub fn lookup(
+    client: &Client,
+    project: &str,
+    refs: &Refs,
+    failed: &[Failed],
+    cfg: &HistoryConfig,
+    catalog: &Catalog,
+    redactor: &Redactor,
+) -> Lookups {
+    let mut out = Lookups::default();
+    if failed.is_empty() {
+        return out;
+    }
+    let mut budget = Budget {
+        client,
+        start: client.request_count(),
+        max: u64::from(cfg.max_requests),
+        exhausted: false,
+    };
+    let names: HashMap<&str, &str> = failed
+        .iter()
+        .map(|f| (f.name.as_str(), f.fingerprint.as_str()))
+        .collect();
+    // Fingerprints of traces already read, by job id.
+    let mut known: HashMap<u64, Option<String>> = HashMap::new();
+
+    if refs.upstream {
+        if let Some(branch) = refs.target_branch.as_deref() {
+            upstream(
+                client,
+                project,
+                branch,
+                refs.pipeline,
+                &names,
+                catalog,
+                redactor,
+                &mut budget,
+                &mut known,
+                &mut out,
+            );
+        }
+    }
+    if cfg.enabled {
+        if let Some(branch) = refs.default_branch.as_deref() {
+            history(
+                client,
+                project,
+                branch,
+                refs.pipeline,
+                &names,
+                cfg,
+                catalog,
+                redactor,
+                &mut budget,
+                &mut known,
+                &mut out,
+            );
+            out.history_branch = Some(branch.to_string());
+        }
+    }
+    if budget.exhausted {
+        out.warnings.push(format!(
+            "the history lookup stopped at its budget of {} API requests (history.max_requests \
+             in .runneriq.yml)",
+            cfg.max_requests
+        ));
+    }
+    out.requests = budget.used();
+    out
+}
+
+/// Reads and fingerprints the traces of `jobs` (at most what the budget
+/// allows), recording them in `known`.
+fn fingerprint_jobs(
+    client: &Client,
+    project: &str,
+    jobs: &[&Job],
+    catalog: &Catalog,
+    redactor: &Redactor,
+    budget: &mut Budget<'_>,
+    known: &mut HashMap<u64, Option<String>>,
+) {
+    let todo: Vec<&Job> = jobs
+        .iter()
+        .copied()
+        .filter(|j| !known.contains_key(&j.id))
+        .collect();
+    // One request per trace; retries may spend more, the budget check is
+    // repeated for each batch.
+    let affordable = usize::try_from(budget.left()).unwrap_or(usize::MAX);
+    if todo.len() > affordable {
+        budget.exhausted = true;
+    }
+    let todo = &todo[..todo.len().min(affordable)];
+    if todo.is_empty() {
+        return;
+    }
+    let tasks: Vec<TraceTask> = todo
+        .iter()
+        .map(|j| TraceTask {
+            project: project.to_string(),
+            job_id: j.id,
+            failure_reason: j.failure_reason.clone(),
+            has_trace: true,
+        })
+        .collect();
+    let outcomes = fetch::classify_traces(client, &tasks, catalog, 2, fetch::TRACE_WORKERS, 0);
+    for (j, o) in todo.iter().zip(outcomes) {
+        let fp = match o {
+            TraceOutcome::Classified(c) => {
+                Some(fingerprint_of(&c, j.failure_reason.as_deref(), redactor))
+            }
+            TraceOutcome::Unreadable(_) => None,
+        };
+        known.insert(j.id, fp);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upstream(
+    client: &Client,
+    project: &str,
+    branch: &str,
+    pipeline: u64,
+    names: &HashMap<&str, &str>,
+    catalog: &Catalog,
+    redactor: &Redactor,
+    budget: &mut Budget<'_>,
+    known: &mut HashMap<u64, Option<String>>,
+    out: &mut Lookups,
+) {
+    if !budget.allows(1) {
+        return;
+    }
+    let path = format!("/projects/{}/pipelines", project_ref(project));
+    let list: Vec<Pipeline> = match client.get_pages::<Pipeline>(
+        &path,
+        &[
+            ("ref", branch.to_string()),
+            ("scope", "finished".to_string()),
+            ("order_by", "id".to_string()),
+            ("sort", "desc".to_string()),
+            ("per_page", "5".to_string()),
+        ],
+        1,
+    ) {
+        Ok(p) => p.items,
+        Err(e) => {
+            out.warnings.push(format!(
+                "the latest pipeline of `{branch}` could not be read, so \"already failing on \
+                 {branch}\" was not checked: {}",
+                summary(&e)
+            ));
+            return;
+        }
+    };
+    let Some(latest) = list.into_iter().find(|p| p.id != pipeline) else {
+        return;
+    };
+    let up = UpstreamPipeline {
+        branch: branch.to_string(),
+        pipeline_id: latest.id,
+        status: latest.status.clone(),
+        web_url: latest.web_url.clone(),
+    };
+    let passed = latest.status == "success";
+    out.upstream = Some(up);
+    if passed || !budget.allows(1) {
+        return;
+    }
+    let path = format!(
+        "/projects/{}/pipelines/{}/jobs",
+        project_ref(project),
+        latest.id
+    );
+    let jobs: Vec<Job> =
+        match client.get_pages::<Job>(&path, &[("scope[]", "failed".to_string())], 1) {
+            Ok(p) => p.items,
+            Err(e) => {
+                out.warnings.push(format!(
+                    "the failed jobs of `{branch}`'s pipeline #{} could not be read: {}",
+                    latest.id,
+                    summary(&e)
+                ));
+                return;
+            }
+        };
+    // The latest attempt of each job name that also failed here.
+    let mut latest_by_name: BTreeMap<&str, &Job> = BTreeMap::new();
+    for j in jobs
+        .iter()
+        .filter(|j| j.status == "failed" && names.contains_key(j.name.as_str()))
+    {
+        let e = latest_by_name.entry(j.name.as_str()).or_insert(j);
+        if j.id > e.id {
+            *e = j;
+        }
+    }
+    let picked: Vec<&Job> = latest_by_name.values().copied().collect();
+    fingerprint_jobs(client, project, &picked, catalog, redactor, budget, known);
+    for j in picked {
+        let Some(fp) = known.get(&j.id) else {
+            continue;
+        };
+        out.upstream_jobs.insert(
+            j.name.clone(),
+            UpstreamJob {
+                id: j.id,
+                web_url: j.web_url.clone(),
+                fingerprint: fp.clone(),
+            },
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn history(
+    client: &Client,
+    project: &str,
+    branch: &str,
+    pipeline: u64,
+    names: &HashMap<&str, &str>,
+    cfg: &HistoryConfig,
+    catalog: &Catalog,
+    redactor: &Redactor,
+    budget: &mut Budget<'_>,
+    known: &mut HashMap<u64, Option<String>>,
+    out: &mut Lookups,
+) {
+    let pages = u64::from(cfg.pages.max(1));
+    // Each page is one request; leave room for at least one trace.
+    let affordable = budget.left().saturating_sub(1).min(pages);
+    if affordable == 0 {
+        budget.exhausted = true;
+        return;
+    }
+    let path = format!("/projects/{}/jobs", project_ref(project));
+    let jobs: Vec<Job> = match client.get_pages::<Job>(
+        &path,
+        &[
+            ("scope[]", "failed".to_string()),
+            ("scope[]", "success".to_string()),
+        ],
+        usize::try_from(affordable).unwrap_or(1),
+    ) {
+        Ok(p) => p.items,
+        Err(e) => {
+            out.warnings.push(format!(
+                "the recent jobs of `{branch}` could not be read, so known flaky jobs were not \
+                 checked: {}",
+                summary(&e)
+            ));
+            return;
+        }
+    };
+    let mut runs: HashMap<&str, Vec<&Job>> = HashMap::new();
+    for j in &jobs {
+        let this_pipeline = j.pipeline.as_ref().is_some_and(|p| p.id == pipeline);
+        if j.git_ref != branch || this_pipeline || !names.contains_key(j.name.as_str()) {
+            continue;
+        }
+        if j.status == "failed" || j.status == "success" {
+            runs.entry(j.name.as_str()).or_default().push(j);
+        }
+    }
+    let mut wanted: Vec<&Job> = Vec::new();
+    let mut names_sorted: Vec<&str> = runs.keys().copied().collect();
+    names_sorted.sort_unstable();
+    for name in &names_sorted {
+        let list = runs.get_mut(name).expect("key from the map");
+        list.sort_by_key(|j| std::cmp::Reverse(j.id));
+        list.truncate(cfg.runs as usize);
+        let successes = list.iter().filter(|j| j.status == "success").count();
+        // A job that never passed is broken, not flaky: no trace needed.
+        if successes == 0 {
+            continue;
+        }
+        wanted.extend(
+            list.iter()
+                .filter(|j| j.status == "failed")
+                .take(cfg.traces as usize),
+        );
+    }
+    fingerprint_jobs(client, project, &wanted, catalog, redactor, budget, known);
+    for name in names_sorted {
+        let list = &runs[name];
+        let fp = names.get(name).copied().unwrap_or_default();
+        let mut h = JobHistory {
+            runs: list.len() as u32,
+            ..JobHistory::default()
+        };
+        for j in list {
+            if j.status == "success" {
+                h.successes += 1;
+                continue;
+            }
+            h.failures += 1;
+            if let Some(found) = known.get(&j.id) {
+                h.checked += 1;
+                if found.as_deref() == Some(fp) {
+                    h.same += 1;
+                }
+            }
+        }
+        out.history.insert(name.to_string(), h);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreadable_fingerprints_depend_on_the_failure_reason() {
+        assert_eq!(
+            fingerprint_unreadable(Some("runner_system_failure")),
+            fingerprint_unreadable(Some("runner_system_failure"))
+        );
+        assert_ne!(
+            fingerprint_unreadable(Some("runner_system_failure")),
+            fingerprint_unreadable(Some("script_failure"))
+        );
+    }
+}

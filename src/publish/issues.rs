@@ -1,0 +1,266 @@
+//! One issue per failure fingerprint on the default branch: created the first
+//! time, updated when it fails again, reopened when it comes back after being
+//! closed — never duplicated.
+//!
+//! The issue is found by its label (`notify.issues.labels[0]`, default
+//! `runneriq`) and a hidden first line
+//! `<!-- runneriq:failure fp=<fingerprint> seen=N first=P last=P at=S -->`, which
+//! also keeps the count, the first and last pipeline and when the issue was
+//! last written (the cooldown: an open issue is not rewritten more often).
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::diagnose::note::{JobReport, Note};
+use crate::gitlab::models::Issue;
+use crate::gitlab::{ApiError, Client, project_ref};
+use crate::publish::sanitize;
+
+pub const ISSUE_MARKER_PREFIX: &str = "<!-- runneriq:failure ";
+/// Pages of 100 labelled issues searched.
+const MAX_ISSUE_PAGES: usize = 5;
+/// GitLab's title limit.
+const MAX_TITLE: usize = 255;
+
+/// What the hidden first line of an issue records.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Meta {
+    pub fingerprint: String,
+    pub seen: u64,
+    pub first: u64,
+    pub last: u64,
+    pub at: u64,
+}
+
+impl Meta {
+    pub fn parse(description: &str) -> Option<Meta> {
+        let line = description.lines().next()?.trim();
+        let inner = line
+            .strip_prefix(ISSUE_MARKER_PREFIX)?
+            .strip_suffix("-->")?;
+        let mut m = Meta::default();
+        for kv in inner.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            match k {
+                "fp" => m.fingerprint = v.to_string(),
+                "seen" => m.seen = v.parse().ok()?,
+                "first" => m.first = v.parse().ok()?,
+                "last" => m.last = v.parse().ok()?,
+                "at" => m.at = v.parse().ok()?,
+                _ => {}
+            }
+        }
+        (!m.fingerprint.is_empty()).then_some(m)
+    }
+
+    pub fn line(&self) -> String {
+        format!(
+            "{ISSUE_MARKER_PREFIX}fp={} seen={} first={} last={} at={} -->",
+            self.fingerprint, self.seen, self.first, self.last, self.at
+        )
+    }
+}
+
+/// What happened to one failure's issue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IssueOutcome {
+    Created {
+        iid: u64,
+    },
+    Updated {
+        iid: u64,
+        reopened: bool,
+    },
+    /// Open, written within the cooldown or already recording this pipeline.
+    Unchanged {
+        iid: u64,
+    },
+}
+
+/// Our issues by fingerprint (label-filtered, all states).
+pub fn find_all(
+    client: &Client,
+    project: &str,
+    label: &str,
+) -> Result<HashMap<String, (Issue, Meta)>, ApiError> {
+    let path = format!("/projects/{}/issues", project_ref(project));
+    let issues: Vec<Issue> = client.get_all(
+        &path,
+        &[
+            ("labels", label.to_string()),
+            ("state", "all".to_string()),
+            ("order_by", "updated_at".to_string()),
+            ("sort", "desc".to_string()),
+        ],
+        MAX_ISSUE_PAGES,
+    )?;
+    let mut out = HashMap::new();
+    for i in issues {
+        let Some(m) = i.description.as_deref().and_then(Meta::parse) else {
+            continue;
+        };
+        // Newest first: an older duplicate (made by hand) never wins.
+        out.entry(m.fingerprint.clone()).or_insert((i, m));
+    }
+    Ok(out)
+}
+
+/// The issue title: plain text, one line.
+pub fn title(r: &JobReport, branch: &str) -> String {
+    let what = r.title.as_deref().unwrap_or("Job failed");
+    let t = format!("CI failure on {branch}: {what} in {}", r.name);
+    let t: String = t
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    sanitize::truncate_chars(&t, MAX_TITLE).to_string()
+}
+
+/// The issue description (safe Markdown), led by the hidden meta line.
+pub fn description(meta: &Meta, r: &JobReport, note: &Note, branch: &str) -> String {
+    let mut d = String::new();
+    let _ = writeln!(d, "{}", meta.line());
+    let _ = writeln!(
+        d,
+        "### {} · {} · stage {}\n",
+        sanitize::inline(r.title.as_deref().unwrap_or("Job failed")),
+        sanitize::link(&sanitize::code_span(&r.name), r.web_url.as_deref()),
+        sanitize::code_span(&r.stage)
+    );
+    let pipeline = sanitize::link(
+        &format!("pipeline #{}", meta.last),
+        note.pipeline_url.as_deref(),
+    );
+    let _ = writeln!(
+        d,
+        "Failing on {} in {} pipeline{} so far: first in pipeline #{}, last in {pipeline}.\n",
+        sanitize::code_span(branch),
+        meta.seen,
+        if meta.seen == 1 { "" } else { "s" },
+        meta.first
+    );
+    let _ = writeln!(
+        d,
+        "Severity **{}** ({}).{}\n",
+        r.severity.as_str(),
+        sanitize::inline(&r.severity_why),
+        if r.jobs_in_group > 1 {
+            format!(" {} jobs failed this way.", r.jobs_in_group)
+        } else {
+            String::new()
+        }
+    );
+    if !r.evidence_block.is_empty() {
+        let _ = writeln!(d, "{}", r.evidence_block);
+    }
+    if let Some(next) = &r.next_step {
+        let _ = writeln!(d, "**What to do next:** {}\n", sanitize::inline(next));
+    }
+    let _ = writeln!(
+        d,
+        "<sub>Kept up to date by RunnerIQ v{} (fingerprint `{}`). Close it when fixed: it is \
+         reopened if the failure comes back.</sub>",
+        env!("CARGO_PKG_VERSION"),
+        meta.fingerprint
+    );
+    sanitize::guard(&d)
+}
+
+#[derive(Serialize)]
+struct NewIssue<'a> {
+    title: &'a str,
+    description: &'a str,
+    labels: String,
+}
+
+#[derive(Serialize)]
+struct EditIssue<'a> {
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_event: Option<&'static str>,
+}
+
+/// Creates, updates or reopens the issue of `r`'s fingerprint.
+#[allow(clippy::too_many_arguments)]
+pub fn upsert(
+    client: &Client,
+    project: &str,
+    existing: Option<&(Issue, Meta)>,
+    r: &JobReport,
+    note: &Note,
+    branch: &str,
+    labels: &[String],
+    now: u64,
+    cooldown_s: u64,
+) -> Result<IssueOutcome, ApiError> {
+    let base = format!("/projects/{}/issues", project_ref(project));
+    match existing {
+        None => {
+            let meta = Meta {
+                fingerprint: r.fingerprint.clone(),
+                seen: 1,
+                first: note.pipeline_id,
+                last: note.pipeline_id,
+                at: now,
+            };
+            let desc = description(&meta, r, note, branch);
+            let issue: Issue = client.post_json(
+                &base,
+                &NewIssue {
+                    title: &title(r, branch),
+                    description: &desc,
+                    labels: labels.join(","),
+                },
+            )?;
+            Ok(IssueOutcome::Created { iid: issue.iid })
+        }
+        Some((issue, old)) => {
+            let closed = issue.state == "closed";
+            let same_pipeline = old.last == note.pipeline_id;
+            let cooling = now.saturating_sub(old.at) < cooldown_s;
+            if !closed && (same_pipeline || cooling) {
+                return Ok(IssueOutcome::Unchanged { iid: issue.iid });
+            }
+            let meta = Meta {
+                fingerprint: old.fingerprint.clone(),
+                seen: old.seen + u64::from(!same_pipeline),
+                first: old.first,
+                last: note.pipeline_id,
+                at: now,
+            };
+            let desc = description(&meta, r, note, branch);
+            let _: serde_json::Value = client.put_json(
+                &format!("{base}/{}", issue.iid),
+                &EditIssue {
+                    description: &desc,
+                    state_event: closed.then_some("reopen"),
+                },
+            )?;
+            Ok(IssueOutcome::Updated {
+                iid: issue.iid,
+                reopened: closed,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_round_trips() {
+        let m = Meta {
+            fingerprint: "0123456789abcdef".into(),
+            seen: 3,
+            first: 10,
+            last: 12,
+            at: 99,
+        };
+        assert_eq!(Meta::parse(&format!("{}\nbody", m.line())), Some(m));
+        assert_eq!(Meta::parse("no marker"), None);
+        assert_eq!(Meta::parse("<!-- runneriq:failure seen=x -->"), None);
+    }
+}

@@ -1,0 +1,324 @@
+//! Notifications beyond the note: a Slack incoming webhook and a generic JSON
+//! webhook, each with a severity threshold and a per-fingerprint cooldown.
+//!
+//! The one-shot job keeps no database: what was sent, and when, lives in a
+//! hidden comment at the end of the note itself
+//! (`<!-- runneriq:state {"sent":{"slack":{"<fingerprint>":<unix s>}}} -->`),
+//! read back on the next run. Webhook URLs are secrets (a Slack URL is a
+//! credential): they come from masked CI variables, are never printed, and no
+//! error message contains them. Nothing from the GitLab token goes there.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::diagnose::note::{JobReport, Note};
+use crate::noise::severity::Severity;
+
+/// Start of the hidden state comment (one line, the note's last).
+pub const STATE_PREFIX: &str = "<!-- runneriq:state ";
+/// Entries older than this are forgotten.
+const STATE_MAX_AGE_S: u64 = 30 * 24 * 3600;
+/// Fingerprints remembered per channel (newest kept).
+const STATE_MAX_PER_CHANNEL: usize = 100;
+/// Failures listed in one message.
+const MAX_LISTED: usize = 10;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// When each fingerprint was last sent to each channel.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    #[serde(default)]
+    pub sent: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+impl State {
+    /// The state kept in a note body; anything unreadable is an empty state
+    /// (at worst one notification too many, never a failed run).
+    pub fn parse(body: &str) -> State {
+        body.lines()
+            .rev()
+            .find_map(|l| {
+                let rest = l.trim().strip_prefix(STATE_PREFIX)?;
+                let json = rest.strip_suffix("-->")?.trim();
+                serde_json::from_str::<State>(json).ok()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The hidden comment, or "" when nothing was ever sent.
+    pub fn marker(&self) -> String {
+        if self.sent.values().all(BTreeMap::is_empty) {
+            return String::new();
+        }
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+        // Keys are our channel names and hex fingerprints: no "--" can occur,
+        // but never let a value close the comment.
+        format!("{STATE_PREFIX}{} -->", json.replace("--", "- -"))
+    }
+
+    /// True when `fingerprint` may be sent to `channel` at `now`.
+    pub fn due(&self, channel: &str, fingerprint: &str, now: u64, cooldown_s: u64) -> bool {
+        match self.sent.get(channel).and_then(|m| m.get(fingerprint)) {
+            Some(&at) => now.saturating_sub(at) >= cooldown_s,
+            None => true,
+        }
+    }
+
+    pub fn record(&mut self, channel: &str, fingerprint: &str, now: u64) {
+        self.sent
+            .entry(channel.to_string())
+            .or_default()
+            .insert(fingerprint.to_string(), now);
+    }
+
+    /// Forgets old entries and keeps each channel's newest ones.
+    pub fn prune(&mut self, now: u64) {
+        for m in self.sent.values_mut() {
+            m.retain(|_, at| now.saturating_sub(*at) < STATE_MAX_AGE_S);
+            if m.len() > STATE_MAX_PER_CHANNEL {
+                let mut by_age: Vec<(String, u64)> =
+                    m.iter().map(|(k, v)| (k.clone(), *v)).collect();
+                by_age.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                by_age.truncate(STATE_MAX_PER_CHANNEL);
+                *m = by_age.into_iter().collect();
+            }
+        }
+        self.sent.retain(|_, m| !m.is_empty());
+    }
+}
+
+/// Which of the note's failures a channel gets now: at or above its
+/// threshold, not flaky, and not sent within the cooldown. Returns indices
+/// into `note.failed` and how many were held back by the cooldown.
+pub fn plan(
+    note: &Note,
+    channel: &str,
+    min: Severity,
+    cooldown_s: u64,
+    state: &State,
+    now: u64,
+) -> (Vec<usize>, usize) {
+    let mut send = Vec::new();
+    let mut cooled = 0;
+    for (i, r) in note.failed.iter().enumerate() {
+        if r.noise == "flaky" || r.severity < min {
+            continue;
+        }
+        if state.due(channel, &r.fingerprint, now, cooldown_s) {
+            send.push(i);
+        } else {
+            cooled += 1;
+        }
+    }
+    (send, cooled)
+}
+
+/// Slack's mrkdwn escaping: `&`, `<`, `>` (which also disarms `<!channel>`,
+/// `<!here>` and `<@U…>` mentions); backticks are dropped from text put in
+/// code spans.
+fn slack_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn slack_code(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() || c == '`' { ' ' } else { c })
+        .collect();
+    format!(
+        "`{}`",
+        slack_escape(crate::publish::sanitize::truncate_chars(&one_line, 200))
+    )
+}
+
+fn slack_link(url: Option<&str>, label: &str) -> String {
+    match url.filter(|u| crate::publish::sanitize::safe_url(u) && !u.contains(['|', '>', '<'])) {
+        Some(u) => format!("<{u}|{}>", slack_escape(label)),
+        None => slack_escape(label),
+    }
+}
+
+/// A Slack incoming-webhook message (`text` in mrkdwn).
+pub fn slack_payload(note: &Note, failures: &[&JobReport]) -> Value {
+    let mut text = format!(
+        "*RunnerIQ* · {} in {}{} · {}",
+        slack_link(
+            note.pipeline_url.as_deref(),
+            &format!("pipeline #{}", note.pipeline_id)
+        ),
+        slack_code(&note.project),
+        note.branch
+            .as_deref()
+            .map(|b| format!(" on {}", slack_code(b)))
+            .unwrap_or_default(),
+        slack_escape(&note.headline)
+    );
+    for r in failures.iter().take(MAX_LISTED) {
+        text.push_str(&format!(
+            "\n• *{}* · {} — {}{}{}",
+            r.severity.as_str(),
+            slack_link(r.web_url.as_deref(), &r.name),
+            slack_escape(r.title.as_deref().unwrap_or("log could not be read")),
+            r.headline_file
+                .as_deref()
+                .map(|f| format!(" in {}", slack_code(f)))
+                .unwrap_or_default(),
+            if r.jobs_in_group > 1 {
+                format!(" ({} jobs)", r.jobs_in_group)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if failures.len() > MAX_LISTED {
+        text.push_str(&format!("\n…and {} more", failures.len() - MAX_LISTED));
+    }
+    json!({ "text": text })
+}
+
+/// The generic webhook's JSON document (`"event": "runneriq.failures"`).
+/// Evidence lines are already redacted in the note's data.
+pub fn webhook_payload(note: &Note, failures: &[&JobReport]) -> Value {
+    let items: Vec<Value> = failures
+        .iter()
+        .map(|r| {
+            let mut jobs = vec![json!({"id": r.id, "name": r.name, "stage": r.stage, "web_url": r.web_url})];
+            jobs.extend(r.same_failure.iter().map(
+                |b| json!({"id": b.id, "name": b.name, "stage": b.stage, "web_url": b.web_url}),
+            ));
+            json!({
+                "fingerprint": r.fingerprint,
+                "severity": r.severity.as_str(),
+                "noise": r.noise,
+                "category": r.category,
+                "title": r.title,
+                "failure_reason": r.failure_reason,
+                "file": r.headline_file,
+                "your_change": r.headline_is_change,
+                "evidence": r.evidence.iter().map(|e| json!({"line": e.line, "text": e.text})).collect::<Vec<_>>(),
+                "jobs": jobs,
+                "jobs_total": r.jobs_in_group,
+            })
+        })
+        .collect();
+    json!({
+        "event": "runneriq.failures",
+        "version": env!("CARGO_PKG_VERSION"),
+        "project": note.project,
+        "pipeline": {"id": note.pipeline_id, "web_url": note.pipeline_url, "ref": note.branch},
+        "target": note.target,
+        "headline": note.headline,
+        "counts": note.counts,
+        "failures": items,
+    })
+}
+
+/// POSTs `payload` to `url` once (a webhook that fails is reported, not
+/// retried: a retry could post twice). The error names `what` (e.g. "the
+/// Slack webhook ($RUNNERIQ_SLACK_WEBHOOK_URL)"), never the URL.
+pub fn post(url: &str, payload: &Value, what: &str) -> Result<(), String> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(format!("{what} is not an http(s) URL"));
+    }
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(TIMEOUT))
+        .user_agent(concat!("runneriq/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let agent = ureq::Agent::new_with_config(config);
+    let body = serde_json::to_vec(payload).map_err(|e| format!("{what}: encoding: {e}"))?;
+    match agent
+        .post(url)
+        .header("Content-Type", "application/json")
+        .send(&body[..])
+    {
+        Ok(resp) if resp.status().is_success() => Ok(()),
+        Ok(resp) => Err(format!("{what} answered HTTP {}", resp.status().as_u16())),
+        // ureq's error text can contain the URL: describe the kind only.
+        Err(ureq::Error::Timeout(_)) => Err(format!("{what} timed out")),
+        Err(ureq::Error::Io(e)) => Err(format!("{what} could not be reached ({})", e.kind())),
+        Err(ureq::Error::HostNotFound) => Err(format!("{what}: host not found")),
+        Err(ureq::Error::ConnectionFailed) => Err(format!("{what}: connection failed")),
+        Err(_) => Err(format!("{what} could not be reached")),
+    }
+}
+
+/// Seconds since 1970 (`RUNNERIQ_NOW` overrides it, for tests of cooldowns).
+pub fn now() -> u64 {
+    if let Some(n) = std::env::var("RUNNERIQ_NOW")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        return n;
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_through_a_note_body() {
+        let mut s = State::default();
+        assert_eq!(s.marker(), "");
+        s.record("slack", "00ff", 100);
+        s.record("webhook", "00ff", 120);
+        let body = format!("<!-- runneriq:diagnose -->\ntext\n{}\n", s.marker());
+        assert_eq!(State::parse(&body), s);
+        assert!(!State::parse(&body).due("slack", "00ff", 200, 3600));
+        assert!(State::parse(&body).due("slack", "00ff", 3700, 3600));
+        assert!(State::parse(&body).due("slack", "other", 200, 3600));
+        assert_eq!(
+            State::parse("<!-- runneriq:state {broken -->"),
+            State::default()
+        );
+    }
+
+    #[test]
+    fn prune_forgets_old_and_caps_entries() {
+        let mut s = State::default();
+        s.record("slack", "old", 0);
+        for i in 0..150u64 {
+            s.record("webhook", &format!("{i:04x}"), 1_000_000 + i);
+        }
+        s.prune(1_000_000 + STATE_MAX_AGE_S - 1);
+        assert!(!s.sent.contains_key("slack"));
+        assert_eq!(s.sent["webhook"].len(), STATE_MAX_PER_CHANNEL);
+        assert!(s.sent["webhook"].contains_key(&format!("{:04x}", 149)));
+    }
+
+    #[test]
+    fn slack_text_cannot_mention_or_link() {
+        assert_eq!(
+            slack_escape("<!channel> & <@U1>"),
+            "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+        );
+        assert_eq!(slack_code("a`b\nc"), "`a b c`");
+        assert_eq!(slack_link(Some("javascript:x"), "x"), "x");
+        assert_eq!(slack_link(Some("https://h/x|y"), "x"), "x");
+        assert_eq!(
+            slack_link(Some("https://h/x"), "a<b"),
+            "<https://h/x|a&lt;b>"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_refused_without_echoing_it() {
+        let e = post(
+            "ftp://hooks.example/secret-token",
+            &json!({}),
+            "the webhook ($X)",
+        )
+        .unwrap_err();
+        assert!(!e.contains("secret-token"), "{e}");
+    }
+}
