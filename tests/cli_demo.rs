@@ -27,8 +27,20 @@ fn demo_renders_the_embedded_pipeline_offline() {
     );
     // What a reader must see at a glance.
     let first = md.lines().nth(2).unwrap();
-    assert_eq!(first, "### 🔴 4 new failures · 1 flaky · 1 allowed to fail");
-    assert!(md.contains("\n4 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change)"), "{md}");
+    assert_eq!(
+        first,
+        "### 🔴 2 new failures · 2 flaky · 1 already failing on `main` · 1 allowed to fail"
+    );
+    assert!(md.contains("\n2 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change)"), "{md}");
+    // The embedded history of main: deps:mirror fails there the same way,
+    // test:distributed failed 3 of its last 10 runs with the same error.
+    assert!(md.contains("**Already failing on `main` — not caused by this merge request** (same error in [pipeline #4240]"), "{md}");
+    assert!(
+        md.contains(
+            "Failed 3 of its last 10 runs on `main` (3 of the 3 logs read show this same error)"
+        ),
+        "{md}"
+    );
     assert!(md.contains(
         "Points at a file you changed: `torch/csrc/profiler/kineto_metadata.cpp` (line 128)"
     ));
@@ -50,13 +62,22 @@ fn demo_json_is_the_template_data() {
         .iter()
         .map(|j| j["category"].as_str().unwrap())
         .collect();
+    // New failures first (most severe first), then upstream, then flaky.
     assert_eq!(
         cats,
         vec![
             "compilation",
-            "test_failure",
+            "runner_system",
             "network_transient",
-            "runner_system"
+            "test_failure"
         ]
     );
+    let noise: Vec<&str> = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["noise"].as_str().unwrap())
+        .collect();
+    assert_eq!(noise, vec!["new", "new", "upstream", "flaky"]);
+    assert_eq!(v["counts"]["flaky"], 2);
 }

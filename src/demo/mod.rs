@@ -18,6 +18,7 @@ use crate::gitlab::models::{Diff, Job, MergeRequest};
 const JOBS: &str = include_str!("data/jobs.json");
 const MERGE_REQUEST: &str = include_str!("data/merge_request.json");
 const MR_DIFFS: &str = include_str!("data/mr_diffs.json");
+const HISTORY: &str = include_str!("data/history.json");
 const TRACES: &[(u64, &[u8])] = &[
     (90101, include_bytes!("data/traces/90101.log")),
     (90102, include_bytes!("data/traces/90102.log")),
@@ -101,12 +102,9 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
         important: false,
         on_default: false,
     };
-    diagnose::triage::triage(
-        &mut note,
-        &crate::config::Config::default(),
-        &facts,
-        &diagnose::history::Lookups::default(),
-    );
+    let config = crate::config::Config::default();
+    let lookups = lookups(&note, &mr.target_branch, &catalog, &redactor, &config)?;
+    diagnose::triage::triage(&mut note, &config, &facts, &lookups);
     match opts.format {
         NoteFormat::Json => Ok(serde_json::to_string_pretty(&note)? + "\n"),
         NoteFormat::Md => {
@@ -114,6 +112,73 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
             templates.render_within_budget(&note)
         }
     }
+}
+
+/// The target branch's side of the demo (`data/history.json`): main's latest
+/// pipeline and recent jobs, each failed one with the demo trace it had. The
+/// same selection and tally as a live lookup; traces are classified and
+/// fingerprinted for real.
+#[derive(serde::Deserialize)]
+struct History {
+    upstream_pipeline: crate::gitlab::models::Pipeline,
+    upstream_failed_jobs: Vec<Job>,
+    recent_jobs: Vec<Job>,
+    /// History job id → id of the demo trace it had.
+    traces: std::collections::HashMap<String, u64>,
+}
+
+fn lookups(
+    note: &crate::diagnose::note::Note,
+    branch: &str,
+    catalog: &Catalog,
+    redactor: &crate::llm::redact::Redactor,
+    config: &crate::config::Config,
+) -> anyhow::Result<diagnose::history::Lookups> {
+    use diagnose::history;
+    let h: History = serde_json::from_str(HISTORY).context("demo data: history.json")?;
+    let names: std::collections::HashMap<&str, &str> = note
+        .failed
+        .iter()
+        .map(|r| (r.name.as_str(), r.fingerprint.as_str()))
+        .collect();
+    let mut known: std::collections::HashMap<u64, Option<String>> = Default::default();
+    let mut fingerprint = |jobs: &[&Job]| {
+        for j in jobs {
+            let trace = h
+                .traces
+                .get(&j.id.to_string())
+                .and_then(|t| TRACES.iter().find(|(id, _)| id == t))
+                .map(|(_, bytes)| *bytes);
+            let fp = trace.and_then(|bytes| {
+                let opts = ClassifyOptions {
+                    max_evidence: 2,
+                    failure_reason: j.failure_reason.clone(),
+                    ..Default::default()
+                };
+                classify::classify_reader(bytes, catalog, &opts)
+                    .ok()
+                    .map(|c| history::fingerprint_of(&c, j.failure_reason.as_deref(), redactor))
+            });
+            known.insert(j.id, fp);
+        }
+    };
+    let mut out = history::Lookups {
+        upstream: history::pick_upstream(
+            std::slice::from_ref(&h.upstream_pipeline),
+            branch,
+            PIPELINE,
+        ),
+        history_branch: Some(branch.to_string()),
+        ..Default::default()
+    };
+    let picked = history::upstream_candidates(&h.upstream_failed_jobs, &names);
+    fingerprint(&picked);
+    let (runs, wanted) =
+        history::history_candidates(&h.recent_jobs, branch, PIPELINE, &names, &config.history);
+    fingerprint(&wanted);
+    out.upstream_jobs = history::upstream_jobs(&picked, &known);
+    out.history = history::tally(&runs, &names, &known);
+    Ok(out)
 }
 
 pub fn run(opts: &DemoOptions) -> anyhow::Result<ExitCode> {

@@ -311,38 +311,50 @@ fn upstream(
             return;
         }
     };
-    let Some(latest) = list.into_iter().find(|p| p.id != pipeline) else {
+    let Some(latest) = pick_upstream(&list, branch, pipeline) else {
         return;
     };
-    let up = UpstreamPipeline {
-        branch: branch.to_string(),
-        pipeline_id: latest.id,
-        status: latest.status.clone(),
-        web_url: latest.web_url.clone(),
-    };
     let passed = latest.status == "success";
-    out.upstream = Some(up);
+    let latest_id = latest.pipeline_id;
+    out.upstream = Some(latest);
     if passed || !budget.allows(1) {
         return;
     }
     let path = format!(
-        "/projects/{}/pipelines/{}/jobs",
+        "/projects/{}/pipelines/{latest_id}/jobs",
         project_ref(project),
-        latest.id
     );
     let jobs: Vec<Job> =
         match client.get_pages::<Job>(&path, &[("scope[]", "failed".to_string())], 1) {
             Ok(p) => p.items,
             Err(e) => {
                 out.warnings.push(format!(
-                    "the failed jobs of `{branch}`'s pipeline #{} could not be read: {}",
-                    latest.id,
+                    "the failed jobs of `{branch}`'s pipeline #{latest_id} could not be read: {}",
                     summary(&e)
                 ));
                 return;
             }
         };
-    // The latest attempt of each job name that also failed here.
+    let picked = upstream_candidates(&jobs, names);
+    fingerprint_jobs(client, project, &picked, catalog, redactor, budget, known);
+    out.upstream_jobs = upstream_jobs(&picked, known);
+}
+
+/// The target branch's latest finished pipeline other than `pipeline`, from
+/// a newest-first list.
+pub fn pick_upstream(list: &[Pipeline], branch: &str, pipeline: u64) -> Option<UpstreamPipeline> {
+    let latest = list.iter().find(|p| p.id != pipeline)?;
+    Some(UpstreamPipeline {
+        branch: branch.to_string(),
+        pipeline_id: latest.id,
+        status: latest.status.clone(),
+        web_url: latest.web_url.clone(),
+    })
+}
+
+/// Of the upstream pipeline's jobs, the latest failed attempt of each name
+/// that also failed here: the traces to fingerprint.
+pub fn upstream_candidates<'a>(jobs: &'a [Job], names: &HashMap<&str, &str>) -> Vec<&'a Job> {
     let mut latest_by_name: BTreeMap<&str, &Job> = BTreeMap::new();
     for j in jobs
         .iter()
@@ -353,21 +365,97 @@ fn upstream(
             *e = j;
         }
     }
-    let picked: Vec<&Job> = latest_by_name.values().copied().collect();
-    fingerprint_jobs(client, project, &picked, catalog, redactor, budget, known);
-    for j in picked {
-        let Some(fp) = known.get(&j.id) else {
+    latest_by_name.into_values().collect()
+}
+
+/// The upstream jobs whose trace was read, by name, with their fingerprints.
+pub fn upstream_jobs(
+    picked: &[&Job],
+    known: &HashMap<u64, Option<String>>,
+) -> HashMap<String, UpstreamJob> {
+    picked
+        .iter()
+        .filter_map(|j| {
+            let fp = known.get(&j.id)?;
+            Some((
+                j.name.clone(),
+                UpstreamJob {
+                    id: j.id,
+                    web_url: j.web_url.clone(),
+                    fingerprint: fp.clone(),
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The finished runs on `branch` (newest first, at most `cfg.runs`) of each
+/// job named in `names`, outside `pipeline`, and the failed runs whose traces
+/// to read (at most `cfg.traces` per job, only for jobs that also passed: a
+/// job that never passed is broken, not flaky).
+pub fn history_candidates<'a>(
+    jobs: &'a [Job],
+    branch: &str,
+    pipeline: u64,
+    names: &HashMap<&str, &str>,
+    cfg: &HistoryConfig,
+) -> (BTreeMap<&'a str, Vec<&'a Job>>, Vec<&'a Job>) {
+    let mut runs: BTreeMap<&str, Vec<&Job>> = BTreeMap::new();
+    for j in jobs {
+        let this_pipeline = j.pipeline.as_ref().is_some_and(|p| p.id == pipeline);
+        if j.git_ref != branch || this_pipeline || !names.contains_key(j.name.as_str()) {
             continue;
-        };
-        out.upstream_jobs.insert(
-            j.name.clone(),
-            UpstreamJob {
-                id: j.id,
-                web_url: j.web_url.clone(),
-                fingerprint: fp.clone(),
-            },
+        }
+        if j.status == "failed" || j.status == "success" {
+            runs.entry(j.name.as_str()).or_default().push(j);
+        }
+    }
+    let mut wanted: Vec<&Job> = Vec::new();
+    for list in runs.values_mut() {
+        list.sort_by_key(|j| std::cmp::Reverse(j.id));
+        list.truncate(cfg.runs as usize);
+        if list.iter().all(|j| j.status != "success") {
+            continue;
+        }
+        wanted.extend(
+            list.iter()
+                .filter(|j| j.status == "failed")
+                .take(cfg.traces as usize),
         );
     }
+    (runs, wanted)
+}
+
+/// Counts each job's runs, failures, and failures with this pipeline's
+/// fingerprint among the traces read (`known`: job id → fingerprint).
+pub fn tally(
+    runs: &BTreeMap<&str, Vec<&Job>>,
+    names: &HashMap<&str, &str>,
+    known: &HashMap<u64, Option<String>>,
+) -> HashMap<String, JobHistory> {
+    let mut out = HashMap::new();
+    for (name, list) in runs {
+        let fp = names.get(name).copied().unwrap_or_default();
+        let mut h = JobHistory {
+            runs: list.len() as u32,
+            ..JobHistory::default()
+        };
+        for j in list {
+            if j.status == "success" {
+                h.successes += 1;
+                continue;
+            }
+            h.failures += 1;
+            if let Some(found) = known.get(&j.id) {
+                h.checked += 1;
+                if found.as_deref() == Some(fp) {
+                    h.same += 1;
+                }
+            }
+        }
+        out.insert((*name).to_string(), h);
+    }
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -410,62 +498,95 @@ fn history(
             return;
         }
     };
-    let mut runs: HashMap<&str, Vec<&Job>> = HashMap::new();
-    for j in &jobs {
-        let this_pipeline = j.pipeline.as_ref().is_some_and(|p| p.id == pipeline);
-        if j.git_ref != branch || this_pipeline || !names.contains_key(j.name.as_str()) {
-            continue;
-        }
-        if j.status == "failed" || j.status == "success" {
-            runs.entry(j.name.as_str()).or_default().push(j);
-        }
-    }
-    let mut wanted: Vec<&Job> = Vec::new();
-    let mut names_sorted: Vec<&str> = runs.keys().copied().collect();
-    names_sorted.sort_unstable();
-    for name in &names_sorted {
-        let list = runs.get_mut(name).expect("key from the map");
-        list.sort_by_key(|j| std::cmp::Reverse(j.id));
-        list.truncate(cfg.runs as usize);
-        let successes = list.iter().filter(|j| j.status == "success").count();
-        // A job that never passed is broken, not flaky: no trace needed.
-        if successes == 0 {
-            continue;
-        }
-        wanted.extend(
-            list.iter()
-                .filter(|j| j.status == "failed")
-                .take(cfg.traces as usize),
-        );
-    }
+    let (runs, wanted) = history_candidates(&jobs, branch, pipeline, names, cfg);
     fingerprint_jobs(client, project, &wanted, catalog, redactor, budget, known);
-    for name in names_sorted {
-        let list = &runs[name];
-        let fp = names.get(name).copied().unwrap_or_default();
-        let mut h = JobHistory {
-            runs: list.len() as u32,
-            ..JobHistory::default()
-        };
-        for j in list {
-            if j.status == "success" {
-                h.successes += 1;
-                continue;
-            }
-            h.failures += 1;
-            if let Some(found) = known.get(&j.id) {
-                h.checked += 1;
-                if found.as_deref() == Some(fp) {
-                    h.same += 1;
-                }
-            }
-        }
-        out.history.insert(name.to_string(), h);
-    }
+    out.history = tally(&runs, names, known);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn job(id: u64, name: &str, status: &str, git_ref: &str, pipeline: u64) -> Job {
+        Job {
+            id,
+            name: name.into(),
+            status: status.into(),
+            git_ref: git_ref.into(),
+            pipeline: Some(crate::gitlab::models::PipelineRef {
+                id: pipeline,
+                ..Default::default()
+            }),
+            ..Job::default()
+        }
+    }
+
+    #[test]
+    fn history_keeps_the_branch_the_names_and_the_newest_runs() {
+        let mut jobs = Vec::new();
+        for k in 0..30u64 {
+            let status = if k % 4 == 0 { "failed" } else { "success" };
+            jobs.push(job(100 + k, "t", status, "main", 10 + k));
+        }
+        jobs.push(job(200, "t", "failed", "feature", 50)); // other branch
+        jobs.push(job(201, "t", "failed", "main", 7)); // this pipeline
+        jobs.push(job(202, "t", "canceled", "main", 51)); // not finished well
+        jobs.push(job(203, "other", "failed", "main", 52)); // not failing here
+        jobs.push(job(204, "broken", "failed", "main", 53)); // never passed
+        jobs.push(job(205, "broken", "failed", "main", 54));
+        let names: HashMap<&str, &str> = [("t", "fp"), ("broken", "fp2")].into_iter().collect();
+        let cfg = HistoryConfig {
+            runs: 20,
+            traces: 3,
+            ..HistoryConfig::default()
+        };
+        let (runs, wanted) = history_candidates(&jobs, "main", 7, &names, &cfg);
+        assert_eq!(runs["t"].len(), 20);
+        assert_eq!(runs["t"][0].id, 129, "newest first");
+        assert_eq!(runs["broken"].len(), 2);
+        let ids: Vec<u64> = wanted.iter().map(|j| j.id).collect();
+        assert_eq!(ids, vec![128, 124, 120], "newest failures of t only");
+        let mut known: HashMap<u64, Option<String>> = HashMap::new();
+        known.insert(128, Some("fp".into()));
+        known.insert(124, Some("other".into()));
+        known.insert(120, None);
+        let h = tally(&runs, &names, &known);
+        assert_eq!(
+            h["t"],
+            JobHistory {
+                runs: 20,
+                failures: 5,
+                successes: 15,
+                checked: 3,
+                same: 1
+            }
+        );
+        assert_eq!(h["broken"].successes, 0);
+    }
+
+    #[test]
+    fn upstream_is_the_latest_other_pipeline_and_its_latest_attempts() {
+        let p = |id: u64, status: &str| Pipeline {
+            id,
+            status: status.into(),
+            ..Pipeline::default()
+        };
+        let list = [p(7, "running"), p(6, "failed"), p(5, "success")];
+        assert_eq!(pick_upstream(&list, "main", 7).unwrap().pipeline_id, 6);
+        assert_eq!(pick_upstream(&list[..1], "main", 7), None);
+        let jobs = [
+            job(1, "a", "failed", "main", 6),
+            job(3, "a", "failed", "main", 6),
+            job(2, "b", "success", "main", 6),
+            job(4, "c", "failed", "main", 6),
+        ];
+        let names: HashMap<&str, &str> = [("a", "x"), ("b", "y")].into_iter().collect();
+        let ids: Vec<u64> = upstream_candidates(&jobs, &names)
+            .iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(ids, vec![3]);
+    }
 
     #[test]
     fn unreadable_fingerprints_depend_on_the_failure_reason() {

@@ -343,6 +343,21 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         );
         (changes, outcomes)
     };
+    // Fingerprints come from the rules' verdict, before any LLM opinion, so
+    // they compare with those of earlier runs (whose logs no LLM read).
+    let rule_fingerprints: Vec<String> = parts
+        .failed
+        .iter()
+        .zip(&outcomes)
+        .map(|(p, o)| match o {
+            TraceOutcome::Classified(c) => {
+                history::fingerprint_of(c, p.job.failure_reason.as_deref(), &redactor)
+            }
+            TraceOutcome::Unreadable(_) => {
+                history::fingerprint_unreadable(p.job.failure_reason.as_deref())
+            }
+        })
+        .collect();
     let opinions = second_opinions(fallback.as_mut(), &parts, &changes, &mut outcomes, &catalog);
     if let Some(f) = fallback.as_mut() {
         for w in f.take_warnings() {
@@ -363,6 +378,9 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         if let Some(o) = o {
             note::apply_llm(r, o);
         }
+    }
+    for (r, fp) in n.failed.iter_mut().zip(rule_fingerprints) {
+        r.fingerprint = fp;
     }
     n.target = target.as_ref().map(Target::describe);
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::history::Lookups;
 use super::note::{JobBrief, JobReport, Note};
 use crate::config::Config;
-use crate::noise::severity::{self, Facts, Severity};
+use crate::noise::severity::{self, Facts};
 use crate::publish::sanitize;
 
 /// Names listed for a group before "…and N more".
@@ -273,15 +273,147 @@ fn brief_of(r: &JobReport) -> JobBrief {
     }
 }
 
-/// The severity a Slack or webhook threshold compares with: the worst new
-/// (or, on the default branch, upstream) failure of the note.
-pub fn worst(n: &Note) -> Option<Severity> {
-    n.failed.iter().map(|r| r.severity).max()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::diagnose::history::{JobHistory, UpstreamJob, UpstreamPipeline};
+    use crate::diagnose::note::{empty_note, job_report};
+
+    fn report(id: u64, name: &str, stage: &str, fp: &str) -> JobReport {
+        let mut r = job_report(id, name, stage, None, "p", 1, None, None, 1, 1);
+        r.fingerprint = fp.to_string();
+        r.readable = true;
+        r.category = Some("test_failure".into());
+        r.title = Some("Test failure".into());
+        r
+    }
+
+    fn config(yaml: &str) -> Config {
+        Config::from_yaml(yaml, std::path::Path::new(".runneriq.yml")).unwrap()
+    }
+
+    #[test]
+    fn noise_is_marked_grouped_and_ordered() {
+        let mut n = empty_note("p", 1);
+        n.failed = vec![
+            report(1, "test:e2e", "test", "f-flaky"),
+            report(2, "deploy:prod", "deploy", "f-deploy"),
+            report(3, "image:pull", "build", "f-up"),
+            report(4, "unit [1]", "test", "f-unit"),
+            report(5, "unit [2]", "test", "f-unit"),
+            report(6, "docs:build", "test", "f-docs"),
+            // Fails on main too, but with another error: not upstream.
+            report(7, "lint", "lint", "f-lint-here"),
+        ];
+        n.allowed_failures = vec![brief_of(&report(8, "docs:links", "test", ""))];
+        let mut l = Lookups {
+            upstream: Some(UpstreamPipeline {
+                branch: "main".into(),
+                pipeline_id: 900,
+                status: "failed".into(),
+                web_url: None,
+            }),
+            ..Lookups::default()
+        };
+        for (name, fp) in [("image:pull", "f-up"), ("lint", "f-lint-main")] {
+            l.upstream_jobs.insert(
+                name.into(),
+                UpstreamJob {
+                    id: 9,
+                    web_url: None,
+                    fingerprint: Some(fp.into()),
+                },
+            );
+        }
+        l.history.insert(
+            "test:e2e".into(),
+            JobHistory {
+                runs: 10,
+                failures: 3,
+                successes: 7,
+                checked: 3,
+                same: 2,
+            },
+        );
+        let cfg = config("suppress:\n  - job: \"docs:*\"\n    reason: best effort\n");
+        let facts = BranchFacts {
+            branch: Some("feature/x".into()),
+            important: false,
+            on_default: false,
+        };
+        triage(&mut n, &cfg, &facts, &l);
+        let order: Vec<(&str, &str)> = n
+            .failed
+            .iter()
+            .map(|r| (r.name.as_str(), r.noise.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                ("deploy:prod", "new"),
+                ("unit [1]", "new"),
+                ("lint", "new"),
+                ("image:pull", "upstream"),
+                ("test:e2e", "flaky"),
+            ]
+        );
+        assert_eq!(n.failed[1].jobs_in_group, 2);
+        assert_eq!(n.failed[1].same_failure[0].name, "unit [2]");
+        assert_eq!(n.failed[0].severity.as_str(), "high");
+        assert_eq!(n.failed[3].severity.as_str(), "low");
+        assert_eq!(n.failed[4].severity.as_str(), "low");
+        // Both docs jobs are suppressed; the allowed one leaves its list.
+        let suppressed: Vec<&str> = n.suppressed.iter().map(|s| s.job.name.as_str()).collect();
+        assert_eq!(suppressed, vec!["docs:build", "docs:links"]);
+        assert!(n.allowed_failures.is_empty());
+        assert_eq!(
+            n.headline,
+            "3 new failures (4 jobs) · 1 flaky · 1 already failing on main · 2 suppressed"
+        );
+        assert!(n.verdict.starts_with("4 jobs failed"), "{}", n.verdict);
+    }
+
+    #[test]
+    fn history_below_the_threshold_or_never_passing_is_not_flaky() {
+        let cfg = config("history: { min_failures: 3 }\n");
+        for (h, flaky) in [
+            ((10, 3, 7, 3, 2), false),
+            ((10, 3, 7, 3, 3), true),
+            ((3, 3, 0, 3, 3), false),
+        ] {
+            let mut n = empty_note("p", 1);
+            n.failed = vec![report(1, "t", "test", "fp")];
+            let mut l = Lookups::default();
+            l.history.insert(
+                "t".into(),
+                JobHistory {
+                    runs: h.0,
+                    failures: h.1,
+                    successes: h.2,
+                    checked: h.3,
+                    same: h.4,
+                },
+            );
+            triage(&mut n, &cfg, &BranchFacts::default(), &l);
+            assert_eq!(n.failed[0].noise == "flaky", flaky, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn all_suppressed_says_so() {
+        let mut n = empty_note("p", 1);
+        n.failed = vec![report(1, "docs", "test", "fp")];
+        triage(
+            &mut n,
+            &config("suppress:\n  - stage: test\n"),
+            &BranchFacts::default(),
+            &Lookups::default(),
+        );
+        assert!(n.failed.is_empty());
+        assert_eq!(n.headline, "No new failure · 1 suppressed");
+        assert!(n.verdict.contains("suppress"));
+    }
 
     #[test]
     fn headline_counts_real_failures_and_noise() {

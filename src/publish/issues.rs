@@ -111,10 +111,16 @@ pub fn find_all(
 pub fn title(r: &JobReport, branch: &str) -> String {
     let what = r.title.as_deref().unwrap_or("Job failed");
     let t = format!("CI failure on {branch}: {what} in {}", r.name);
-    let t: String = t
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    // Plain text, but a title's `@name` could still read as a mention: break it.
+    let mut clean = String::with_capacity(t.len());
+    for c in t.chars() {
+        match c {
+            c if c.is_control() => clean.push(' '),
+            '@' => clean.push_str("@\u{200b}"),
+            c => clean.push(c),
+        }
+    }
+    let t = clean;
     sanitize::truncate_chars(&t, MAX_TITLE).to_string()
 }
 
@@ -249,6 +255,17 @@ pub fn upsert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_are_one_line_and_mention_nobody() {
+        let mut r =
+            crate::diagnose::note::job_report(1, "ping @all", "s", None, "p", 1, None, None, 1, 1);
+        r.title = Some("Bad\nline".into());
+        assert_eq!(
+            title(&r, "main"),
+            "CI failure on main: Bad line in ping @\u{200b}all"
+        );
+    }
 
     #[test]
     fn meta_round_trips() {

@@ -129,3 +129,37 @@ mr = {"id": 5501, "iid": 17, "project_id": 101, "title": "Record Python parent i
 with open(os.path.join(HERE, "merge_request.json"), "w") as f:
     json.dump(mr, f, indent=1)
     f.write("\n")
+
+# The target branch's side, for the noise triage: main's latest finished
+# pipeline failed in deps:mirror with the same error (already failing
+# upstream), and test:distributed failed 3 of its last 10 runs on main with
+# the same error, passing in between (known flaky). Each history job names
+# the demo trace whose log it had.
+def main_job(id, name, stage, status, pipeline, minute):
+    j = job(id, name, stage, status, failure_reason="script_failure" if status == "failed" else None, minute=minute)
+    j.pop("tag_list_extra")
+    j["ref"] = "main"
+    j["pipeline"] = {"id": pipeline, "iid": pipeline - 3931, "project_id": 101, "ref": "main",
+                     "sha": f"{pipeline:040x}", "status": "failed" if status == "failed" else "success",
+                     "source": "push", "web_url": f"{BASE}/-/pipelines/{pipeline}"}
+    return j
+
+
+upstream = {"id": 4240, "iid": 309, "project_id": 101, "ref": "main", "sha": f"{4240:040x}", "status": "failed",
+            "source": "push", "web_url": f"{BASE}/-/pipelines/4240"}
+recent, trace_of = [], {}
+for k, status in enumerate(["failed", "success", "success", "failed", "success", "success", "success", "failed",
+                            "success", "success"]):
+    pid = 4239 - k
+    jid = 89990 - 10 * k
+    recent.append(main_job(jid, "test:distributed", "test", status, pid, 3))
+    recent.append(main_job(jid + 1, "build:linux", "build", "success", pid, 1))
+    if status == "failed":
+        trace_of[str(jid)] = 90104
+upstream_jobs = [main_job(90001, "deps:mirror", "prepare", "failed", 4240, 0)]
+trace_of["90001"] = 90105
+history = {"upstream_pipeline": upstream, "upstream_failed_jobs": upstream_jobs, "recent_jobs": upstream_jobs + recent,
+           "traces": trace_of}
+with open(os.path.join(HERE, "history.json"), "w") as f:
+    json.dump(history, f, indent=1)
+    f.write("\n")
