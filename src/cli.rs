@@ -35,6 +35,126 @@ pub enum Command {
     /// Explain a failed pipeline in one note on its merge request (or commit),
     /// edited in place on every re-run.
     Diagnose(DiagnoseArgs),
+    /// Which runner should take each waiting job, and why: priority,
+    /// eligibility, score, capacity.
+    Route(RouteArgs),
+    /// Why one job got its priority and its runner: every factor, every runner.
+    Explain(ExplainArgs),
+    /// The runner fleet as fleet JSON (`fleet export`).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+/// Where `route` and `explain` read jobs, runners and history.
+#[derive(Args, Debug, Clone)]
+pub struct RouteSources {
+    /// Jobs to route: a JSON array of GitLab job objects (as `GET
+    /// /projects/:id/jobs` returns them). Without it, the project's pending,
+    /// created and running jobs are read from GitLab.
+    #[arg(long, value_name = "FILE")]
+    pub jobs: Option<PathBuf>,
+
+    /// The fleet: a JSON array of runner objects (`GET /runners/:id`), each
+    /// optionally with a `runneriq` object (concurrent, zone, power_watts,
+    /// cost_per_hour, running). Without it, the project's runners are read
+    /// from GitLab (Maintainer role).
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_FLEET")]
+    pub fleet: Option<PathBuf>,
+
+    /// Finished jobs (a jobs JSON array) for the runners' history. Default:
+    /// the finished jobs among --jobs, or the project's last 300 from GitLab.
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+
+    /// Project id or path, for reading from GitLab [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// Route the jobs of this pipeline instead of the project's waiting jobs.
+    #[arg(long, value_name = "ID")]
+    pub pipeline: Option<u64>,
+
+    /// GitLab API base URL [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// The default branch (priority 100) [env: CI_DEFAULT_BRANCH].
+    #[arg(long, value_name = "NAME")]
+    pub default_branch: Option<String>,
+
+    /// The RunnerIQ config with `priority:` and `routing:` sections.
+    /// Default: `.runneriq.yml` in $CI_PROJECT_DIR or the current directory.
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl RouteSources {
+    pub fn resolve(&self) -> crate::fleet::command::Sources {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        crate::fleet::command::Sources {
+            jobs: self.jobs.clone(),
+            fleet: self.fleet.clone(),
+            history: self.history.clone(),
+            project: self.project.clone().or_else(|| var("CI_PROJECT_ID")),
+            pipeline: self.pipeline,
+            gitlab_url: self.gitlab_url.clone(),
+            default_branch: self
+                .default_branch
+                .clone()
+                .or_else(|| var("CI_DEFAULT_BRANCH")),
+            config: self.config.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RouteArgs {
+    #[command(flatten)]
+    pub sources: RouteSources,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
+    pub format: crate::diagnose::NoteFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// The job to explain (its id).
+    #[arg(value_name = "JOB_ID")]
+    pub job: u64,
+
+    #[command(flatten)]
+    pub sources: RouteSources,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
+    pub format: crate::diagnose::NoteFormat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FleetCommand {
+    /// Write fleet JSON from GitLab: the project's runners (Maintainer), or
+    /// with --all every runner of the instance (administrator).
+    Export(FleetExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FleetExportArgs {
+    /// Project id or path [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// Every runner of the instance (needs an administrator's token).
+    #[arg(long, conflicts_with = "project")]
+    pub all: bool,
+
+    /// GitLab API base URL [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// Write here instead of stdout (written whole or not at all).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,6 +378,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             templates: args.templates,
         }),
         Command::Diagnose(args) => crate::diagnose::run(args),
+        Command::Route(args) => crate::fleet::command::run_route(args),
+        Command::Explain(args) => crate::fleet::command::run_explain(args),
+        Command::Fleet(FleetCommand::Export(args)) => crate::fleet::command::run_export(args),
     }
 }
 

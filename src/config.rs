@@ -30,6 +30,30 @@
 //!   slack: { min_severity: high, cooldown: 6h }   # URL from $RUNNERIQ_SLACK_WEBHOOK_URL
 //!   webhook: { url_env: MY_HOOK_URL, min_severity: medium, cooldown: 30m }
 //!   issues: { min_severity: high, labels: [runneriq, ci-failure], cooldown: 1d }
+//! priority:                 # job priority (route, explain, simulate); each key
+//!   branches:               # replaces its default; the default branch is 100
+//!     - { glob: "hotfix/*", weight: 95 }
+//!     - { glob: "feature/*", weight: 50 }
+//!   other_branch: 40
+//!   roles: { owner: 100, maintainer: 100, developer: 75, reporter: 50, guest: 25, unknown: 25 }
+//!   job_types:              # first keyword found in "<name> <stage>" wins
+//!     - { name: deploy, keywords: [deploy, production], weight: 100 }
+//!     - { name: test, keywords: [test, spec], weight: 50 }
+//!   other_type: 50
+//!   manual_bonus: 10
+//!   retry_bonus: 5
+//!   allow_failure_penalty: 10
+//!   experimental_refs: ["spike/*", "poc/*"]
+//!   experimental_penalty: 20
+//!   production_refs: [main, master, production]
+//!   non_production_cap: 75
+//!   bands: { critical: 90, high: 70, medium: 50 }
+//!   sla: { low: 5m, medium: 2m, high: 1m }   # wait before one band up
+//! routing:                  # runner scoring
+//!   weights: { utilization: 0.30, tag_match: 0.15, headroom: 0.20, history: 0.35 }
+//!   carbon: { critical: 0.05, high: 0.20, medium: 0.35, low: 0.50 }
+//!   margin: 0.15            # top two within 15 %: a tie the LLM may break
+//!   protected_refs: ["release/*"]   # for ref_protected runners, besides the default branch
 //! ```
 //!
 //! `job`, `stage` and `branch` are globs ([`Glob`]: `*` also crosses `/` and
@@ -74,6 +98,10 @@ pub struct Config {
     pub suppress: Vec<SuppressRule>,
     pub severity: Vec<SeverityRule>,
     pub notify: NotifyConfig,
+    /// Job priority (route, explain, simulate).
+    pub priority: crate::fleet::priority::PriorityRules,
+    /// Runner scoring (route, explain, simulate).
+    pub routing: crate::fleet::route::RoutingRules,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -319,8 +347,12 @@ impl Config {
         let tree: Value = if text.trim().is_empty() {
             Value::Null
         } else {
-            serde_saphyr::from_str(text)
-                .map_err(|e| input(format!("{file}: {}", one_line(&e.to_string()))))?
+            serde_saphyr::from_str(text).map_err(|e| {
+                input(format!(
+                    "{file}: {}",
+                    crate::error::one_line(&e.to_string())
+                ))
+            })?
         };
         let cx = Cx { file: &file };
         let mut config = cx.config(&tree)?;
@@ -373,17 +405,40 @@ impl Config {
     }
 }
 
-/// serde-saphyr renders errors with a source snippet over several lines;
-/// the CLI prints errors on one line.
-fn one_line(msg: &str) -> String {
-    msg.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-const TOP_KEYS: &[&str] = &["history", "upstream", "suppress", "severity", "notify"];
+const TOP_KEYS: &[&str] = &[
+    "history", "upstream", "suppress", "severity", "notify", "priority", "routing",
+];
+const PRIORITY_KEYS: &[&str] = &[
+    "branches",
+    "other_branch",
+    "roles",
+    "job_types",
+    "other_type",
+    "manual_bonus",
+    "retry_bonus",
+    "allow_failure_penalty",
+    "experimental_refs",
+    "experimental_penalty",
+    "production_refs",
+    "non_production_cap",
+    "bands",
+    "sla",
+];
+const BRANCH_KEYS: &[&str] = &["glob", "weight"];
+const ROLE_KEYS: &[&str] = &[
+    "owner",
+    "maintainer",
+    "developer",
+    "reporter",
+    "guest",
+    "unknown",
+];
+const JOB_TYPE_KEYS: &[&str] = &["name", "keywords", "weight"];
+const BAND_KEYS: &[&str] = &["critical", "high", "medium"];
+const SLA_KEYS: &[&str] = &["low", "medium", "high"];
+const ROUTING_KEYS: &[&str] = &["weights", "carbon", "margin", "protected_refs"];
+const WEIGHT_KEYS: &[&str] = &["utilization", "tag_match", "headroom", "history"];
+const URGENCY_KEYS: &[&str] = &["critical", "high", "medium", "low"];
 const HISTORY_KEYS: &[&str] = &[
     "enabled",
     "runs",
@@ -588,7 +643,239 @@ impl Cx<'_> {
         if let Some(v) = field(top, "notify") {
             config.notify = self.notify(v)?;
         }
+        if let Some(v) = field(top, "priority") {
+            self.priority(v, &mut config.priority)?;
+        }
+        if let Some(v) = field(top, "routing") {
+            self.routing(v, &mut config.routing)?;
+        }
         Ok(config)
+    }
+
+    fn number(&self, v: &Value, path: &str, lo: f64, hi: f64) -> anyhow::Result<f64> {
+        v.as_f64()
+            .filter(|n| n.is_finite() && (lo..=hi).contains(n))
+            .ok_or_else(|| {
+                self.err(
+                    path,
+                    format!("expected a number from {lo} to {hi}, got {}", got(v)),
+                )
+            })
+    }
+
+    fn signed(&self, v: &Value, path: &str, lo: i64, hi: i64) -> anyhow::Result<i32> {
+        v.as_i64()
+            .filter(|n| (lo..=hi).contains(n))
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| {
+                self.err(
+                    path,
+                    format!("expected an integer from {lo} to {hi}, got {}", got(v)),
+                )
+            })
+    }
+
+    fn globs(&self, v: &Value, path: &str) -> anyhow::Result<Vec<Glob>> {
+        let Value::Array(items) = v else {
+            return Err(self.err(path, format!("expected a list of globs, got {}", got(v))));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, g)| self.glob(g, &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    fn items<'v>(&self, v: &'v Value, path: &str, what: &str) -> anyhow::Result<&'v [Value]> {
+        match v {
+            Value::Array(items) => Ok(items),
+            other => Err(self.err(
+                path,
+                format!("expected a list of {what}, got {}", got(other)),
+            )),
+        }
+    }
+
+    /// `priority:` — each key replaces the default it names.
+    fn priority(
+        &self,
+        v: &Value,
+        p: &mut crate::fleet::priority::PriorityRules,
+    ) -> anyhow::Result<()> {
+        let Some(m) = self.map(v, "priority", PRIORITY_KEYS)? else {
+            return Ok(());
+        };
+        if let Some(v) = field(m, "branches") {
+            let path = "priority.branches";
+            p.branches = self
+                .items(v, path, "{glob, weight} maps")?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let ip = format!("{path}[{i}]");
+                    let Some(b) = self.map(item, &ip, BRANCH_KEYS)? else {
+                        return Err(self.err(&ip, "expected a map with keys glob, weight"));
+                    };
+                    let glob = field(b, "glob")
+                        .ok_or_else(|| self.err(&ip, "missing key \"glob\""))
+                        .and_then(|g| self.glob(g, &join(&ip, "glob")))?;
+                    let weight = field(b, "weight")
+                        .ok_or_else(|| self.err(&ip, "missing key \"weight\""))
+                        .and_then(|w| self.int(w, &join(&ip, "weight"), 0, 100))?;
+                    Ok((glob, weight))
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        if let Some(v) = field(m, "roles") {
+            if let Some(r) = self.map(v, "priority.roles", ROLE_KEYS)? {
+                let levels = [
+                    ("owner", 0),
+                    ("maintainer", 1),
+                    ("developer", 2),
+                    ("reporter", 3),
+                    ("guest", 4),
+                ];
+                for (key, i) in levels {
+                    if let Some(v) = field(r, key) {
+                        p.roles[i].1 = self.int(v, &join("priority.roles", key), 0, 100)?;
+                    }
+                }
+                if let Some(v) = field(r, "unknown") {
+                    p.unknown_role = self.int(v, "priority.roles.unknown", 0, 100)?;
+                }
+            }
+        }
+        if let Some(v) = field(m, "job_types") {
+            let path = "priority.job_types";
+            p.job_types = self
+                .items(v, path, "{name, keywords, weight} maps")?
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let ip = format!("{path}[{i}]");
+                    let Some(t) = self.map(item, &ip, JOB_TYPE_KEYS)? else {
+                        return Err(
+                            self.err(&ip, "expected a map with keys name, keywords, weight")
+                        );
+                    };
+                    let name = field(t, "name")
+                        .ok_or_else(|| self.err(&ip, "missing key \"name\""))
+                        .and_then(|n| self.category(n, &join(&ip, "name")))?;
+                    let kp = join(&ip, "keywords");
+                    let keywords = match field(t, "keywords") {
+                        Some(k) => self
+                            .items(k, &kp, "keywords")?
+                            .iter()
+                            .enumerate()
+                            .map(|(j, k)| {
+                                self.string(k, &format!("{kp}[{j}]"))
+                                    .map(|s| s.to_lowercase())
+                            })
+                            .collect::<anyhow::Result<Vec<_>>>()?,
+                        None => Vec::new(),
+                    };
+                    let weight = field(t, "weight")
+                        .ok_or_else(|| self.err(&ip, "missing key \"weight\""))
+                        .and_then(|w| self.int(w, &join(&ip, "weight"), 0, 100))?;
+                    Ok(crate::fleet::priority::JobType {
+                        name,
+                        keywords,
+                        weight,
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+        }
+        let ints: [(&str, &mut u32); 3] = [
+            ("other_branch", &mut p.other_branch),
+            ("other_type", &mut p.other_type),
+            ("non_production_cap", &mut p.non_production_cap),
+        ];
+        for (key, slot) in ints {
+            if let Some(v) = field(m, key) {
+                *slot = self.int(v, &join("priority", key), 0, 100)?;
+            }
+        }
+        let signed: [(&str, &mut i32); 4] = [
+            ("manual_bonus", &mut p.manual_bonus),
+            ("retry_bonus", &mut p.retry_bonus),
+            ("allow_failure_penalty", &mut p.allow_failure_penalty),
+            ("experimental_penalty", &mut p.experimental_penalty),
+        ];
+        for (key, slot) in signed {
+            if let Some(v) = field(m, key) {
+                *slot = self.signed(v, &join("priority", key), -100, 100)?;
+            }
+        }
+        if let Some(v) = field(m, "experimental_refs") {
+            p.experimental_refs = self.globs(v, "priority.experimental_refs")?;
+        }
+        if let Some(v) = field(m, "production_refs") {
+            p.production_refs = self.globs(v, "priority.production_refs")?;
+        }
+        if let Some(v) = field(m, "bands") {
+            if let Some(b) = self.map(v, "priority.bands", BAND_KEYS)? {
+                for (i, key) in BAND_KEYS.iter().enumerate() {
+                    if let Some(v) = field(b, key) {
+                        p.bands[i] = self.int(v, &join("priority.bands", key), 0, 100)?;
+                    }
+                }
+                if !(p.bands[0] >= p.bands[1] && p.bands[1] >= p.bands[2]) {
+                    return Err(self.err("priority.bands", "expected critical ≥ high ≥ medium"));
+                }
+            }
+        }
+        if let Some(v) = field(m, "sla") {
+            if let Some(b) = self.map(v, "priority.sla", SLA_KEYS)? {
+                for (i, key) in SLA_KEYS.iter().enumerate() {
+                    if let Some(v) = field(b, key) {
+                        p.sla_s[i] = self.duration(v, &join("priority.sla", key))?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `routing:` — weights, carbon share by urgency, tie margin, protected refs.
+    fn routing(&self, v: &Value, r: &mut crate::fleet::route::RoutingRules) -> anyhow::Result<()> {
+        let Some(m) = self.map(v, "routing", ROUTING_KEYS)? else {
+            return Ok(());
+        };
+        if let Some(v) = field(m, "weights") {
+            if let Some(w) = self.map(v, "routing.weights", WEIGHT_KEYS)? {
+                let slots: [(&str, &mut f64); 4] = [
+                    ("utilization", &mut r.weights.utilization),
+                    ("tag_match", &mut r.weights.tag_match),
+                    ("headroom", &mut r.weights.headroom),
+                    ("history", &mut r.weights.history),
+                ];
+                for (key, slot) in slots {
+                    if let Some(v) = field(w, key) {
+                        *slot = self.number(v, &join("routing.weights", key), 0.0, 1.0)?;
+                    }
+                }
+                let w = &r.weights;
+                if w.utilization + w.tag_match + w.headroom + w.history <= 0.0 {
+                    return Err(self.err("routing.weights", "expected at least one weight above 0"));
+                }
+            }
+        }
+        if let Some(v) = field(m, "carbon") {
+            if let Some(c) = self.map(v, "routing.carbon", URGENCY_KEYS)? {
+                for (i, key) in URGENCY_KEYS.iter().enumerate() {
+                    if let Some(v) = field(c, key) {
+                        r.carbon[i] = self.number(v, &join("routing.carbon", key), 0.0, 1.0)?;
+                    }
+                }
+            }
+        }
+        if let Some(v) = field(m, "margin") {
+            r.margin = self.number(v, "routing.margin", 0.0, 1.0)?;
+        }
+        if let Some(v) = field(m, "protected_refs") {
+            r.protected_refs = self.globs(v, "routing.protected_refs")?;
+        }
+        Ok(())
     }
 
     /// The list under `key` (empty when absent).
@@ -899,6 +1186,7 @@ notify:
                     cooldown_s: 86_400,
                 }),
             },
+            ..Config::default()
         };
         assert_eq!(c, want);
     }
@@ -918,6 +1206,53 @@ notify:
         assert_eq!(c.suppress.len(), 3);
         assert_eq!(c.severity[0].severity, Severity::Critical);
         assert_eq!(c.history, HistoryConfig::default());
+        // The priority and routing sections of the doc restate the defaults
+        // they name, except the shortened lists.
+        let d = crate::fleet::priority::PriorityRules::default();
+        assert_eq!(c.priority.branches.len(), 2);
+        assert_eq!(c.priority.job_types.len(), 2);
+        assert_eq!(
+            (c.priority.roles, c.priority.bands, c.priority.sla_s),
+            (d.roles, d.bands, d.sla_s)
+        );
+        assert_eq!(
+            c.routing.weights,
+            crate::fleet::route::RoutingRules::default().weights
+        );
+        assert_eq!(c.routing.protected_refs.len(), 1);
+    }
+
+    #[test]
+    fn priority_and_routing_errors_name_the_key() {
+        for (text, want) in [
+            (
+                "priority: { branches: [{ glob: main, weight: 200 }] }",
+                ".runneriq.yml: priority.branches[0].weight: expected an integer from 0 to 100, got 200",
+            ),
+            (
+                "priority: { sla: { low: soon } }",
+                ".runneriq.yml: priority.sla.low: expected a duration like 30m, 6h or 1d, got \"soon\"",
+            ),
+            (
+                "priority: { bands: { critical: 50, high: 70 } }",
+                ".runneriq.yml: priority.bands: expected critical ≥ high ≥ medium",
+            ),
+            (
+                "routing: { carbon: { low: 2 } }",
+                ".runneriq.yml: routing.carbon.low: expected a number from 0 to 1, got 2",
+            ),
+            (
+                "routing: { weigths: {} }",
+                ".runneriq.yml: routing: unknown key \"weigths\" (expected weights, carbon, margin, protected_refs)",
+            ),
+            (
+                "priority: { job_types: [{ name: deploy, weight: 100, keywords: deploy }] }",
+                ".runneriq.yml: priority.job_types[0].keywords: expected a list of keywords, got \"deploy\"",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert_eq!(e, want, "{text}");
+        }
     }
 
     #[test]
@@ -997,11 +1332,11 @@ notify:
             ),
             (
                 "histroy: {}\n",
-                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify)"#,
+                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing)"#,
             ),
             (
                 "- history\n",
-                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, got a list",
+                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, got a list",
             ),
             (
                 "history:\n  traces: -1\n",

@@ -49,6 +49,16 @@ pub fn describe(err: &anyhow::Error) -> String {
     parts.join(": ")
 }
 
+/// A multi-line message (serde-saphyr renders YAML errors with a source
+/// snippet over several lines) on one line, as the CLI prints errors.
+pub fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod doctor;
 pub mod error;
+pub mod fleet;
 pub mod gitlab;
 pub mod input;
 pub mod llm;

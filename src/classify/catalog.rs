@@ -124,19 +124,9 @@ fn parse_file(text: &str, origin: Option<&Path>) -> anyhow::Result<CatalogFile> 
         input(format!(
             "{}: {}",
             origin_name(origin),
-            one_line(&e.to_string())
+            crate::error::one_line(&e.to_string())
         ))
     })
-}
-
-/// serde-saphyr renders errors with a source snippet over several lines;
-/// the CLI prints errors on one line.
-fn one_line(msg: &str) -> String {
-    msg.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn valid_id(id: &str) -> bool {
@@ -283,7 +273,7 @@ impl Catalog {
                 .map_err(|e| {
                     at(
                         "pattern",
-                        format!("invalid regex: {}", one_line(&e.to_string())),
+                        format!("invalid regex: {}", crate::error::one_line(&e.to_string())),
                     )
                 })?;
             let unless = match &r.unless {
@@ -291,7 +281,7 @@ impl Catalog {
                 Some(u) => Some(regex::bytes::Regex::new(u).map_err(|e| {
                     at(
                         "unless",
-                        format!("invalid regex: {}", one_line(&e.to_string())),
+                        format!("invalid regex: {}", crate::error::one_line(&e.to_string())),
                     )
                 })?),
             };
@@ -332,7 +322,7 @@ impl Catalog {
                     .map_err(|e| {
                         input(format!(
                             "{last}: cannot compile the rule catalog: {}",
-                            one_line(&e.to_string())
+                            crate::error::one_line(&e.to_string())
                         ))
                     })
             };

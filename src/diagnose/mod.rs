@@ -530,41 +530,43 @@ fn target_branches(
     warnings: &mut Vec<String>,
 ) -> (Option<String>, Option<String>) {
     let project = crate::gitlab::project_ref(&inputs.project);
-    let mut default_branch = inputs.default_branch.clone();
-    if default_branch.is_none() {
-        match client.get_json::<serde_json::Value>(&format!("/projects/{project}"), &[]) {
-            Ok(v) => {
-                default_branch = v["default_branch"]
-                    .as_str()
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string);
-            }
-            Err(e) => warnings.push(format!(
-                "the project's default branch could not be read (set CI_DEFAULT_BRANCH): {}",
-                crate::gitlab::error::summary(&e)
-            )),
-        }
-    }
-    let mut target_branch = inputs.target_branch.clone();
-    if target_branch.is_none() {
-        if let Some(iid) = mr {
-            match client.get_json::<serde_json::Value>(
-                &format!("/projects/{project}/merge_requests/{iid}"),
-                &[],
-            ) {
-                Ok(v) => {
-                    target_branch = v["target_branch"]
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_string);
-                }
-                Err(e) => warnings.push(format!(
-                    "the target branch of merge request !{iid} could not be read: {}",
+    // One string field of one API object; a failure is a warning.
+    let field =
+        |path: String, key: &str, what: String, warnings: &mut Vec<String>| match client
+            .get_json::<serde_json::Value>(
+            &path,
+            &[],
+        ) {
+            Ok(v) => v[key]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            Err(e) => {
+                warnings.push(format!(
+                    "{what} could not be read: {}",
                     crate::gitlab::error::summary(&e)
-                )),
+                ));
+                None
             }
-        }
-    }
+        };
+    let default_branch = inputs.default_branch.clone().or_else(|| {
+        field(
+            format!("/projects/{project}"),
+            "default_branch",
+            "the project's default branch (set CI_DEFAULT_BRANCH)".into(),
+            warnings,
+        )
+    });
+    let target_branch = inputs.target_branch.clone().or_else(|| {
+        mr.and_then(|iid| {
+            field(
+                format!("/projects/{project}/merge_requests/{iid}"),
+                "target_branch",
+                format!("the target branch of merge request !{iid}"),
+                warnings,
+            )
+        })
+    });
     (default_branch, target_branch)
 }
 

@@ -1,0 +1,600 @@
+//! `runneriq route` and `runneriq explain`: read the jobs, the fleet and the
+//! history (files or the API), run the pure routing, render Markdown or JSON.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::model::{self, FleetRunner};
+use super::priority::PriorityRules;
+use super::route::{self, Assignment, Inputs, RoutingRules, RunnerVerdict};
+use super::stats::History;
+use crate::error::input;
+use crate::gitlab::models::Job;
+use crate::gitlab::{Client, project_ref};
+use crate::publish::sanitize::{code_span, inline};
+
+/// Pages of 100 finished jobs read for history from the API.
+const HISTORY_PAGES: usize = 3;
+/// Pages of 100 waiting jobs read from the API.
+const WAITING_PAGES: usize = 20;
+
+/// Where the jobs, the fleet and the history come from.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub jobs: Option<PathBuf>,
+    pub fleet: Option<PathBuf>,
+    pub history: Option<PathBuf>,
+    pub project: Option<String>,
+    pub pipeline: Option<u64>,
+    pub gitlab_url: Option<String>,
+    pub default_branch: Option<String>,
+    pub config: Option<PathBuf>,
+}
+
+/// Everything a routing run read, ready for the pure step.
+pub struct Loaded {
+    pub jobs: Vec<Job>,
+    pub fleet: Vec<FleetRunner>,
+    pub history: History,
+    pub access_levels: HashMap<u64, u32>,
+    pub default_branch: Option<String>,
+    pub priority_rules: PriorityRules,
+    pub routing_rules: RoutingRules,
+    pub warnings: Vec<String>,
+    /// API requests made (0 for files).
+    pub requests: u64,
+}
+
+fn api_client(gitlab_url: Option<String>) -> anyhow::Result<Client> {
+    let cfg = crate::diagnose::client_config(gitlab_url, |k| std::env::var(k).ok())?;
+    Ok(Client::new(cfg)?)
+}
+
+/// Reads the inputs: files where given, else the API (`--project`).
+pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
+    let config = crate::config::Config::discover(
+        src.config.as_deref(),
+        std::env::var("CI_PROJECT_DIR")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .as_deref(),
+    )?;
+    let mut warnings = Vec::new();
+    // Files first: a broken file is reported before any request.
+    let file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
+    let file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
+    let file_history = src.history.as_deref().map(model::load_jobs).transpose()?;
+    let needs_api = file_jobs.is_none() || file_fleet.is_none();
+    let client = if needs_api {
+        let Some(_) = src.project.as_deref() else {
+            return Err(input(
+                "no jobs to route: pass --jobs FILE (a JSON array of GitLab job objects), or \
+                 --project ID|PATH to read the project's waiting jobs from GitLab",
+            ));
+        };
+        Some(api_client(src.gitlab_url.clone())?)
+    } else {
+        None
+    };
+    let project = src.project.clone().unwrap_or_default();
+    let mut default_branch = src.default_branch.clone();
+    let jobs = match file_jobs {
+        Some(j) => j,
+        None => {
+            let c = client.as_ref().expect("client for API input");
+            let (path, query) = match src.pipeline {
+                Some(p) => (
+                    format!("/projects/{}/pipelines/{p}/jobs", project_ref(&project)),
+                    vec![("include_retried", "true".to_string())],
+                ),
+                None => (
+                    format!("/projects/{}/jobs", project_ref(&project)),
+                    vec![
+                        ("scope[]", "pending".to_string()),
+                        ("scope[]", "created".to_string()),
+                        ("scope[]", "running".to_string()),
+                    ],
+                ),
+            };
+            let page = c
+                .get_pages::<Job>(&path, &query, WAITING_PAGES)
+                .with_context(|| format!("could not read the jobs of project {project}"))?;
+            if page.truncated {
+                warnings.push(format!(
+                    "only the first {} jobs were read",
+                    page.items.len()
+                ));
+            }
+            page.items
+        }
+    };
+    let fleet = match file_fleet {
+        Some(f) => f,
+        None => {
+            let c = client.as_ref().expect("client for API input");
+            super::export::project_fleet(c, &project)?
+        }
+    };
+    let history_jobs = match file_history {
+        Some(h) => h,
+        None => match client.as_ref() {
+            Some(c) => {
+                let path = format!("/projects/{}/jobs", project_ref(&project));
+                match c.get_all::<Job>(
+                    &path,
+                    &[
+                        ("scope[]", "success".to_string()),
+                        ("scope[]", "failed".to_string()),
+                    ],
+                    HISTORY_PAGES,
+                ) {
+                    Ok(j) => j,
+                    Err(e) => {
+                        warnings.push(format!(
+                            "the project's finished jobs could not be read, so runners are \
+                             scored without history: {}",
+                            crate::gitlab::error::summary(&e)
+                        ));
+                        Vec::new()
+                    }
+                }
+            }
+            None => Vec::new(),
+        },
+    };
+    let mut access_levels = HashMap::new();
+    if let Some(c) = client.as_ref() {
+        let path = format!("/projects/{}/members/all", project_ref(&project));
+        match c.get_all::<serde_json::Value>(&path, &[], 5) {
+            Ok(members) => {
+                for m in members {
+                    if let (Some(id), Some(level)) = (m["id"].as_u64(), m["access_level"].as_u64())
+                    {
+                        access_levels.insert(id, level as u32);
+                    }
+                }
+            }
+            Err(e) => warnings.push(format!(
+                "the project's members could not be read, so every role counts as unknown: {}",
+                crate::gitlab::error::summary(&e)
+            )),
+        }
+        if default_branch.is_none() {
+            if let Ok(v) = c
+                .get_json::<serde_json::Value>(&format!("/projects/{}", project_ref(&project)), &[])
+            {
+                default_branch = v["default_branch"].as_str().map(str::to_string);
+            }
+        }
+    }
+    Ok(Loaded {
+        history: History::from_jobs(history_jobs.iter().chain(jobs.iter())),
+        jobs,
+        fleet,
+        access_levels,
+        default_branch,
+        priority_rules: config.priority.clone(),
+        routing_rules: config.routing.clone(),
+        warnings,
+        requests: client.as_ref().map_or(0, Client::request_count),
+    })
+}
+
+/// The result of `route`, as `--format json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Routed {
+    pub assignments: Vec<Assignment>,
+    pub fleet: FleetSummary,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FleetSummary {
+    pub runners: usize,
+    pub online: usize,
+    pub slots: u32,
+    pub free_slots_before: u32,
+    pub placed: usize,
+    pub queued: usize,
+    pub unplaceable: usize,
+}
+
+/// The jobs `route` places: the waiting ones, or all when none waits (a
+/// file of jobs to plan).
+pub fn to_route(jobs: &[Job], warnings: &mut Vec<String>) -> Vec<usize> {
+    let waiting: Vec<usize> = (0..jobs.len())
+        .filter(|&i| route::WAITING.contains(&jobs[i].status.as_str()))
+        .collect();
+    if waiting.is_empty() && !jobs.is_empty() {
+        let running = jobs.iter().any(|j| j.status == "running");
+        if !running {
+            warnings.push(
+                "no job is pending or created: every job was routed as if it were waiting".into(),
+            );
+            return (0..jobs.len()).collect();
+        }
+    }
+    waiting
+}
+
+/// Runs the pure routing on loaded inputs; `explain` captures one job's
+/// runner verdicts.
+pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<RunnerVerdict>) {
+    let mut warnings = l.warnings.clone();
+    let idx = to_route(&l.jobs, &mut warnings);
+    let jobs: Vec<&Job> = idx.iter().map(|&i| &l.jobs[i]).collect();
+    let inputs = Inputs {
+        default_branch: l.default_branch.as_deref(),
+        access_levels: l.access_levels.clone(),
+        now,
+        timeouts: HashMap::new(),
+    };
+    let pr = route::priorities(&jobs, &inputs, &l.priority_rules);
+    let running = route::running_counts(&l.jobs);
+    let slots = route::Slots::new(&l.fleet, &running);
+    let free_before: u32 = (0..l.fleet.len()).map(|i| slots.free(i)).sum();
+    let (assignments, verdicts) = route::assign_explained(
+        &jobs,
+        pr,
+        &l.fleet,
+        &running,
+        &l.history,
+        &inputs,
+        &l.routing_rules,
+        explain,
+    );
+    for r in &l.fleet {
+        if let Some(z) = r.runneriq.zone.as_deref() {
+            if super::carbon::lookup(z).is_none() {
+                warnings.push(format!(
+                    "runner {}: zone {z:?} is not in the carbon table (scored as unknown)",
+                    r.label()
+                ));
+            }
+        }
+    }
+    let fleet = FleetSummary {
+        runners: l.fleet.len(),
+        online: l
+            .fleet
+            .iter()
+            .filter(|r| r.status() == "online" && !r.paused())
+            .count(),
+        slots: l.fleet.iter().map(FleetRunner::concurrent).sum(),
+        free_slots_before: free_before,
+        placed: assignments.iter().filter(|a| a.runner.is_some()).count(),
+        queued: assignments.iter().filter(|a| a.queued.is_some()).count(),
+        unplaceable: assignments
+            .iter()
+            .filter(|a| a.runner.is_none() && a.queued.is_none())
+            .count(),
+    };
+    (
+        Routed {
+            assignments,
+            fleet,
+            warnings,
+        },
+        verdicts,
+    )
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0} %", x * 100.0)
+}
+
+fn minutes(s: f64) -> String {
+    if s < 90.0 {
+        format!("~{s:.0} s")
+    } else {
+        format!("~{:.0} min", s / 60.0)
+    }
+}
+
+/// `route` as Markdown.
+pub fn render_route_md(r: &Routed) -> String {
+    let mut out = String::new();
+    let f = &r.fleet;
+    let _ = writeln!(
+        out,
+        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of {} slots free)\n",
+        r.assignments.len(),
+        f.runners,
+        f.online,
+        f.free_slots_before,
+        f.slots
+    );
+    let _ = writeln!(
+        out,
+        "{} placed · {} queued · {} with no runner\n",
+        f.placed, f.queued, f.unplaceable
+    );
+    if f.placed > 0 {
+        out.push_str("| Job | Priority | Runner | Score | Runner-up | Margin | Decided by |\n");
+        out.push_str("|---|---|---|---|---|---|---|\n");
+        for a in r.assignments.iter().filter(|a| a.runner.is_some()) {
+            let _ = writeln!(
+                out,
+                "| {} #{} ({}) | {} {} | {} | {:.1} | {} | {} | {} |",
+                code_span(&a.name),
+                a.job,
+                code_span(&a.git_ref),
+                a.priority,
+                a.urgency,
+                code_span(a.runner_name.as_deref().unwrap_or("")),
+                a.score.as_ref().map_or(0.0, |s| s.total),
+                a.runner_up.as_ref().map_or("—".to_string(), |u| format!(
+                    "{} {:.1}",
+                    code_span(&u.name),
+                    u.score
+                )),
+                a.margin.map_or("—".to_string(), |m| {
+                    if a.tie {
+                        format!("{} (tie)", pct(m))
+                    } else {
+                        pct(m)
+                    }
+                }),
+                a.decided_by
+            );
+        }
+        out.push('\n');
+    }
+    let queued: Vec<&Assignment> = r
+        .assignments
+        .iter()
+        .filter(|a| a.queued.is_some())
+        .collect();
+    if !queued.is_empty() {
+        out.push_str("**Queued** (every eligible runner is busy):\n\n");
+        for a in queued {
+            let q = a.queued.as_ref().expect("filtered");
+            let _ = writeln!(
+                out,
+                "- {} #{} · {} {} · position {} on {}{}",
+                code_span(&a.name),
+                a.job,
+                a.priority,
+                a.urgency,
+                q.position,
+                code_span(&q.runner_name),
+                q.expected_start_s
+                    .map(|s| format!(", expected start in {}", minutes(s)))
+                    .unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    let none: Vec<&Assignment> = r
+        .assignments
+        .iter()
+        .filter(|a| a.runner.is_none() && a.queued.is_none())
+        .collect();
+    if !none.is_empty() {
+        out.push_str("**No runner can take:**\n\n");
+        for a in none {
+            let _ = writeln!(
+                out,
+                "- {} #{} · {} {} · {}",
+                code_span(&a.name),
+                a.job,
+                a.priority,
+                a.urgency,
+                inline(a.reason.as_deref().unwrap_or(""))
+            );
+        }
+        out.push('\n');
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "- warning: {}", inline(w));
+    }
+    out
+}
+
+/// `explain JOB` as Markdown.
+pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
+    let mut out = String::new();
+    let p = &a.priority_breakdown;
+    let _ = writeln!(
+        out,
+        "### Job #{} {} on {}: priority {} ({})\n",
+        a.job,
+        code_span(&a.name),
+        code_span(&a.git_ref),
+        a.priority,
+        a.urgency
+    );
+    out.push_str("| Factor | Value | Because |\n|---|---|---|\n");
+    for t in &p.terms {
+        let _ = writeln!(
+            out,
+            "| {} | {:+} | {} |",
+            t.factor,
+            t.value,
+            inline(&t.because)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n(branch + role + job type) ÷ 3, plus bonuses and penalties, clamped to 0–100{}.\n",
+        if p.notes.is_empty() {
+            String::new()
+        } else {
+            format!("; {}", inline(&p.notes.join("; ")))
+        }
+    );
+    match (&a.runner_name, &a.queued) {
+        (Some(name), _) => {
+            let _ = write!(out, "**Runner: {}**", code_span(name));
+        }
+        (None, Some(q)) => {
+            let _ = write!(
+                out,
+                "**Queued** at position {} on {}",
+                q.position,
+                code_span(&q.runner_name)
+            );
+        }
+        (None, None) => {
+            let _ = write!(
+                out,
+                "**No runner:** {}",
+                inline(a.reason.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    if let Some(s) = &a.score {
+        let _ = write!(out, " · score {:.1}", s.total);
+    }
+    if let (Some(u), Some(m)) = (&a.runner_up, a.margin) {
+        let _ = write!(
+            out,
+            " · runner-up {} {:.1}, margin {}{}",
+            code_span(&u.name),
+            u.score,
+            pct(m),
+            if a.tie {
+                " (within the tie margin)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(out, " · decided by {}\n", a.decided_by);
+    if let Some(s) = &a.score {
+        out.push_str("| Factor | Weight | Value | Points | Detail |\n|---|---|---|---|---|\n");
+        for f in &s.factors {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} | {:.1} | {} |",
+                f.factor,
+                pct(f.weight),
+                f.value,
+                f.weight * f.value * 100.0,
+                inline(&f.detail)
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str("**Every runner:**\n\n| Runner | Free slots | Eligible | Score or why not |\n|---|---|---|---|\n");
+    let mut sorted: Vec<&RunnerVerdict> = verdicts.iter().collect();
+    sorted.sort_by(|x, y| {
+        let sx = x.score.as_ref().map_or(-1.0, |s| s.total);
+        let sy = y.score.as_ref().map_or(-1.0, |s| s.total);
+        sy.partial_cmp(&sx)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(x.runner.cmp(&y.runner))
+    });
+    for v in sorted {
+        let _ = writeln!(
+            out,
+            "| {} (#{}) | {} | {} | {} |",
+            code_span(&v.name),
+            v.runner,
+            v.free_slots,
+            if v.gate.is_none() { "yes" } else { "no" },
+            match (&v.score, &v.gate_words) {
+                (Some(s), _) => format!("{:.1}", s.total),
+                (None, Some(w)) => inline(w),
+                _ => String::new(),
+            }
+        );
+    }
+    out
+}
+
+/// `explain` as JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explained<'a> {
+    pub assignment: &'a Assignment,
+    pub runners: &'a [RunnerVerdict],
+}
+
+fn now() -> i64 {
+    i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX)
+}
+
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing output"),
+        _ => Ok(()),
+    }
+}
+
+/// `runneriq route`.
+pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::ExitCode> {
+    let loaded = load(&args.sources.resolve())?;
+    let (routed, _) = route_loaded(&loaded, now(), None);
+    let text = match args.format {
+        crate::diagnose::NoteFormat::Json => serde_json::to_string_pretty(&routed)? + "\n",
+        crate::diagnose::NoteFormat::Md => render_route_md(&routed),
+    };
+    print(&text)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `runneriq explain JOB_ID`.
+pub fn run_explain(args: crate::cli::ExplainArgs) -> anyhow::Result<std::process::ExitCode> {
+    let loaded = load(&args.sources.resolve())?;
+    if !loaded.jobs.iter().any(|j| j.id == args.job) {
+        return Err(input(format!(
+            "job {} is not among the {} jobs read",
+            args.job,
+            loaded.jobs.len()
+        )));
+    }
+    let (routed, verdicts) = route_loaded(&loaded, now(), Some(args.job));
+    let Some(a) = routed.assignments.iter().find(|a| a.job == args.job) else {
+        return Err(input(format!(
+            "job {} is not waiting for a runner (only pending and created jobs are routed)",
+            args.job
+        )));
+    };
+    let text = match args.format {
+        crate::diagnose::NoteFormat::Json => {
+            serde_json::to_string_pretty(&Explained {
+                assignment: a,
+                runners: &verdicts,
+            })? + "\n"
+        }
+        crate::diagnose::NoteFormat::Md => render_explain_md(a, &verdicts),
+    };
+    print(&text)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `runneriq fleet export`.
+pub fn run_export(args: crate::cli::FleetExportArgs) -> anyhow::Result<std::process::ExitCode> {
+    let client = api_client(args.gitlab_url.clone())?;
+    let fleet = if args.all {
+        super::export::instance_fleet(&client)?
+    } else {
+        let project = args
+            .project
+            .clone()
+            .or_else(|| {
+                std::env::var("CI_PROJECT_ID")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            })
+            .ok_or_else(|| {
+                input("no project: pass --project ID|PATH, or --all for every runner")
+            })?;
+        super::export::project_fleet(&client, &project)?
+    };
+    let json = serde_json::to_string_pretty(&fleet)? + "\n";
+    match &args.output {
+        Some(path) => crate::fleet::write_atomically(path, json.as_bytes())?,
+        None => print(&json)?,
+    }
+    eprintln!("runneriq: {} runners", fleet.len());
+    Ok(std::process::ExitCode::SUCCESS)
+}

@@ -1,0 +1,868 @@
+//! Which runner should take each waiting job, and why.
+//!
+//! 1. **Eligibility exactly as GitLab decides it** ([`gate`]): paused,
+//!    offline or stale runners are out; the job's tags must be a subset of
+//!    the runner's; untagged jobs need `run_untagged`; `ref_protected` runners
+//!    take protected refs only; a job's timeout must fit `maximum_timeout`;
+//!    project runners take their projects' jobs only (when the runner object
+//!    lists them).
+//! 2. **Scoring** ([`score`]) of every eligible runner: utilization, tag-match
+//!    quality, capacity headroom, history (duration ratio for the job name,
+//!    infrastructure failure rate) and carbon, whose weight grows as urgency
+//!    falls (CRITICAL 5 %, HIGH 20 %, MEDIUM 35 %, LOW 50 %).
+//! 3. **Capacity-aware assignment** ([`assign`]): jobs in priority order, each
+//!    placement takes a slot, no runner gets more jobs than its free slots;
+//!    the rest are queued behind the best eligible runner with a position and
+//!    an expected start from history.
+//!
+//! Pure: no I/O. The tie-break by an LLM and the CLI live elsewhere.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::model::FleetRunner;
+use super::priority::{self, Priority, PriorityRules, Urgency};
+use super::stats::History;
+use crate::gitlab::models::Job;
+use crate::noise::Glob;
+
+/// Statuses of jobs waiting for a runner.
+pub const WAITING: &[&str] = &[
+    "pending",
+    "created",
+    "waiting_for_resource",
+    "preparing",
+    "scheduled",
+];
+
+/// Weights of the non-carbon factors (normalised to share `1 − carbon`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Weights {
+    pub utilization: f64,
+    pub tag_match: f64,
+    pub headroom: f64,
+    pub history: f64,
+}
+
+/// The routing model as data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoutingRules {
+    pub weights: Weights,
+    /// Carbon's share of the score by urgency: CRITICAL, HIGH, MEDIUM, LOW.
+    pub carbon: [f64; 4],
+    /// Top two within this fraction of the best score: a tie.
+    pub margin: f64,
+    /// Refs that are protected besides the default branch (GitLab's
+    /// protected branches are not in a job object). Default `main` and
+    /// `master`: GitLab protects the default branch unless told otherwise.
+    pub protected_refs: Vec<Glob>,
+}
+
+impl Default for RoutingRules {
+    fn default() -> RoutingRules {
+        RoutingRules {
+            weights: Weights {
+                utilization: 0.30,
+                tag_match: 0.15,
+                headroom: 0.20,
+                history: 0.35,
+            },
+            carbon: [0.05, 0.20, 0.35, 0.50],
+            margin: 0.15,
+            protected_refs: vec![
+                Glob::new("main").expect("built-in glob"),
+                Glob::new("master").expect("built-in glob"),
+            ],
+        }
+    }
+}
+
+impl RoutingRules {
+    pub fn carbon_weight(&self, u: Urgency) -> f64 {
+        match u {
+            Urgency::Critical => self.carbon[0],
+            Urgency::High => self.carbon[1],
+            Urgency::Medium => self.carbon[2],
+            Urgency::Low => self.carbon[3],
+        }
+    }
+}
+
+/// Why a runner cannot take a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Gate {
+    Paused,
+    NotOnline { status: String },
+    MissingTags { tags: Vec<String> },
+    NoUntagged,
+    ProtectedOnly,
+    Timeout { job_s: u64, max_s: u64 },
+    OtherProject,
+}
+
+impl Gate {
+    pub fn words(&self) -> String {
+        match self {
+            Gate::Paused => "paused".into(),
+            Gate::NotOnline { status } => format!("{status}, not online"),
+            Gate::MissingTags { tags } => format!("lacks tags [{}]", tags.join(", ")),
+            Gate::NoUntagged => "does not run untagged jobs".into(),
+            Gate::ProtectedOnly => "runs protected refs only".into(),
+            Gate::Timeout { job_s, max_s } => {
+                format!("maximum timeout {max_s} s is below the job's {job_s} s")
+            }
+            Gate::OtherProject => "a project runner of other projects".into(),
+        }
+    }
+}
+
+/// What the gate needs to know about a job.
+#[derive(Debug, Clone)]
+pub struct JobFacts<'a> {
+    pub job: &'a Job,
+    pub protected_ref: bool,
+    pub project_id: Option<u64>,
+    pub timeout_s: Option<u64>,
+}
+
+/// GitLab's own rules for "may this runner pick up this job?".
+pub fn gate(j: &JobFacts<'_>, r: &FleetRunner) -> Result<(), Gate> {
+    if r.paused() {
+        return Err(Gate::Paused);
+    }
+    let status = r.status();
+    if status != "online" && status != "active" {
+        return Err(Gate::NotOnline {
+            status: status.to_string(),
+        });
+    }
+    let tags = &j.job.tag_list;
+    if tags.is_empty() {
+        if r.runner.run_untagged == Some(false) {
+            return Err(Gate::NoUntagged);
+        }
+    } else {
+        let missing: Vec<String> = tags
+            .iter()
+            .filter(|t| !r.runner.tag_list.iter().any(|rt| rt == *t))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(Gate::MissingTags { tags: missing });
+        }
+    }
+    if r.runner.access_level.as_deref() == Some("ref_protected") && !j.protected_ref {
+        return Err(Gate::ProtectedOnly);
+    }
+    if let (Some(job_s), Some(max_s)) = (j.timeout_s, r.runner.maximum_timeout) {
+        if job_s > max_s {
+            return Err(Gate::Timeout { job_s, max_s });
+        }
+    }
+    if r.runner.runner_type.as_deref() == Some("project_type") && !r.runner.projects.is_empty() {
+        if let Some(p) = j.project_id {
+            if !r.runner.projects.iter().any(|x| x.id == Some(p)) {
+                return Err(Gate::OtherProject);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One factor of a runner's score.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Factor {
+    pub factor: &'static str,
+    /// Share of the total (the weights sum to 1).
+    pub weight: f64,
+    /// 0..1, higher is better.
+    pub value: f64,
+    pub detail: String,
+}
+
+/// A runner's score for a job: Σ weight × value, as 0..100.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Score {
+    pub runner: u64,
+    pub total: f64,
+    pub factors: Vec<Factor>,
+}
+
+/// The fleet's state during assignment.
+#[derive(Debug, Clone)]
+pub struct Slots {
+    /// runner index → jobs running (and placed so far).
+    pub used: Vec<u32>,
+    pub concurrent: Vec<u32>,
+}
+
+impl Slots {
+    pub fn new(fleet: &[FleetRunner], running: &HashMap<u64, u32>) -> Slots {
+        Slots {
+            used: fleet
+                .iter()
+                .map(|r| {
+                    r.runneriq
+                        .running
+                        .unwrap_or_else(|| running.get(&r.id()).copied().unwrap_or(0))
+                })
+                .collect(),
+            concurrent: fleet.iter().map(FleetRunner::concurrent).collect(),
+        }
+    }
+    pub fn free(&self, i: usize) -> u32 {
+        self.concurrent[i].saturating_sub(self.used[i])
+    }
+}
+
+/// Per-runner facts computed once: carbon intensity.
+#[derive(Debug, Clone)]
+pub struct RunnerFacts {
+    pub carbon: Option<super::carbon::Intensity>,
+}
+
+pub fn runner_facts(fleet: &[FleetRunner]) -> Vec<RunnerFacts> {
+    fleet
+        .iter()
+        .map(|r| RunnerFacts {
+            carbon: r.runneriq.zone.as_deref().and_then(super::carbon::lookup),
+        })
+        .collect()
+}
+
+/// Scores runner `i` for a job among `candidates` (indices, for the carbon
+/// and headroom scales).
+#[allow(clippy::too_many_arguments)]
+pub fn score(
+    job: &Job,
+    urgency: Urgency,
+    i: usize,
+    fleet: &[FleetRunner],
+    facts: &[RunnerFacts],
+    slots: &Slots,
+    candidates: &[usize],
+    history: &History,
+    rules: &RoutingRules,
+) -> Score {
+    let r = &fleet[i];
+    let carbon_w = rules.carbon_weight(urgency).clamp(0.0, 1.0);
+    let w = &rules.weights;
+    let sum = (w.utilization + w.tag_match + w.headroom + w.history).max(f64::EPSILON);
+    let scale = (1.0 - carbon_w) / sum;
+    let conc = slots.concurrent[i].max(1);
+    let free = slots.free(i);
+    let mut factors = Vec::with_capacity(5);
+
+    let util = f64::from(free) / f64::from(conc);
+    factors.push(Factor {
+        factor: "utilization",
+        weight: w.utilization * scale,
+        value: util,
+        detail: format!("{} of {} slots busy", slots.used[i].min(conc), conc),
+    });
+    let rt = r.runner.tag_list.len();
+    let (tag_value, tag_detail) = if job.tag_list.is_empty() {
+        (
+            1.0 / (1.0 + rt as f64),
+            format!("untagged job, runner has {rt} tags"),
+        )
+    } else {
+        (
+            job.tag_list.len() as f64 / rt.max(1) as f64,
+            format!("{} of the runner's {rt} tags used", job.tag_list.len()),
+        )
+    };
+    factors.push(Factor {
+        factor: "tag_match",
+        weight: w.tag_match * scale,
+        value: tag_value.min(1.0),
+        detail: tag_detail,
+    });
+    let most_free = candidates
+        .iter()
+        .map(|&c| slots.free(c))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    factors.push(Factor {
+        factor: "headroom",
+        weight: w.headroom * scale,
+        value: f64::from(free) / f64::from(most_free),
+        detail: format!("{free} free slots (most among candidates: {most_free})"),
+    });
+    let rec = history.record(r.id(), &job.name);
+    let dur = rec
+        .duration_ratio
+        .map(|x| (1.0 / (1.0 + x)).clamp(0.0, 1.0));
+    let rel = rec.infra_failure_rate.map(|x| (1.0 - x).clamp(0.0, 1.0));
+    let hist = (dur.unwrap_or(0.5) + rel.unwrap_or(0.5)) / 2.0;
+    let mut detail = match rec.duration_ratio {
+        Some(x) => format!("{x:.2}× the fleet's time for {}", job.name),
+        None => format!("no timing for {}", job.name),
+    };
+    match rec.infra_failure_rate {
+        Some(x) => detail.push_str(&format!(
+            ", {:.0} % infrastructure failures of {}",
+            x * 100.0,
+            rec.finished
+        )),
+        None => detail.push_str(", no finished jobs"),
+    }
+    factors.push(Factor {
+        factor: "history",
+        weight: w.history * scale,
+        value: hist,
+        detail,
+    });
+    let known: Vec<f64> = candidates
+        .iter()
+        .filter_map(|&c| facts[c].carbon.as_ref().map(|x| x.g_per_kwh))
+        .collect();
+    let (carbon_value, carbon_detail) = match &facts[i].carbon {
+        Some(c) => {
+            let lo = known.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = known.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let v = if hi - lo < 1e-9 {
+                1.0
+            } else {
+                (hi - c.g_per_kwh) / (hi - lo)
+            };
+            (v, format!("{:.0} gCO₂/kWh ({})", c.g_per_kwh, c.zone))
+        }
+        None => (0.5, "zone unknown".to_string()),
+    };
+    factors.push(Factor {
+        factor: "carbon",
+        weight: carbon_w,
+        value: carbon_value,
+        detail: carbon_detail,
+    });
+    let total = factors.iter().map(|f| f.weight * f.value).sum::<f64>() * 100.0;
+    Score {
+        runner: r.id(),
+        total,
+        factors,
+    }
+}
+
+/// A runner named in an assignment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunnerChoice {
+    pub runner: u64,
+    pub name: String,
+    pub score: f64,
+}
+
+/// A job that waits for a slot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Queued {
+    pub runner: u64,
+    pub runner_name: String,
+    /// 1-based place in that runner's queue.
+    pub position: u32,
+    /// Seconds from now, from the runner's job durations in history.
+    pub expected_start_s: Option<f64>,
+}
+
+/// One job's recommendation (the `route --format json` contract).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Assignment {
+    pub job: u64,
+    pub name: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub tags: Vec<String>,
+    pub priority: u8,
+    pub urgency: Urgency,
+    pub priority_breakdown: Priority,
+    pub runner: Option<u64>,
+    pub runner_name: Option<String>,
+    pub score: Option<Score>,
+    pub runner_up: Option<RunnerChoice>,
+    /// (best − runner-up) ÷ best.
+    pub margin: Option<f64>,
+    /// rules | llm | only_candidate | none
+    pub decided_by: String,
+    /// Why there is no runner, in words.
+    pub reason: Option<String>,
+    pub queued: Option<Queued>,
+    /// Eligible runners.
+    pub candidates: usize,
+    /// The top two are within the margin (the LLM may break the tie).
+    pub tie: bool,
+}
+
+/// Everything `assign` needs besides the jobs and the fleet.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs<'a> {
+    pub default_branch: Option<&'a str>,
+    /// user id → access level in the project.
+    pub access_levels: HashMap<u64, u32>,
+    pub now: i64,
+    /// Jobs' timeouts, when known.
+    pub timeouts: HashMap<u64, u64>,
+}
+
+/// The priority of each job in `jobs` (retries detected from the set).
+pub fn priorities(jobs: &[&Job], inputs: &Inputs<'_>, rules: &PriorityRules) -> Vec<Priority> {
+    // A retry: an earlier job of the same name in the same pipeline.
+    let mut first: HashMap<(u64, &str), u64> = HashMap::new();
+    for j in jobs {
+        let key = (j.pipeline.as_ref().map_or(0, |p| p.id), j.name.as_str());
+        let e = first.entry(key).or_insert(j.id);
+        *e = (*e).min(j.id);
+    }
+    jobs.iter()
+        .map(|j| {
+            let key = (j.pipeline.as_ref().map_or(0, |p| p.id), j.name.as_str());
+            let ctx = priority::Context {
+                default_branch: inputs.default_branch,
+                access_level: j
+                    .user
+                    .as_ref()
+                    .and_then(|u| inputs.access_levels.get(&u.id).copied()),
+                retry: first.get(&key).is_some_and(|f| *f < j.id),
+                now: inputs.now,
+            };
+            priority::priority(j, &ctx, rules)
+        })
+        .collect()
+}
+
+fn project_of(j: &Job) -> Option<u64> {
+    j.pipeline
+        .as_ref()
+        .and_then(|p| p.project_id)
+        .or_else(|| j.project.as_ref().and_then(|p| p.id))
+}
+
+pub fn facts_of<'a>(j: &'a Job, inputs: &Inputs<'_>, rules: &RoutingRules) -> JobFacts<'a> {
+    JobFacts {
+        job: j,
+        protected_ref: Some(j.git_ref.as_str()) == inputs.default_branch
+            || rules.protected_refs.iter().any(|g| g.matches(&j.git_ref)),
+        project_id: project_of(j),
+        timeout_s: inputs.timeouts.get(&j.id).copied(),
+    }
+}
+
+/// Why no runner can take a job, in words: "no online runner has tags [gpu, cuda]".
+fn no_runner_reason(j: &Job, gates: &[(usize, Gate)], fleet: &[FleetRunner]) -> String {
+    if fleet.is_empty() {
+        return "the fleet is empty".into();
+    }
+    let online_tagged = gates.iter().all(|(_, g)| {
+        matches!(
+            g,
+            Gate::MissingTags { .. } | Gate::Paused | Gate::NotOnline { .. }
+        )
+    });
+    let tag_holders = fleet.iter().any(|r| {
+        j.tag_list
+            .iter()
+            .all(|t| r.runner.tag_list.iter().any(|rt| rt == t))
+    });
+    if !j.tag_list.is_empty() && online_tagged {
+        return if tag_holders {
+            format!(
+                "no online runner has tags [{}] (the runners that have them are paused or offline)",
+                j.tag_list.join(", ")
+            )
+        } else {
+            format!("no online runner has tags [{}]", j.tag_list.join(", "))
+        };
+    }
+    // The most common reason among the runners.
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for (_, g) in gates {
+        let w = match g {
+            Gate::MissingTags { .. } => "lack its tags".to_string(),
+            other => other.words(),
+        };
+        match counts.iter_mut().find(|(k, _)| *k == w) {
+            Some(e) => e.1 += 1,
+            None => counts.push((w, 1)),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let parts: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+    format!("no runner can take it: {}", parts.join("; "))
+}
+
+/// Every runner's verdict on one job, at the moment it was placed (`explain`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunnerVerdict {
+    pub runner: u64,
+    pub name: String,
+    /// Free slots when the job was placed.
+    pub free_slots: u32,
+    /// Why it cannot take the job (None: eligible).
+    pub gate: Option<Gate>,
+    pub gate_words: Option<String>,
+    pub score: Option<Score>,
+}
+
+/// Assigns `jobs` (the ones to route) to the fleet; `priorities[k]` belongs
+/// to `jobs[k]`. Output is in placement order (priority, then waiting
+/// longest, then id).
+#[allow(clippy::too_many_arguments)]
+pub fn assign(
+    jobs: &[&Job],
+    priorities: Vec<Priority>,
+    fleet: &[FleetRunner],
+    running: &HashMap<u64, u32>,
+    history: &History,
+    inputs: &Inputs<'_>,
+    rules: &RoutingRules,
+) -> Vec<Assignment> {
+    assign_explained(
+        jobs, priorities, fleet, running, history, inputs, rules, None,
+    )
+    .0
+}
+
+/// [`assign`], also returning every runner's verdict on job `explain`.
+#[allow(clippy::too_many_arguments)]
+pub fn assign_explained(
+    jobs: &[&Job],
+    priorities: Vec<Priority>,
+    fleet: &[FleetRunner],
+    running: &HashMap<u64, u32>,
+    history: &History,
+    inputs: &Inputs<'_>,
+    rules: &RoutingRules,
+    explain: Option<u64>,
+) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
+    let mut verdicts = Vec::new();
+    let facts = runner_facts(fleet);
+    let mut slots = Slots::new(fleet, running);
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by(|&a, &b| {
+        priorities[b]
+            .urgency
+            .cmp(&priorities[a].urgency)
+            .then(priorities[b].score.cmp(&priorities[a].score))
+            .then(
+                priorities[b]
+                    .waited_s
+                    .unwrap_or(0)
+                    .cmp(&priorities[a].waited_s.unwrap_or(0)),
+            )
+            .then(jobs[a].id.cmp(&jobs[b].id))
+    });
+    let mut queue_len: Vec<u32> = vec![0; fleet.len()];
+    let mut prios: Vec<Option<Priority>> = priorities.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut eligible: Vec<usize> = Vec::with_capacity(fleet.len());
+    let mut gates: Vec<(usize, Gate)> = Vec::new();
+    for k in order {
+        let j = jobs[k];
+        let p = prios[k].take().expect("each job once");
+        let jf = facts_of(j, inputs, rules);
+        eligible.clear();
+        gates.clear();
+        for (i, r) in fleet.iter().enumerate() {
+            match gate(&jf, r) {
+                Ok(()) => eligible.push(i),
+                Err(g) => gates.push((i, g)),
+            }
+        }
+        let mut a = Assignment {
+            job: j.id,
+            name: j.name.clone(),
+            git_ref: j.git_ref.clone(),
+            tags: j.tag_list.clone(),
+            priority: p.score,
+            urgency: p.urgency,
+            priority_breakdown: p,
+            runner: None,
+            runner_name: None,
+            score: None,
+            runner_up: None,
+            margin: None,
+            decided_by: "none".into(),
+            reason: None,
+            queued: None,
+            candidates: eligible.len(),
+            tie: false,
+        };
+        if explain == Some(j.id) {
+            for (i, r) in fleet.iter().enumerate() {
+                let g = gates
+                    .iter()
+                    .find(|(gi, _)| *gi == i)
+                    .map(|(_, g)| g.clone());
+                let all: Vec<usize> = eligible.clone();
+                verdicts.push(RunnerVerdict {
+                    runner: r.id(),
+                    name: r.label(),
+                    free_slots: slots.free(i),
+                    gate_words: g.as_ref().map(Gate::words),
+                    score: g.is_none().then(|| {
+                        score(j, a.urgency, i, fleet, &facts, &slots, &all, history, rules)
+                    }),
+                    gate: g,
+                });
+            }
+        }
+        if eligible.is_empty() {
+            a.reason = Some(no_runner_reason(j, &gates, fleet));
+            out.push(a);
+            continue;
+        }
+        let with_slot: Vec<usize> = eligible
+            .iter()
+            .copied()
+            .filter(|&i| slots.free(i) > 0)
+            .collect();
+        let pool = if with_slot.is_empty() {
+            &eligible
+        } else {
+            &with_slot
+        };
+        let mut scored: Vec<Score> = pool
+            .iter()
+            .map(|&i| score(j, a.urgency, i, fleet, &facts, &slots, pool, history, rules))
+            .collect();
+        // Best first; ties by runner id for determinism.
+        scored.sort_by(|x, y| {
+            y.total
+                .partial_cmp(&x.total)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(x.runner.cmp(&y.runner))
+        });
+        let best = scored.swap_remove(0);
+        let bi = fleet
+            .iter()
+            .position(|r| r.id() == best.runner)
+            .expect("scored runner is in the fleet");
+        if let Some(second) = scored.iter().max_by(|x, y| {
+            x.total
+                .partial_cmp(&y.total)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(y.runner.cmp(&x.runner))
+        }) {
+            let margin = if best.total > 0.0 {
+                (best.total - second.total) / best.total
+            } else {
+                0.0
+            };
+            a.margin = Some(margin);
+            a.tie = margin < rules.margin;
+            a.runner_up = Some(RunnerChoice {
+                runner: second.runner,
+                name: fleet
+                    .iter()
+                    .find(|r| r.id() == second.runner)
+                    .map(FleetRunner::label)
+                    .unwrap_or_default(),
+                score: second.total,
+            });
+        }
+        a.decided_by = if pool.len() == 1 {
+            "only_candidate"
+        } else {
+            "rules"
+        }
+        .into();
+        if with_slot.is_empty() {
+            queue_len[bi] += 1;
+            let position = queue_len[bi];
+            let conc = slots.concurrent[bi].max(1);
+            let waves = position.div_ceil(conc);
+            let expected = history
+                .expected_duration(fleet[bi].id(), &j.name)
+                .map(|d| d * f64::from(waves));
+            a.reason = Some(format!(
+                "all {} eligible runner{} busy: queued at position {position} on {}",
+                eligible.len(),
+                if eligible.len() == 1 { " is" } else { "s are" },
+                fleet[bi].label()
+            ));
+            a.queued = Some(Queued {
+                runner: fleet[bi].id(),
+                runner_name: fleet[bi].label(),
+                position,
+                expected_start_s: expected,
+            });
+            a.score = Some(best);
+        } else {
+            slots.used[bi] += 1;
+            a.runner = Some(fleet[bi].id());
+            a.runner_name = Some(fleet[bi].label());
+            a.score = Some(best);
+        }
+        out.push(a);
+    }
+    (out, verdicts)
+}
+
+/// Running jobs per runner id, from a jobs list.
+pub fn running_counts(jobs: &[Job]) -> HashMap<u64, u32> {
+    let mut m = HashMap::new();
+    for j in jobs.iter().filter(|j| j.status == "running") {
+        if let Some(r) = j.runner.as_ref().filter(|r| r.id != 0) {
+            *m.entry(r.id).or_insert(0) += 1;
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::model::RunnerExt;
+    use crate::gitlab::models::Runner;
+
+    fn runner(id: u64, tags: &[&str], concurrent: u32, zone: Option<&str>) -> FleetRunner {
+        FleetRunner {
+            runner: Runner {
+                id,
+                description: Some(format!("r{id}")),
+                status: Some("online".into()),
+                paused: Some(false),
+                tag_list: tags.iter().map(|t| t.to_string()).collect(),
+                run_untagged: Some(true),
+                access_level: Some("not_protected".into()),
+                ..Runner::default()
+            },
+            runneriq: RunnerExt {
+                concurrent: Some(concurrent),
+                zone: zone.map(str::to_string),
+                ..RunnerExt::default()
+            },
+        }
+    }
+
+    fn job(id: u64, name: &str, tags: &[&str], git_ref: &str) -> Job {
+        Job {
+            id,
+            name: name.into(),
+            stage: "test".into(),
+            status: "pending".into(),
+            git_ref: git_ref.into(),
+            tag_list: tags.iter().map(|t| t.to_string()).collect(),
+            created_at: Some("2026-01-01T10:00:00Z".into()),
+            ..Job::default()
+        }
+    }
+
+    fn inputs() -> Inputs<'static> {
+        Inputs {
+            default_branch: Some("main"),
+            now: 1_767_261_600,
+            ..Inputs::default()
+        }
+    }
+
+    fn run(jobs: &[Job], fleet: &[FleetRunner]) -> Vec<Assignment> {
+        let refs: Vec<&Job> = jobs.iter().collect();
+        let pr = priorities(&refs, &inputs(), &PriorityRules::default());
+        assign(
+            &refs,
+            pr,
+            fleet,
+            &HashMap::new(),
+            &History::default(),
+            &inputs(),
+            &RoutingRules::default(),
+        )
+    }
+
+    #[test]
+    fn gates_follow_gitlab() {
+        let i = inputs();
+        let rules = RoutingRules::default();
+        let j = job(1, "t", &["docker"], "feature/x");
+        let jf = facts_of(&j, &i, &rules);
+        let mut r = runner(1, &["docker", "linux"], 1, None);
+        assert_eq!(gate(&jf, &r), Ok(()));
+        r.runner.paused = Some(true);
+        assert_eq!(gate(&jf, &r), Err(Gate::Paused));
+        let mut r = runner(1, &["linux"], 1, None);
+        assert_eq!(
+            gate(&jf, &r),
+            Err(Gate::MissingTags {
+                tags: vec!["docker".into()]
+            })
+        );
+        r.runner.status = Some("stale".into());
+        assert!(matches!(gate(&jf, &r), Err(Gate::NotOnline { .. })));
+        let u = job(2, "t", &[], "feature/x");
+        let mut r = runner(1, &["docker"], 1, None);
+        r.runner.run_untagged = Some(false);
+        assert_eq!(gate(&facts_of(&u, &i, &rules), &r), Err(Gate::NoUntagged));
+        let mut r = runner(1, &["docker"], 1, None);
+        r.runner.access_level = Some("ref_protected".into());
+        assert_eq!(gate(&jf, &r), Err(Gate::ProtectedOnly));
+        let m = job(3, "t", &["docker"], "main");
+        assert_eq!(gate(&facts_of(&m, &i, &rules), &r), Ok(()));
+        let mut r = runner(1, &["docker"], 1, None);
+        r.runner.maximum_timeout = Some(600);
+        let mut ti = inputs();
+        ti.timeouts.insert(1, 3600);
+        assert!(matches!(
+            gate(&facts_of(&j, &ti, &rules), &r),
+            Err(Gate::Timeout { .. })
+        ));
+    }
+
+    #[test]
+    fn slots_are_never_exceeded_and_the_rest_queue() {
+        let fleet = [runner(1, &["docker"], 2, None)];
+        let jobs: Vec<Job> = (1..=5).map(|i| job(i, "t", &["docker"], "main")).collect();
+        let a = run(&jobs, &fleet);
+        assert_eq!(a.iter().filter(|x| x.runner == Some(1)).count(), 2);
+        let queued: Vec<u32> = a
+            .iter()
+            .filter_map(|x| x.queued.as_ref().map(|q| q.position))
+            .collect();
+        assert_eq!(queued, vec![1, 2, 3]);
+        assert!(
+            a[4].reason
+                .as_deref()
+                .unwrap()
+                .contains("busy: queued at position 3")
+        );
+    }
+
+    #[test]
+    fn a_job_no_runner_can_take_says_why() {
+        let fleet = [
+            runner(1, &["docker"], 2, None),
+            runner(2, &["linux"], 1, None),
+        ];
+        let a = run(&[job(1, "train", &["gpu", "cuda"], "main")], &fleet);
+        assert_eq!(a[0].runner, None);
+        assert_eq!(a[0].decided_by, "none");
+        assert_eq!(
+            a[0].reason.as_deref(),
+            Some("no online runner has tags [gpu, cuda]")
+        );
+    }
+
+    #[test]
+    fn urgent_jobs_first_and_low_urgency_prefers_clean_power() {
+        // A lint on an experimental branch (LOW) and a deploy on main by an
+        // unknown user ((100 + 25 + 100) / 3 = 75, HIGH): one slot on the
+        // clean runner, one on the dirty one.
+        let fleet = [
+            runner(1, &["docker"], 1, Some("FR")),
+            runner(2, &["docker"], 1, Some("PL")),
+        ];
+        let mut deploy = job(10, "deploy", &["docker"], "main");
+        deploy.stage = "deploy".into();
+        let lint = job(11, "lint", &["docker"], "spike/x");
+        let a = run(&[lint, deploy], &fleet);
+        assert_eq!(a[0].job, 10, "the deploy is placed first");
+        assert_eq!(a[0].urgency, Urgency::High);
+        assert_eq!(a[1].urgency, Urgency::Low);
+        assert_eq!(a[0].decided_by, "rules");
+        assert_eq!(a[1].decided_by, "only_candidate");
+        // The deploy (carbon 20 %) goes to the cleaner runner, all else equal.
+        assert_eq!(a[0].runner, Some(1));
+        assert_eq!(a[1].runner, Some(2));
+    }
+}
