@@ -8,6 +8,7 @@ pub mod model;
 pub mod priority;
 pub mod route;
 pub mod stats;
+pub mod tiebreak;
 
 /// Writes `bytes` to `path` whole or not at all: a temporary file beside it,
 /// then a rename.

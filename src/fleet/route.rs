@@ -129,6 +129,16 @@ pub struct JobFacts<'a> {
 
 /// GitLab's own rules for "may this runner pick up this job?".
 pub fn gate(j: &JobFacts<'_>, r: &FleetRunner) -> Result<(), Gate> {
+    check(j, r, true)
+}
+
+/// [`gate`] as a yes/no, allocating nothing (the hot loop of `assign`).
+pub fn passes(j: &JobFacts<'_>, r: &FleetRunner) -> bool {
+    check(j, r, false).is_ok()
+}
+
+/// The gate; without `detail`, `MissingTags` carries no tag names.
+fn check(j: &JobFacts<'_>, r: &FleetRunner, detail: bool) -> Result<(), Gate> {
     if r.paused() {
         return Err(Gate::Paused);
     }
@@ -143,15 +153,19 @@ pub fn gate(j: &JobFacts<'_>, r: &FleetRunner) -> Result<(), Gate> {
         if r.runner.run_untagged == Some(false) {
             return Err(Gate::NoUntagged);
         }
-    } else {
-        let missing: Vec<String> = tags
-            .iter()
-            .filter(|t| !r.runner.tag_list.iter().any(|rt| rt == *t))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            return Err(Gate::MissingTags { tags: missing });
-        }
+    } else if !tags
+        .iter()
+        .all(|t| r.runner.tag_list.iter().any(|rt| rt == t))
+    {
+        let missing: Vec<String> = if detail {
+            tags.iter()
+                .filter(|t| !r.runner.tag_list.iter().any(|rt| rt == *t))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return Err(Gate::MissingTags { tags: missing });
     }
     if r.runner.access_level.as_deref() == Some("ref_protected") && !j.protected_ref {
         return Err(Gate::ProtectedOnly);
@@ -232,8 +246,105 @@ pub fn runner_facts(fleet: &[FleetRunner]) -> Vec<RunnerFacts> {
         .collect()
 }
 
-/// Scores runner `i` for a job among `candidates` (indices, for the carbon
-/// and headroom scales).
+/// What a job's scores are relative to: the most free slots and the carbon
+/// range among its candidates (computed once per job, not per runner).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scales {
+    pub most_free: u32,
+    /// (lowest, highest) known intensity among the candidates.
+    pub carbon: Option<(f64, f64)>,
+}
+
+pub fn scales(candidates: &[usize], facts: &[RunnerFacts], slots: &Slots) -> Scales {
+    let mut most_free = 0;
+    let mut carbon: Option<(f64, f64)> = None;
+    for &c in candidates {
+        most_free = most_free.max(slots.free(c));
+        if let Some(g) = facts[c].carbon.as_ref().map(|x| x.g_per_kwh) {
+            carbon = Some(carbon.map_or((g, g), |(lo, hi)| (lo.min(g), hi.max(g))));
+        }
+    }
+    Scales {
+        most_free: most_free.max(1),
+        carbon,
+    }
+}
+
+/// The five factor values (utilization, tag match, headroom, history,
+/// carbon) and their weights: numbers only, no text (the hot path).
+#[allow(clippy::too_many_arguments)]
+fn factor_values(
+    job: &Job,
+    urgency: Urgency,
+    i: usize,
+    fleet: &[FleetRunner],
+    facts: &[RunnerFacts],
+    slots: &Slots,
+    sc: Scales,
+    history: &History,
+    rules: &RoutingRules,
+) -> ([f64; 5], [f64; 5], super::stats::RunnerRecord) {
+    let r = &fleet[i];
+    let carbon_w = rules.carbon_weight(urgency).clamp(0.0, 1.0);
+    let w = &rules.weights;
+    let sum = (w.utilization + w.tag_match + w.headroom + w.history).max(f64::EPSILON);
+    let scale = (1.0 - carbon_w) / sum;
+    let conc = slots.concurrent[i].max(1);
+    let free = slots.free(i);
+    let rt = r.runner.tag_list.len();
+    let tag_value = if job.tag_list.is_empty() {
+        1.0 / (1.0 + rt as f64)
+    } else {
+        (job.tag_list.len() as f64 / rt.max(1) as f64).min(1.0)
+    };
+    let rec = history.record(r.id(), &job.name);
+    let dur = rec
+        .duration_ratio
+        .map(|x| (1.0 / (1.0 + x)).clamp(0.0, 1.0));
+    let rel = rec.infra_failure_rate.map(|x| (1.0 - x).clamp(0.0, 1.0));
+    let carbon = match (&facts[i].carbon, sc.carbon) {
+        (Some(c), Some((lo, hi))) if hi - lo >= 1e-9 => (hi - c.g_per_kwh) / (hi - lo),
+        (Some(_), _) => 1.0,
+        (None, _) => 0.5,
+    };
+    (
+        [
+            f64::from(free) / f64::from(conc),
+            tag_value,
+            f64::from(free) / f64::from(sc.most_free),
+            (dur.unwrap_or(0.5) + rel.unwrap_or(0.5)) / 2.0,
+            carbon,
+        ],
+        [
+            w.utilization * scale,
+            w.tag_match * scale,
+            w.headroom * scale,
+            w.history * scale,
+            carbon_w,
+        ],
+        rec,
+    )
+}
+
+/// Runner `i`'s total (0..100) for a job: the number [`score`] explains.
+#[allow(clippy::too_many_arguments)]
+pub fn total(
+    job: &Job,
+    urgency: Urgency,
+    i: usize,
+    fleet: &[FleetRunner],
+    facts: &[RunnerFacts],
+    slots: &Slots,
+    sc: Scales,
+    history: &History,
+    rules: &RoutingRules,
+) -> f64 {
+    let (v, w, _) = factor_values(job, urgency, i, fleet, facts, slots, sc, history, rules);
+    (0..5).map(|k| v[k] * w[k]).sum::<f64>() * 100.0
+}
+
+/// Runner `i`'s score for a job, every factor with its weight, value and
+/// the facts behind it.
 #[allow(clippy::too_many_arguments)]
 pub fn score(
     job: &Job,
@@ -242,107 +353,58 @@ pub fn score(
     fleet: &[FleetRunner],
     facts: &[RunnerFacts],
     slots: &Slots,
-    candidates: &[usize],
+    sc: Scales,
     history: &History,
     rules: &RoutingRules,
 ) -> Score {
+    let (v, w, rec) = factor_values(job, urgency, i, fleet, facts, slots, sc, history, rules);
     let r = &fleet[i];
-    let carbon_w = rules.carbon_weight(urgency).clamp(0.0, 1.0);
-    let w = &rules.weights;
-    let sum = (w.utilization + w.tag_match + w.headroom + w.history).max(f64::EPSILON);
-    let scale = (1.0 - carbon_w) / sum;
     let conc = slots.concurrent[i].max(1);
     let free = slots.free(i);
-    let mut factors = Vec::with_capacity(5);
-
-    let util = f64::from(free) / f64::from(conc);
-    factors.push(Factor {
-        factor: "utilization",
-        weight: w.utilization * scale,
-        value: util,
-        detail: format!("{} of {} slots busy", slots.used[i].min(conc), conc),
-    });
     let rt = r.runner.tag_list.len();
-    let (tag_value, tag_detail) = if job.tag_list.is_empty() {
-        (
-            1.0 / (1.0 + rt as f64),
-            format!("untagged job, runner has {rt} tags"),
-        )
-    } else {
-        (
-            job.tag_list.len() as f64 / rt.max(1) as f64,
-            format!("{} of the runner's {rt} tags used", job.tag_list.len()),
-        )
-    };
-    factors.push(Factor {
-        factor: "tag_match",
-        weight: w.tag_match * scale,
-        value: tag_value.min(1.0),
-        detail: tag_detail,
-    });
-    let most_free = candidates
-        .iter()
-        .map(|&c| slots.free(c))
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    factors.push(Factor {
-        factor: "headroom",
-        weight: w.headroom * scale,
-        value: f64::from(free) / f64::from(most_free),
-        detail: format!("{free} free slots (most among candidates: {most_free})"),
-    });
-    let rec = history.record(r.id(), &job.name);
-    let dur = rec
-        .duration_ratio
-        .map(|x| (1.0 / (1.0 + x)).clamp(0.0, 1.0));
-    let rel = rec.infra_failure_rate.map(|x| (1.0 - x).clamp(0.0, 1.0));
-    let hist = (dur.unwrap_or(0.5) + rel.unwrap_or(0.5)) / 2.0;
-    let mut detail = match rec.duration_ratio {
+    let mut history_detail = match rec.duration_ratio {
         Some(x) => format!("{x:.2}× the fleet's time for {}", job.name),
         None => format!("no timing for {}", job.name),
     };
     match rec.infra_failure_rate {
-        Some(x) => detail.push_str(&format!(
+        Some(x) => history_detail.push_str(&format!(
             ", {:.0} % infrastructure failures of {}",
             x * 100.0,
             rec.finished
         )),
-        None => detail.push_str(", no finished jobs"),
+        None => history_detail.push_str(", no finished jobs"),
     }
-    factors.push(Factor {
-        factor: "history",
-        weight: w.history * scale,
-        value: hist,
-        detail,
-    });
-    let known: Vec<f64> = candidates
-        .iter()
-        .filter_map(|&c| facts[c].carbon.as_ref().map(|x| x.g_per_kwh))
+    let details = [
+        format!("{} of {} slots busy", slots.used[i].min(conc), conc),
+        if job.tag_list.is_empty() {
+            format!("untagged job, runner has {rt} tags")
+        } else {
+            format!("{} of the runner's {rt} tags used", job.tag_list.len())
+        },
+        format!(
+            "{free} free slots (most among candidates: {})",
+            sc.most_free
+        ),
+        history_detail,
+        match &facts[i].carbon {
+            Some(c) => format!("{:.0} gCO₂/kWh ({})", c.g_per_kwh, c.zone),
+            None => "zone unknown".to_string(),
+        },
+    ];
+    let names = ["utilization", "tag_match", "headroom", "history", "carbon"];
+    let factors: Vec<Factor> = details
+        .into_iter()
+        .enumerate()
+        .map(|(k, detail)| Factor {
+            factor: names[k],
+            weight: w[k],
+            value: v[k],
+            detail,
+        })
         .collect();
-    let (carbon_value, carbon_detail) = match &facts[i].carbon {
-        Some(c) => {
-            let lo = known.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = known.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let v = if hi - lo < 1e-9 {
-                1.0
-            } else {
-                (hi - c.g_per_kwh) / (hi - lo)
-            };
-            (v, format!("{:.0} gCO₂/kWh ({})", c.g_per_kwh, c.zone))
-        }
-        None => (0.5, "zone unknown".to_string()),
-    };
-    factors.push(Factor {
-        factor: "carbon",
-        weight: carbon_w,
-        value: carbon_value,
-        detail: carbon_detail,
-    });
-    let total = factors.iter().map(|f| f.weight * f.value).sum::<f64>() * 100.0;
     Score {
         runner: r.id(),
-        total,
+        total: (0..5).map(|k| v[k] * w[k]).sum::<f64>() * 100.0,
         factors,
     }
 }
@@ -392,6 +454,19 @@ pub struct Assignment {
     pub candidates: usize,
     /// The top two are within the margin (the LLM may break the tie).
     pub tie: bool,
+    /// The LLM's choice in a tie (`decided_by: llm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmChoice>,
+    /// Why the LLM, asked about a tie, did not decide (the rules' choice stands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm_unavailable: Option<String>,
+}
+
+/// The LLM's tie-break.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LlmChoice {
+    pub model: String,
+    pub reason: String,
 }
 
 /// Everything `assign` needs besides the jobs and the fleet.
@@ -535,6 +610,24 @@ pub fn assign_explained(
     rules: &RoutingRules,
     explain: Option<u64>,
 ) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
+    assign_with(
+        jobs, priorities, fleet, running, history, inputs, rules, explain, None,
+    )
+}
+
+/// [`assign_explained`], with the LLM breaking ties for a free slot.
+#[allow(clippy::too_many_arguments)]
+pub fn assign_with(
+    jobs: &[&Job],
+    priorities: Vec<Priority>,
+    fleet: &[FleetRunner],
+    running: &HashMap<u64, u32>,
+    history: &History,
+    inputs: &Inputs<'_>,
+    rules: &RoutingRules,
+    explain: Option<u64>,
+    mut tiebreak: Option<&mut super::tiebreak::TieBreaker>,
+) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
     let mut verdicts = Vec::new();
     let facts = runner_facts(fleet);
     let mut slots = Slots::new(fleet, running);
@@ -564,9 +657,16 @@ pub fn assign_explained(
         eligible.clear();
         gates.clear();
         for (i, r) in fleet.iter().enumerate() {
-            match gate(&jf, r) {
-                Ok(()) => eligible.push(i),
-                Err(g) => gates.push((i, g)),
+            if passes(&jf, r) {
+                eligible.push(i);
+            }
+        }
+        // The reasons, only when they are shown: no runner, or `explain`.
+        if eligible.is_empty() || explain == Some(j.id) {
+            for (i, r) in fleet.iter().enumerate() {
+                if let Err(g) = gate(&jf, r) {
+                    gates.push((i, g));
+                }
             }
         }
         let mut a = Assignment {
@@ -587,6 +687,8 @@ pub fn assign_explained(
             queued: None,
             candidates: eligible.len(),
             tie: false,
+            llm: None,
+            llm_unavailable: None,
         };
         if explain == Some(j.id) {
             for (i, r) in fleet.iter().enumerate() {
@@ -594,15 +696,15 @@ pub fn assign_explained(
                     .iter()
                     .find(|(gi, _)| *gi == i)
                     .map(|(_, g)| g.clone());
-                let all: Vec<usize> = eligible.clone();
+                let sc = scales(&eligible, &facts, &slots);
                 verdicts.push(RunnerVerdict {
                     runner: r.id(),
                     name: r.label(),
                     free_slots: slots.free(i),
                     gate_words: g.as_ref().map(Gate::words),
-                    score: g.is_none().then(|| {
-                        score(j, a.urgency, i, fleet, &facts, &slots, &all, history, rules)
-                    }),
+                    score: g
+                        .is_none()
+                        .then(|| score(j, a.urgency, i, fleet, &facts, &slots, sc, history, rules)),
                     gate: g,
                 });
             }
@@ -622,51 +724,83 @@ pub fn assign_explained(
         } else {
             &with_slot
         };
-        let mut scored: Vec<Score> = pool
-            .iter()
-            .map(|&i| score(j, a.urgency, i, fleet, &facts, &slots, pool, history, rules))
-            .collect();
-        // Best first; ties by runner id for determinism.
-        scored.sort_by(|x, y| {
-            y.total
-                .partial_cmp(&x.total)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(x.runner.cmp(&y.runner))
-        });
-        let best = scored.swap_remove(0);
-        let bi = fleet
-            .iter()
-            .position(|r| r.id() == best.runner)
-            .expect("scored runner is in the fleet");
-        if let Some(second) = scored.iter().max_by(|x, y| {
-            x.total
-                .partial_cmp(&y.total)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(y.runner.cmp(&x.runner))
-        }) {
-            let margin = if best.total > 0.0 {
-                (best.total - second.total) / best.total
-            } else {
-                0.0
-            };
-            a.margin = Some(margin);
-            a.tie = margin < rules.margin;
-            a.runner_up = Some(RunnerChoice {
-                runner: second.runner,
-                name: fleet
-                    .iter()
-                    .find(|r| r.id() == second.runner)
-                    .map(FleetRunner::label)
-                    .unwrap_or_default(),
-                score: second.total,
-            });
+        // Totals first (numbers only); the two best get their full score.
+        let sc = scales(pool, &facts, &slots);
+        let mut top: [Option<(f64, usize)>; 2] = [None, None];
+        let better = |x: (f64, usize), y: Option<(f64, usize)>| match y {
+            None => true,
+            Some(y) => x.0 > y.0 || (x.0 == y.0 && fleet[x.1].id() < fleet[y.1].id()),
+        };
+        for &i in pool.iter() {
+            let t = total(j, a.urgency, i, fleet, &facts, &slots, sc, history, rules);
+            if better((t, i), top[0]) {
+                top[1] = top[0];
+                top[0] = Some((t, i));
+            } else if better((t, i), top[1]) {
+                top[1] = Some((t, i));
+            }
         }
+        let full = |i: usize| score(j, a.urgency, i, fleet, &facts, &slots, sc, history, rules);
+        let mut scored: Vec<Score> = top.iter().flatten().map(|&(_, i)| full(i)).collect();
+        // `scored` is sorted best first: the runner-up is the second.
+        let label = |id: u64| {
+            fleet
+                .iter()
+                .find(|r| r.id() == id)
+                .map(FleetRunner::label)
+                .unwrap_or_default()
+        };
+        let mut second = (scored.len() > 1).then(|| scored.swap_remove(1));
+        let mut best = scored.swap_remove(0);
         a.decided_by = if pool.len() == 1 {
             "only_candidate"
         } else {
             "rules"
         }
         .into();
+        if let Some(sec) = &second {
+            let margin = if best.total > 0.0 {
+                (best.total - sec.total) / best.total
+            } else {
+                0.0
+            };
+            a.margin = Some(margin);
+            a.tie = margin < rules.margin;
+        }
+        // A tie for a free slot: the LLM may choose between the two.
+        if let (true, false, Some(tb), Some(sec)) = (
+            a.tie,
+            with_slot.is_empty(),
+            tiebreak.as_deref_mut(),
+            second.as_ref(),
+        ) {
+            match tb.decide(&a, (&label(best.runner), &best), (&label(sec.runner), sec)) {
+                Ok(d) => {
+                    if d.runner != best.runner {
+                        if let Some(sec) = second.take() {
+                            second = Some(std::mem::replace(&mut best, sec));
+                        }
+                    }
+                    a.decided_by = "llm".into();
+                    a.llm = Some(LlmChoice {
+                        model: tb.model().to_string(),
+                        reason: d.reason,
+                    });
+                }
+                Err(why) => a.llm_unavailable = Some(why),
+            }
+        }
+        if let Some(sec) = &second {
+            a.runner_up = Some(RunnerChoice {
+                runner: sec.runner,
+                name: label(sec.runner),
+                score: sec.total,
+            });
+        }
+        let bi = fleet
+            .iter()
+            .position(|r| r.id() == best.runner)
+            .expect("scored runner is in the fleet");
         if with_slot.is_empty() {
             queue_len[bi] += 1;
             let position = queue_len[bi];
@@ -769,6 +903,72 @@ mod tests {
             &inputs(),
             &RoutingRules::default(),
         )
+    }
+
+    struct Scripted(&'static str);
+
+    impl crate::llm::provider::Provider for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn model(&self) -> &str {
+            "test-model"
+        }
+        fn complete(
+            &self,
+            _: &crate::llm::provider::Prompt,
+        ) -> Result<crate::llm::provider::Completion, crate::llm::provider::CallError> {
+            Ok(crate::llm::provider::Completion {
+                text: self.0.to_string(),
+                tokens: Some(100),
+            })
+        }
+    }
+
+    fn tied(answer: &'static str) -> Assignment {
+        // Two identical runners: a tie; the rules pick the lower id.
+        let fleet = [
+            runner(1, &["docker"], 1, None),
+            runner(2, &["docker"], 1, None),
+        ];
+        let jobs = [job(1, "t", &["docker"], "main")];
+        let refs: Vec<&Job> = jobs.iter().collect();
+        let pr = priorities(&refs, &inputs(), &PriorityRules::default());
+        let cfg = crate::llm::LlmConfig::from_lookup(|_| None).unwrap();
+        let mut tb =
+            super::super::tiebreak::TieBreaker::with_provider(Box::new(Scripted(answer)), &cfg);
+        let (a, _) = assign_with(
+            &refs,
+            pr,
+            &fleet,
+            &HashMap::new(),
+            &History::default(),
+            &inputs(),
+            &RoutingRules::default(),
+            None,
+            Some(&mut tb),
+        );
+        a.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn the_llm_breaks_a_tie_only_with_a_valid_answer() {
+        let a = tied(r#"{"runner": 2, "reason": "same score, spread the load"}"#);
+        assert_eq!((a.runner, a.decided_by.as_str()), (Some(2), "llm"));
+        assert_eq!(a.runner_up.as_ref().unwrap().runner, 1);
+        assert_eq!(
+            a.llm.as_ref().unwrap().reason,
+            "same score, spread the load"
+        );
+        let a = tied(r#"{"runner": 7, "reason": "runner 7 is best"}"#);
+        assert_eq!((a.runner, a.decided_by.as_str()), (Some(1), "rules"));
+        assert!(
+            a.llm_unavailable
+                .unwrap()
+                .contains("not one of the two candidates")
+        );
+        let a = tied("I think the first one.");
+        assert_eq!((a.runner, a.decided_by.as_str()), (Some(1), "rules"));
     }
 
     #[test]

@@ -36,13 +36,20 @@ impl Mean {
     }
 }
 
+/// Durations of one job name: on any runner, and per runner.
+#[derive(Debug, Clone, Default)]
+struct NameStats {
+    fleet: Mean,
+    per_runner: HashMap<u64, Mean>,
+}
+
 /// Statistics over finished jobs (success or failed, with a runner).
+/// Lookups by job name and runner allocate nothing (routing asks for every
+/// job × candidate).
 #[derive(Debug, Clone, Default)]
 pub struct History {
-    /// (runner, job name) → duration.
-    by_runner_name: HashMap<(u64, String), Mean>,
-    /// job name → duration on any runner.
-    by_name: HashMap<String, Mean>,
+    /// job name → durations.
+    by_name: HashMap<String, NameStats>,
     /// runner → duration of any job.
     by_runner: HashMap<u64, Mean>,
     /// runner → (finished jobs, infrastructure failures).
@@ -85,11 +92,9 @@ impl History {
             // little about speed.
             if j.status == "success" {
                 if let Some(d) = j.duration.filter(|d| d.is_finite() && *d > 0.0) {
-                    h.by_runner_name
-                        .entry((runner, j.name.clone()))
-                        .or_default()
-                        .add(d);
-                    h.by_name.entry(j.name.clone()).or_default().add(d);
+                    let n = h.by_name.entry(j.name.clone()).or_default();
+                    n.fleet.add(d);
+                    n.per_runner.entry(runner).or_default().add(d);
                     h.by_runner.entry(runner).or_default().add(d);
                 }
             }
@@ -98,11 +103,11 @@ impl History {
     }
 
     pub fn record(&self, runner: u64, job_name: &str) -> RunnerRecord {
-        let mine = self
-            .by_runner_name
-            .get(&(runner, job_name.to_string()))
+        let name = self.by_name.get(job_name);
+        let mine = name
+            .and_then(|n| n.per_runner.get(&runner))
             .and_then(|m| m.get());
-        let fleet = self.by_name.get(job_name).and_then(|m| m.get());
+        let fleet = name.and_then(|n| n.fleet.get());
         let (finished, infra) = self.outcomes.get(&runner).copied().unwrap_or((0, 0));
         RunnerRecord {
             duration_ratio: match (mine, fleet) {
@@ -117,10 +122,10 @@ impl History {
     /// Expected seconds a job of `job_name` takes on `runner`: its own mean,
     /// else the fleet's for the name, else the runner's mean, else None.
     pub fn expected_duration(&self, runner: u64, job_name: &str) -> Option<f64> {
-        self.by_runner_name
-            .get(&(runner, job_name.to_string()))
+        let name = self.by_name.get(job_name);
+        name.and_then(|n| n.per_runner.get(&runner))
             .and_then(|m| m.get())
-            .or_else(|| self.by_name.get(job_name).and_then(|m| m.get()))
+            .or_else(|| name.and_then(|n| n.fleet.get()))
             .or_else(|| self.by_runner.get(&runner).and_then(|m| m.get()))
     }
 }
