@@ -238,7 +238,15 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     let running = route::running_counts(&l.jobs);
     let slots = route::Slots::new(&l.fleet, &running);
     let free_before: u32 = (0..l.fleet.len()).map(|i| slots.free(i)).sum();
-    let (assignments, verdicts) = route::assign_explained(
+    // Ties for a free slot go to the LLM when one is configured.
+    let mut tiebreak = match crate::llm::LlmConfig::from_env() {
+        Ok(cfg) => super::tiebreak::TieBreaker::from_config(&cfg),
+        Err(e) => {
+            warnings.push(format!("LLM tie-break off: {e}"));
+            None
+        }
+    };
+    let (assignments, verdicts) = route::assign_with(
         &jobs,
         pr,
         &l.fleet,
@@ -247,7 +255,11 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
         &inputs,
         &l.routing_rules,
         explain,
+        tiebreak.as_mut(),
     );
+    if let Some(tb) = tiebreak.as_mut() {
+        warnings.append(&mut tb.warnings);
+    }
     for r in &l.fleet {
         if let Some(z) = r.runneriq.zone.as_deref() {
             if super::carbon::lookup(z).is_none() {
