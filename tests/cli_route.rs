@@ -1,0 +1,426 @@
+//! `runneriq route` and `runneriq explain` end to end: the real binary on the
+//! fleet fixtures (tests/fixtures/fleet, real API shapes, see make-fleet.py),
+//! against the fake GitLab for `--project`, and against the fake LLM for the
+//! tie-break.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::fake_gitlab::{FakeGitLab, Fault};
+use common::fake_llm::{FakeLlm, Step};
+use serde_json::{Value, json};
+
+const NOW: &str = "1767261600";
+const TOKEN: &str = "glpat-route-secret-0001";
+
+fn fx(name: &str) -> String {
+    common::fixture(&format!("fleet/{name}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `runneriq ARGS` in a clean environment plus `env`.
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runneriq"));
+    cmd.args(args).env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env("RUNNERIQ_NOW", NOW);
+    cmd.env("RUNNERIQ_HTTP_MAX_ATTEMPTS", "2");
+    cmd.env("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS", "5");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn files() -> Vec<String> {
+    vec![
+        "--jobs".into(),
+        fx("jobs.json"),
+        "--fleet".into(),
+        fx("fleet.json"),
+        "--history".into(),
+        fx("history.json"),
+    ]
+}
+
+fn route(extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let f = files();
+    let mut args: Vec<&str> = vec!["route"];
+    args.extend(f.iter().map(String::as_str));
+    args.extend_from_slice(extra);
+    run(&args, env)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn assignments(o: &Output) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&stdout(o)).unwrap();
+    v["assignments"].as_array().unwrap().clone()
+}
+
+fn by_job(list: &[Value], id: u64) -> Value {
+    list.iter().find(|a| a["job"] == id).cloned().unwrap()
+}
+
+#[test]
+fn route_json_keeps_the_contract() {
+    let o = route(&["--format", "json"], &[]);
+    ok(&o);
+    let list = assignments(&o);
+    // One entry per waiting job (the running ones only hold slots).
+    assert_eq!(list.len(), 14);
+    for a in &list {
+        let p = a["priority"].as_u64().unwrap();
+        assert!(p <= 100);
+        assert!(["CRITICAL", "HIGH", "MEDIUM", "LOW"].contains(&a["urgency"].as_str().unwrap()));
+        assert!(
+            ["rules", "llm", "only_candidate", "none"].contains(&a["decided_by"].as_str().unwrap())
+        );
+        if a["runner"].is_null() {
+            assert!(!a["reason"].as_str().unwrap().is_empty(), "{a}");
+        }
+    }
+    // The deploy on main goes to the protected deploy runner, its only candidate.
+    let deploy = by_job(&list, 2001);
+    assert_eq!(deploy["runner"], 105);
+    assert_eq!(deploy["decided_by"], "only_candidate");
+    assert_eq!(deploy["urgency"], "HIGH");
+    // The same deploy from a feature branch: the protected runner refuses it.
+    let review = by_job(&list, 2013);
+    assert!(review["runner"].is_null());
+    assert_eq!(review["decided_by"], "none");
+    assert!(
+        review["reason"]
+            .as_str()
+            .unwrap()
+            .contains("1 runs protected refs only"),
+        "{review}"
+    );
+    // GPU job: the only GPU runner is paused.
+    let gpu = by_job(&list, 2010);
+    assert_eq!(
+        gpu["reason"],
+        "no online runner has tags [cuda, gpu] (the runners that have them are paused or offline)"
+    );
+    // docker-fr-1 has 4 slots and 2 running jobs: it gets 2 more, no runner
+    // gets more than its free slots, and the rest queue with a position.
+    let on = |r: u64| list.iter().filter(|a| a["runner"] == r).count();
+    assert_eq!(on(101), 2);
+    assert_eq!(on(102), 3);
+    assert_eq!(on(103), 1);
+    let queued: Vec<u64> = list
+        .iter()
+        .filter_map(|a| a["queued"]["position"].as_u64())
+        .collect();
+    assert_eq!(queued, vec![1, 2, 3, 4]);
+    // The lint waited 400 s: LOW escalated to MEDIUM (SLA 300 s).
+    let lint = by_job(&list, 2009);
+    assert_eq!(lint["urgency"], "MEDIUM");
+    assert_eq!(lint["priority_breakdown"]["base_urgency"], "LOW");
+    // Placement order is priority order.
+    let rank = |u: &str| {
+        ["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+            .iter()
+            .position(|x| *x == u)
+            .unwrap()
+    };
+    for w in list.windows(2) {
+        let a = (
+            rank(w[0]["urgency"].as_str().unwrap()),
+            w[0]["priority"].as_u64().unwrap(),
+        );
+        let b = (
+            rank(w[1]["urgency"].as_str().unwrap()),
+            w[1]["priority"].as_u64().unwrap(),
+        );
+        assert!(a >= b, "{} before {}", w[0]["job"], w[1]["job"]);
+    }
+}
+
+#[test]
+fn route_markdown_and_explain() {
+    let o = route(&[], &[]);
+    ok(&o);
+    let md = stdout(&o);
+    eprintln!("{md}");
+    assert!(
+        md.starts_with("### RunnerIQ route: 14 jobs, 7 runners (5 online, 12 of 16 slots free)")
+    );
+    assert!(
+        md.contains("| `deploy:production` #2001 (`main`) | 75 HIGH | `deploy-se` |"),
+        "{md}"
+    );
+    assert!(md.contains("**Queued** (every eligible runner is busy):"));
+
+    let f = files();
+    let mut args: Vec<&str> = vec!["explain", "2002"];
+    args.extend(f.iter().map(String::as_str));
+    let o = run(&args, &[]);
+    ok(&o);
+    let md = stdout(&o);
+    eprintln!("{md}");
+    assert!(md.starts_with("### Job #2002 `build:linux` on `main`: priority 67 (MEDIUM)"));
+    for factor in [
+        "| branch | +100 |",
+        "| role | +25 | role unknown |",
+        "| job_type | +75 |",
+    ] {
+        assert!(md.contains(factor), "{factor}\n{md}");
+    }
+    for factor in [
+        "| utilization |",
+        "| tag_match |",
+        "| headroom |",
+        "| history |",
+        "| carbon |",
+    ] {
+        assert!(md.contains(factor), "{factor}");
+    }
+    // Every runner of the fleet, eligible or not and why.
+    assert!(
+        md.contains("| `gpu-us-1` (#104) | 1 | no | paused |"),
+        "{md}"
+    );
+    assert!(md.contains("| `docker-old` (#106) | 2 | no | offline, not online |"));
+    assert!(md.contains("| `deploy-se` (#105) | 0 | no | lacks tags \\[linux\\] |"));
+    assert_eq!(md.matches("(#10").count(), 7);
+
+    let mut args: Vec<&str> = vec!["explain", "2002", "--format", "json"];
+    args.extend(f.iter().map(String::as_str));
+    let v: Value = serde_json::from_str(&stdout(&run(&args, &[]))).unwrap();
+    assert_eq!(v["runners"].as_array().unwrap().len(), 7);
+    assert_eq!(v["assignment"]["job"], 2002);
+    assert_eq!(
+        v["assignment"]["score"]["factors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+
+    let mut args: Vec<&str> = vec!["explain", "1901"];
+    args.extend(f.iter().map(String::as_str));
+    let o = run(&args, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("job 1901 is not waiting for a runner"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2_naming_the_file_and_the_field() {
+    let dir = std::env::temp_dir().join(format!("runneriq-route-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("fleet.json");
+    std::fs::write(
+        &bad,
+        r#"[{"id": 1, "tag_list": ["docker"]}, {"id": 2, "runneriq": {"concurrent": "four"}}]"#,
+    )
+    .unwrap();
+    let garbage = dir.join("garbage.json");
+    std::fs::write(&garbage, b"\x1f\x8b\x08\x00\xff\xfe binary").unwrap();
+    let bad_s = bad.to_string_lossy().into_owned();
+    let garbage_s = garbage.to_string_lossy().into_owned();
+    for (args, want) in [
+        (
+            vec!["route", "--jobs", &fx("jobs.json"), "--fleet", &bad_s],
+            format!("{bad_s}: [1].runneriq.concurrent: invalid type: string \"four\""),
+        ),
+        (
+            vec!["route", "--jobs", &garbage_s, "--fleet", &fx("fleet.json")],
+            format!("{garbage_s}: "),
+        ),
+        (
+            vec![
+                "route",
+                "--jobs",
+                "/nonexistent/jobs.json",
+                "--fleet",
+                &fx("fleet.json"),
+            ],
+            "/nonexistent/jobs.json: cannot read the jobs file".to_string(),
+        ),
+        (
+            vec!["route", "--fleet", &fx("fleet.json")],
+            "no jobs to route: pass --jobs FILE".to_string(),
+        ),
+    ] {
+        let o = run(&args, &[]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains(&want), "{args:?}:\n{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(stdout(&o).is_empty());
+    }
+    let cfg = dir.join(".runneriq.yml");
+    std::fs::write(&cfg, "routing: { margin: 2 }\n").unwrap();
+    let o = route(&["--config", &cfg.to_string_lossy()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("routing.margin: expected a number from 0 to 1, got 2"));
+}
+
+#[test]
+fn an_llm_breaks_a_tie_and_an_invalid_answer_leaves_the_rules_choice() {
+    let llm = FakeLlm::start();
+    // build:linux (#2002): docker-fr-1 79.8 vs docker-de-1 69.8, a 12 % margin.
+    llm.script(vec![Step::Text(
+        r#"{"runner": 102, "reason": "docker-de-1 is faster for build:linux"}"#.into(),
+    )]);
+    llm.default_text(r#"{"runner": 999, "reason": "a runner that does not exist"}"#);
+    let env = [
+        ("ANTHROPIC_API_KEY", "sk-ant-fake-route-key"),
+        ("ANTHROPIC_BASE_URL", &llm.origin()),
+    ];
+    let o = route(&["--format", "json"], &env);
+    ok(&o);
+    let list = assignments(&o);
+    let build = by_job(&list, 2002);
+    assert_eq!(build["runner"], 102, "{build}");
+    assert_eq!(build["decided_by"], "llm");
+    assert_eq!(build["runner_up"]["runner"], 101);
+    assert_eq!(
+        build["llm"]["reason"],
+        "docker-de-1 is faster for build:linux"
+    );
+    // Only ties are sent; the prompt carries both factor tables.
+    let sent = llm.requests();
+    assert!(!sent.is_empty());
+    assert!(sent[0].user_message().contains("Runner id 101"));
+    assert!(sent[0].user_message().contains("Runner id 102"));
+    let ties = list
+        .iter()
+        .filter(|a| a["tie"] == true && a["runner"].is_number())
+        .count();
+    assert_eq!(sent.len(), ties, "one request per tie for a free slot");
+    for a in list
+        .iter()
+        .filter(|a| a["job"] != 2002 && a["tie"] == true && a["runner"].is_number())
+    {
+        assert_eq!(a["decided_by"], "rules", "{a}");
+        assert!(
+            a["llm_unavailable"]
+                .as_str()
+                .unwrap()
+                .contains("not one of the two candidates")
+        );
+    }
+    // Without a provider: rules only, nothing sent.
+    let o = route(&["--format", "json"], &[]);
+    assert_eq!(by_job(&assignments(&o), 2002)["decided_by"], "rules");
+}
+
+/// The fake GitLab of a project: waiting jobs, runners (list + details),
+/// members, finished jobs.
+fn project_gitlab() -> FakeGitLab {
+    let fake = FakeGitLab::start();
+    fake.require_token("PRIVATE-TOKEN", TOKEN);
+    let read = |n: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(fx(n)).unwrap()).unwrap()
+    };
+    let fleet = read("fleet.json");
+    let jobs = read("jobs.json");
+    fake.route_list("/projects/42/jobs", jobs);
+    let list: Vec<Value> = fleet
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!({"id": r["id"], "description": r["description"], "status": r["status"], "paused": r["paused"], "is_shared": true, "name": r["name"], "online": r["online"], "runner_type": r["runner_type"]}))
+        .collect();
+    fake.route_list("/projects/42/runners", Value::Array(list));
+    for r in fleet.as_array().unwrap() {
+        let mut detail = r.clone();
+        detail.as_object_mut().unwrap().remove("runneriq");
+        fake.route_json(
+            "GET",
+            &format!("/runners/{}", r["id"]),
+            200,
+            detail.to_string(),
+        );
+    }
+    fake.route_list(
+        "/projects/42/members/all",
+        json!([{"id": 7, "username": "user7", "access_level": 40}]),
+    );
+    fake.route_json(
+        "GET",
+        "/projects/42",
+        200,
+        json!({"id": 42, "default_branch": "main"}).to_string(),
+    );
+    fake
+}
+
+#[test]
+fn route_reads_a_project_from_gitlab() {
+    let fake = project_gitlab();
+    let o = run(
+        &["route", "--project", "42", "--format", "json"],
+        &[
+            ("CI_API_V4_URL", &fake.base_url()),
+            ("RUNNERIQ_TOKEN", TOKEN),
+        ],
+    );
+    ok(&o);
+    let list = assignments(&o);
+    // The members list makes user 7 a maintainer: role 100 instead of 25.
+    let deploy = by_job(&list, 2001);
+    assert_eq!(deploy["priority"], 100);
+    assert_eq!(deploy["urgency"], "CRITICAL");
+    // Runners come from GitLab without the runneriq extension: 1 slot each.
+    assert!(list.iter().filter(|a| a["runner"] == 101).count() <= 1);
+    let log: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.api_path()))
+        .collect();
+    eprintln!("{log:#?}");
+    assert!(log.contains(&"GET /projects/42/runners".to_string()));
+    assert!(log.contains(&"GET /runners/105".to_string()));
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("PUT") || l.starts_with("POST")),
+        "route is read-only"
+    );
+    assert!(!stdout(&o).contains(TOKEN) && !stderr(&o).contains(TOKEN));
+}
+
+#[test]
+fn without_the_maintainer_role_the_error_points_at_a_fleet_file() {
+    let fake = project_gitlab();
+    fake.fail_next("/projects/42/runners", vec![Fault::Status(403)]);
+    let o = run(
+        &["route", "--project", "42"],
+        &[
+            ("CI_API_V4_URL", &fake.base_url()),
+            ("RUNNERIQ_TOKEN", TOKEN),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("reading the project's runners needs the Maintainer role"),
+        "{err}"
+    );
+    assert!(err.contains("--fleet FILE"), "{err}");
+    assert!(!err.contains(TOKEN));
+}
