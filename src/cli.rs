@@ -43,6 +43,13 @@ pub enum Command {
     /// The runner fleet as fleet JSON (`fleet export`).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// Apply a tag plan written by `route --mode supervised --plan FILE`
+    /// (dry run unless --execute).
+    Apply(ApplyArgs),
+    /// Remove every `runneriq:` tag from every runner (dry run unless --execute).
+    ResetTags(ResetTagsArgs),
+    /// Show the audit log: recommendations and tag changes.
+    Audit(AuditArgs),
 }
 
 /// Where `route` and `explain` read jobs, runners and history.
@@ -113,6 +120,153 @@ pub struct RouteArgs {
     pub sources: RouteSources,
 
     /// Output format.
+    #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
+    pub format: crate::diagnose::NoteFormat,
+
+    /// How far RunnerIQ may act: `advisory` recommends (tag changes are
+    /// listed as "would change"), `supervised` writes a plan (--plan FILE)
+    /// for `runneriq apply`, `autonomous` applies tag changes itself (with
+    /// --execute; without it, a dry run).
+    #[arg(long, value_enum, default_value = "advisory", env = "RUNNERIQ_MODE")]
+    pub mode: TrustMode,
+
+    /// Plan `runneriq:` tag changes (the tag bridge) in advisory mode too;
+    /// supervised and autonomous always plan them.
+    /// (`RUNNERIQ_TAGS`: empty, 0, false, no or off mean no.)
+    #[arg(
+        long,
+        env = "RUNNERIQ_TAGS",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub tags: bool,
+
+    /// Write the tag plan here (JSON, written whole or not at all), for a
+    /// later `runneriq apply FILE`. Supervised and autonomous modes.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+
+    /// Apply the tag changes to GitLab (`PUT /runners/:id`). Autonomous mode
+    /// only; needs the live fleet (--project and a token).
+    #[arg(long)]
+    pub execute: bool,
+
+    /// Share of the online runners with a known carbon intensity that get
+    /// `runneriq:green` (rounded, at least one).
+    #[arg(long, value_name = "SHARE", default_value_t = 0.34, value_parser = parse_share)]
+    pub green_share: f64,
+
+    /// Lease of the tags RunnerIQ writes (`runneriq:until:`), e.g. 6h, 90m.
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = parse_ttl)]
+    pub tag_ttl: u64,
+
+    /// Append recommendations and tag changes to this JSON Lines file.
+    /// Default: `runneriq-audit.jsonl` in the current directory when
+    /// --execute or --plan is used, else none.
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_AUDIT")]
+    pub audit: Option<PathBuf>,
+}
+
+/// How far RunnerIQ may act on the fleet.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustMode {
+    /// Recommend only; nothing is written to GitLab.
+    Advisory,
+    /// Write a tag plan for a person (a `when: manual` job) to apply.
+    Supervised,
+    /// Apply tag changes directly (with --execute).
+    Autonomous,
+}
+
+impl TrustMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustMode::Advisory => "advisory",
+            TrustMode::Supervised => "supervised",
+            TrustMode::Autonomous => "autonomous",
+        }
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("expected a share above 0 and at most 1, got {s:?}")),
+    }
+}
+
+fn parse_ttl(s: &str) -> Result<u64, String> {
+    match crate::config::parse_duration(s) {
+        Some(v) if v >= 60 => Ok(v),
+        Some(_) => Err("a lease shorter than a minute would expire before it is used".into()),
+        None => Err(format!(
+            "expected a duration such as 6h, 90m or 3600, got {s:?}"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    /// The plan file (`route --mode supervised --plan FILE`).
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
+
+    /// Send the PUTs; without it, print what would be sent.
+    #[arg(long)]
+    pub execute: bool,
+
+    /// GitLab API base URL [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// Append the tag changes to this JSON Lines file. Default:
+    /// `runneriq-audit.jsonl` in the current directory with --execute.
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_AUDIT")]
+    pub audit: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
+    pub format: crate::diagnose::NoteFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ResetTagsArgs {
+    /// Project id or path whose runners are reset [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// Every runner of the instance (needs an administrator's token).
+    #[arg(long, conflicts_with = "project")]
+    pub all: bool,
+
+    /// GitLab API base URL [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// Send the PUTs; without it, print what would be sent.
+    #[arg(long)]
+    pub execute: bool,
+
+    /// Append the tag changes to this JSON Lines file. Default:
+    /// `runneriq-audit.jsonl` in the current directory with --execute.
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_AUDIT")]
+    pub audit: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
+    pub format: crate::diagnose::NoteFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The audit log [env: RUNNERIQ_AUDIT; default: runneriq-audit.jsonl].
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// Only entries this recent, e.g. 7d, 12h, 30m.
+    #[arg(long, value_name = "DURATION")]
+    pub since: Option<String>,
+
+    /// Output format: a Markdown table, or the entries as a JSON array.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
     pub format: crate::diagnose::NoteFormat,
 }
@@ -381,6 +535,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Route(args) => crate::fleet::command::run_route(args),
         Command::Explain(args) => crate::fleet::command::run_explain(args),
         Command::Fleet(FleetCommand::Export(args)) => crate::fleet::command::run_export(args),
+        Command::Apply(args) => crate::fleet::command::run_apply(args),
+        Command::ResetTags(args) => crate::fleet::command::run_reset_tags(args),
+        Command::Audit(args) => crate::fleet::command::run_audit(args),
     }
 }
 

@@ -1,17 +1,19 @@
 //! `runneriq route` and `runneriq explain`: read the jobs, the fleet and the
 //! history (files or the API), run the pure routing, render Markdown or JSON.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use serde::Serialize;
 
+use super::audit::{self, AuditLog};
 use super::model::{self, FleetRunner};
 use super::priority::PriorityRules;
 use super::route::{self, Assignment, Inputs, RoutingRules, RunnerVerdict};
 use super::stats::History;
+use super::tags::{self, Applied, TagChange, TagRules};
 use crate::error::input;
 use crate::gitlab::models::Job;
 use crate::gitlab::{Client, project_ref};
@@ -541,15 +543,386 @@ fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The tag section of `route --format json` (present when the tag bridge is on).
+#[derive(Debug, Clone, Serialize)]
+pub struct TagsOut<'a> {
+    pub mode: &'static str,
+    /// would change | planned | dry run | applied
+    pub status: &'static str,
+    /// The plan file written, if any.
+    pub plan: Option<String>,
+    pub changes: &'a [TagChange],
+    /// What `apply` did (autonomous mode).
+    pub applied: Option<&'a [Applied]>,
+}
+
+/// `route --format json`: the routing, plus the tag bridge when it is on.
+#[derive(Debug, Clone, Serialize)]
+struct RouteOut<'a> {
+    #[serde(flatten)]
+    routed: &'a Routed,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tags: Option<TagsOut<'a>>,
+}
+
+/// The live runners, each with the `runneriq` extension (zone, power,
+/// slots) of the same runner in the fleet file.
+fn merge_fleet(
+    live: Vec<FleetRunner>,
+    file: &[FleetRunner],
+    warnings: &mut Vec<String>,
+) -> Vec<FleetRunner> {
+    let ext: HashMap<u64, &FleetRunner> = file.iter().map(|r| (r.id(), r)).collect();
+    for r in file {
+        if !live.iter().any(|l| l.id() == r.id()) {
+            warnings.push(format!(
+                "runner {} (#{}) of the fleet file is not among the project's runners: left out",
+                r.label(),
+                r.id()
+            ));
+        }
+    }
+    live.into_iter()
+        .map(|mut l| {
+            if let Some(f) = ext.get(&l.id()) {
+                l.runneriq = f.runneriq.clone();
+            }
+            l
+        })
+        .collect()
+}
+
+/// The audit log to append to: `--audit`, else the default file when the
+/// run writes something (a plan, tags), else none.
+fn audit_log(flag: Option<PathBuf>, writes: bool) -> anyhow::Result<Option<AuditLog>> {
+    flag.or_else(|| writes.then(|| PathBuf::from(audit::DEFAULT_FILE)))
+        .map(|p| AuditLog::open(&p))
+        .transpose()
+}
+
+fn failures(applied: &[Applied]) -> usize {
+    let failed: Vec<&Applied> = applied.iter().filter(|a| !a.ok).collect();
+    for a in &failed {
+        if let Some(e) = &a.error {
+            eprintln!("runneriq: error: {e}");
+        }
+    }
+    failed.len()
+}
+
+fn exit_for(failed: usize) -> std::process::ExitCode {
+    if failed > 0 {
+        std::process::ExitCode::from(crate::error::EXIT_RUNTIME)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
+
+/// The skipped removals (last holders) of a plan, as a Markdown list.
+fn kept_md(changes: &[TagChange]) -> String {
+    let mut out = String::new();
+    for c in changes.iter().filter(|c| c.is_noop()) {
+        let _ = writeln!(
+            out,
+            "- {} (#{}): {}",
+            code_span(&c.runner_name),
+            c.runner,
+            inline(&c.reason)
+        );
+    }
+    if !out.is_empty() {
+        out.insert_str(0, "\n**Unchanged:**\n\n");
+    }
+    out
+}
+
 /// `runneriq route`.
 pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::ExitCode> {
-    let loaded = load(&args.sources.resolve())?;
-    let (routed, _) = route_loaded(&loaded, now(), None);
+    use crate::cli::TrustMode;
+    let mode = args.mode;
+    if args.execute && mode != TrustMode::Autonomous {
+        return Err(input(format!(
+            "--execute writes runner tags to GitLab and needs --mode autonomous (the mode is {}); \
+             --mode supervised --plan FILE writes a plan for `runneriq apply` instead",
+            mode.as_str()
+        )));
+    }
+    if args.plan.is_some() && mode == TrustMode::Advisory {
+        return Err(input(
+            "--plan writes tag changes for `runneriq apply`, which advisory mode does not do: \
+             pass --mode supervised",
+        ));
+    }
+    if mode == TrustMode::Supervised && args.plan.is_none() {
+        return Err(input(
+            "--mode supervised writes its tag changes to a plan for a person to apply: pass \
+             --plan FILE (then `runneriq apply FILE --execute`, e.g. in a `when: manual` job)",
+        ));
+    }
+    let bridge = args.tags || mode != TrustMode::Advisory;
+    let src = args.sources.resolve();
+    let mut loaded = load(&src)?;
+    let now_s = crate::publish::notify::now();
+    // Opened before anything is written, so a run that cannot record what
+    // it does does nothing.
+    let mut log = audit_log(args.audit.clone(), args.execute || args.plan.is_some())?;
+    let client = if mode == TrustMode::Autonomous {
+        let Some(project) = src.project.as_deref() else {
+            return Err(input(
+                "--mode autonomous changes runners' tags and needs the live fleet: pass --project \
+                 ID|PATH and a token (a --fleet file then only adds zones, power and slots)",
+            ));
+        };
+        let c = api_client(src.gitlab_url.clone())?;
+        if src.fleet.is_some() {
+            let live = super::export::project_fleet(&c, project)?;
+            loaded.fleet = merge_fleet(live, &loaded.fleet, &mut loaded.warnings);
+        }
+        Some(c)
+    } else {
+        None
+    };
+    let rules = TagRules {
+        green_share: args.green_share,
+        ttl_s: args.tag_ttl,
+        enabled: bridge,
+    };
+    if bridge
+        && !loaded.fleet.iter().any(|r| {
+            tags::serving(&r.runner)
+                && r.runneriq
+                    .zone
+                    .as_deref()
+                    .is_some_and(|z| super::carbon::lookup(z).is_some())
+        })
+    {
+        loaded.warnings.push(
+            "no online runner has a known carbon intensity (`runneriq.zone` in a --fleet file), \
+             so no runner gets runneriq:green"
+                .into(),
+        );
+    }
+    let (routed, _) = route_loaded(&loaded, i64::try_from(now_s).unwrap_or(i64::MAX), None);
+    let plan = bridge.then(|| {
+        let changes = tags::plan(&loaded.fleet, now_s, &rules);
+        tags::make_plan(&loaded.fleet, now_s, &rules, mode.as_str(), changes)
+    });
+    if let (Some(path), Some(p)) = (&args.plan, &plan) {
+        let json = serde_json::to_string_pretty(p)? + "\n";
+        crate::fleet::write_atomically(path, json.as_bytes())?;
+    }
+    let applied = match (&client, &plan) {
+        (Some(c), Some(p)) => Some(tags::apply_plan(c, p, args.execute)),
+        _ => None,
+    };
+    let status = match (mode, args.execute) {
+        (TrustMode::Advisory, _) => "would change",
+        (TrustMode::Supervised, _) => "planned",
+        (TrustMode::Autonomous, false) => "dry run",
+        (TrustMode::Autonomous, true) => "applied",
+    };
+    let plan_name = args.plan.as_ref().map(|p| p.display().to_string());
     let text = match args.format {
-        crate::diagnose::NoteFormat::Json => serde_json::to_string_pretty(&routed)? + "\n",
-        crate::diagnose::NoteFormat::Md => render_route_md(&routed),
+        crate::diagnose::NoteFormat::Json => {
+            let out = RouteOut {
+                routed: &routed,
+                tags: plan.as_ref().map(|p| TagsOut {
+                    mode: mode.as_str(),
+                    status,
+                    plan: plan_name.clone(),
+                    changes: &p.changes,
+                    applied: applied.as_deref(),
+                }),
+            };
+            serde_json::to_string_pretty(&out)? + "\n"
+        }
+        crate::diagnose::NoteFormat::Md => {
+            let mut md = render_route_md(&routed);
+            if let Some(p) = &plan {
+                if !md.ends_with("\n\n") {
+                    md.push('\n');
+                }
+                match (&applied, &plan_name) {
+                    (Some(a), _) => {
+                        let heading = if args.execute {
+                            "Tag changes (autonomous: applied)"
+                        } else {
+                            "Tag changes (autonomous dry run: nothing sent, pass --execute to apply)"
+                        };
+                        md.push_str(&tags::render_applied_md(heading, a, args.execute));
+                    }
+                    (None, Some(name)) => md.push_str(&tags::render_changes_md(
+                        &format!(
+                            "Tag changes (planned: written to {}, apply with `runneriq apply {} \
+                             --execute`)",
+                            code_span(name),
+                            inline(name)
+                        ),
+                        &p.changes,
+                    )),
+                    (None, None) => md.push_str(&tags::render_changes_md(
+                        "Tag changes (would change: advisory mode, nothing is written to GitLab)",
+                        &p.changes,
+                    )),
+                }
+                md.push_str(&kept_md(&p.changes));
+            }
+            md
+        }
     };
     print(&text)?;
+    if let Some(log) = log.as_mut() {
+        let mode_s = mode.as_str();
+        log.append(&audit::recommendations(&routed.assignments, now_s, mode_s))?;
+        match (&applied, &plan) {
+            (Some(a), _) => log.append(&audit::outcome(a, now_s, mode_s))?,
+            (None, Some(p)) => log.append(&audit::planned(&p.changes, now_s, mode_s))?,
+            _ => {}
+        }
+    }
+    if let Some(name) = &plan_name {
+        eprintln!(
+            "runneriq: plan written to {name}: {} tag changes",
+            plan.as_ref()
+                .map_or(0, |p| p.changes.iter().filter(|c| !c.is_noop()).count())
+        );
+    }
+    let failed = applied.as_deref().map_or(0, failures);
+    Ok(exit_for(failed))
+}
+
+fn print_applied(
+    applied: &[Applied],
+    heading: &str,
+    execute: bool,
+    format: crate::diagnose::NoteFormat,
+) -> anyhow::Result<()> {
+    let text = match format {
+        crate::diagnose::NoteFormat::Json => serde_json::to_string_pretty(applied)? + "\n",
+        crate::diagnose::NoteFormat::Md => tags::render_applied_md(heading, applied, execute),
+    };
+    print(&text)
+}
+
+/// `runneriq apply PLAN.json`.
+pub fn run_apply(args: crate::cli::ApplyArgs) -> anyhow::Result<std::process::ExitCode> {
+    let plan = tags::load_plan(&args.plan)?;
+    let now_s = crate::publish::notify::now();
+    let expires = plan.expires_at();
+    if expires <= now_s {
+        return Err(input(format!(
+            "{}: plan expired at {} (written {}), route again",
+            args.plan.display(),
+            audit::rfc3339(expires),
+            audit::rfc3339(plan.created_at)
+        )));
+    }
+    let mut log = audit_log(args.audit.clone(), args.execute)?;
+    let client = api_client(args.gitlab_url.clone())?;
+    let applied = tags::apply_plan(&client, &plan, args.execute);
+    let heading = if args.execute {
+        format!(
+            "Plan {} applied",
+            code_span(&args.plan.display().to_string())
+        )
+    } else {
+        format!(
+            "Plan {} (dry run: nothing sent, pass --execute to apply)",
+            code_span(&args.plan.display().to_string())
+        )
+    };
+    print_applied(&applied, &heading, args.execute, args.format)?;
+    if let Some(log) = log.as_mut() {
+        log.append(&audit::outcome(&applied, now_s, &plan.mode))?;
+    }
+    Ok(exit_for(failures(&applied)))
+}
+
+/// `runneriq reset-tags`.
+pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::process::ExitCode> {
+    let project = args.project.clone().or_else(|| {
+        std::env::var("CI_PROJECT_ID")
+            .ok()
+            .filter(|v| !v.is_empty())
+    });
+    if !args.all && project.is_none() {
+        return Err(input(
+            "no project: pass --project ID|PATH, or --all for every runner",
+        ));
+    }
+    let mut log = audit_log(args.audit.clone(), args.execute)?;
+    let client = api_client(args.gitlab_url.clone())?;
+    let fleet = match (&project, args.all) {
+        (_, true) => super::export::instance_fleet(&client)?,
+        (Some(p), false) => super::export::project_fleet(&client, p)?,
+        (None, false) => unreachable!("checked above"),
+    };
+    let changes = tags::reset_changes(&fleet);
+    let applied = tags::apply_reset(&client, &changes, args.execute);
+    let heading = if args.execute {
+        "RunnerIQ tags removed"
+    } else {
+        "RunnerIQ tags to remove (dry run: nothing sent, pass --execute to apply)"
+    };
+    print_applied(&applied, heading, args.execute, args.format)?;
+    let pools: BTreeSet<&str> = applied
+        .iter()
+        .flat_map(|a| a.removed.iter())
+        .filter(|t| tags::is_pool(t))
+        .map(String::as_str)
+        .collect();
+    for t in pools {
+        eprintln!(
+            "runneriq: warning: jobs that require {t} will wait for a runner until their `tags:` \
+             no longer list it"
+        );
+    }
+    if let Some(log) = log.as_mut() {
+        log.append(&audit::outcome(
+            &applied,
+            crate::publish::notify::now(),
+            "manual",
+        ))?;
+    }
+    Ok(exit_for(failures(&applied)))
+}
+
+/// `runneriq audit [FILE]`.
+pub fn run_audit(args: crate::cli::AuditArgs) -> anyhow::Result<std::process::ExitCode> {
+    let path = args
+        .file
+        .clone()
+        .or_else(|| {
+            std::env::var("RUNNERIQ_AUDIT")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(audit::DEFAULT_FILE));
+    let since = match args.since.as_deref() {
+        Some(text) => {
+            let d = crate::config::parse_duration(text).ok_or_else(|| {
+                input(format!(
+                    "--since: expected a duration such as 7d, 12h or 30m, got {text:?}"
+                ))
+            })?;
+            let now_s = i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX);
+            Some(now_s.saturating_sub(i64::try_from(d).unwrap_or(i64::MAX)))
+        }
+        None => None,
+    };
+    let (entries, warnings) = audit::read(&path, since)?;
+    let text = match args.format {
+        crate::diagnose::NoteFormat::Json => {
+            let values: Vec<&serde_json::Value> = entries.iter().map(|e| &e.value).collect();
+            serde_json::to_string_pretty(&values)? + "\n"
+        }
+        crate::diagnose::NoteFormat::Md => audit::render_md(&path.display().to_string(), &entries),
+    };
+    print(&text)?;
+    for w in warnings {
+        eprintln!("runneriq: warning: {w}");
+    }
     Ok(std::process::ExitCode::SUCCESS)
 }
 

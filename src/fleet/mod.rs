@@ -1,6 +1,7 @@
 //! Fleet intelligence: job priority, runner eligibility and scoring,
 //! capacity-aware assignment, carbon intensity.
 
+pub mod audit;
 pub mod carbon;
 pub mod command;
 pub mod export;
@@ -8,6 +9,7 @@ pub mod model;
 pub mod priority;
 pub mod route;
 pub mod stats;
+pub mod tags;
 pub mod tiebreak;
 
 /// Writes `bytes` to `path` whole or not at all: a temporary file beside it,

@@ -384,6 +384,30 @@ impl Client {
         query: &[(&str, String)],
         max_pages: usize,
     ) -> Result<Page<T>, ApiError> {
+        let mut items = Vec::new();
+        let info = self.for_each_page(path, query, max_pages, |page: Vec<T>| {
+            items.extend(page);
+            true
+        })?;
+        Ok(Page {
+            items,
+            truncated: info.truncated,
+            pages: info.pages,
+            total: info.total,
+        })
+    }
+
+    /// [`Client::get_pages`] one page at a time: `each` gets every page's
+    /// items as they arrive and returns false to stop (e.g. past a time
+    /// window), so a long listing never sits in memory whole. `truncated` is
+    /// set when `max_pages` cut the listing, not when `each` stopped it.
+    pub fn for_each_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        max_pages: usize,
+        mut each: impl FnMut(Vec<T>) -> bool,
+    ) -> Result<Page<()>, ApiError> {
         let max_pages = max_pages.max(1);
         let mut q: Vec<(String, String)> = query
             .iter()
@@ -393,7 +417,7 @@ impl Client {
             q.push(("per_page".to_string(), PER_PAGE.to_string()));
         }
         let first_query = q.clone();
-        let mut page = Page {
+        let mut page: Page<()> = Page {
             items: Vec::new(),
             truncated: false,
             pages: 0,
@@ -421,7 +445,9 @@ impl Client {
                 page.total = header_str(&headers, "x-total").and_then(|v| v.trim().parse().ok());
             }
             page.pages += 1;
-            page.items.extend(items);
+            if !each(items) {
+                return Ok(page);
+            }
 
             let next = match header_str(&headers, "x-next-page") {
                 Some(v) if v.trim().is_empty() => None,

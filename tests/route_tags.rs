@@ -1,0 +1,731 @@
+//! The tag bridge end to end: `route --mode …`, `apply`, `reset-tags` and
+//! `audit`, the real binary against the fake GitLab.
+//!
+//! Runners are the fleet fixture (`tests/fixtures/fleet/fleet.json`, real
+//! `GET /runners/:id` objects with a `runneriq` extension): GitLab's side
+//! serves them without the extension and keeps their tags as PUTs change
+//! them; the fleet file gives the zones. Jobs are `tests/fixtures/fleet/jobs.json`.
+//! Carbon intensities of the online runners: SE-SE3 27, FR 56, then
+//! gcp:europe-west1, DE, PL; 2 of 5 get `runneriq:green`: 105 and 101.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use common::fake_gitlab::FakeGitLab;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "glpat-route-tags-0001";
+const PROJECT: &str = "42";
+const NOW: u64 = 1_767_225_600;
+const TTL: u64 = 6 * 3600;
+
+fn read_json(rel: &str) -> Value {
+    let raw = std::fs::read_to_string(common::fixture(rel)).unwrap();
+    serde_json::from_str(&raw).unwrap()
+}
+
+fn jobs_file() -> String {
+    common::fixture("fleet/jobs.json").display().to_string()
+}
+
+fn lease(t: u64) -> String {
+    format!("runneriq:until:{t}")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|t| t.as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// The fake GitLab with stateful runners, and a working directory.
+struct Gl {
+    fake: FakeGitLab,
+    runners: Arc<Mutex<BTreeMap<u64, Value>>>,
+    /// Runner id → status its PUT answers instead of applying.
+    refuse: Arc<Mutex<HashMap<u64, u16>>>,
+    dir: PathBuf,
+    fleet_file: PathBuf,
+}
+
+impl Gl {
+    /// The fixture's runners, with `tags` replacing some tag lists.
+    fn start(name: &str, tags: &[(u64, Vec<String>)]) -> Gl {
+        let fleet = read_json("fleet/fleet.json");
+        let mut runners = BTreeMap::new();
+        for r in fleet.as_array().unwrap() {
+            let mut r = r.clone();
+            r.as_object_mut().unwrap().remove("runneriq");
+            let id = r["id"].as_u64().unwrap();
+            if let Some((_, t)) = tags.iter().find(|(i, _)| *i == id) {
+                r["tag_list"] = json!(t);
+            }
+            runners.insert(id, r);
+        }
+        let fake = FakeGitLab::start();
+        fake.require_token("PRIVATE-TOKEN", TOKEN);
+        let list: Vec<Value> = runners
+            .values()
+            .map(|r| {
+                json!({"id": r["id"], "description": r["description"], "status": r["status"],
+                       "paused": r["paused"], "runner_type": r["runner_type"]})
+            })
+            .collect();
+        fake.route_list(&format!("/projects/{PROJECT}/runners"), json!(list));
+        let runners = Arc::new(Mutex::new(runners));
+        let refuse: Arc<Mutex<HashMap<u64, u16>>> = Arc::default();
+        let id_of = |path: &str| -> Option<u64> {
+            path.strip_prefix("/api/v4/runners/")
+                .and_then(|s| s.parse().ok())
+        };
+        let state = Arc::clone(&runners);
+        fake.on_write(
+            "GET",
+            "/runners/",
+            Box::new(move |req| {
+                match id_of(&req.path).and_then(|id| state.lock().unwrap().get(&id).cloned()) {
+                    Some(r) => (200, r.to_string()),
+                    None => (404, r#"{"message":"404 Not found"}"#.into()),
+                }
+            }),
+        );
+        let state = Arc::clone(&runners);
+        let refused = Arc::clone(&refuse);
+        fake.on_write(
+            "PUT",
+            "/runners/",
+            Box::new(move |req| {
+                let Some(id) = id_of(&req.path) else {
+                    return (404, r#"{"message":"404 Not found"}"#.into());
+                };
+                if let Some(status) = refused.lock().unwrap().get(&id) {
+                    return (*status, format!(r#"{{"message":"{status} refused"}}"#));
+                }
+                let body = req.json();
+                let mut all = state.lock().unwrap();
+                match (all.get_mut(&id), body.get("tag_list")) {
+                    (Some(r), Some(tags)) if tags.is_array() => {
+                        r["tag_list"] = tags.clone();
+                        (200, r.to_string())
+                    }
+                    (None, _) => (404, r#"{"message":"404 Not found"}"#.into()),
+                    _ => (400, r#"{"error":"tag_list is missing"}"#.into()),
+                }
+            }),
+        );
+        let dir =
+            std::env::temp_dir().join(format!("runneriq-route-tags-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The fleet file: zones, power, slots (its tags are stale on purpose).
+        let fleet_file = dir.join("fleet.json");
+        std::fs::write(&fleet_file, fleet.to_string()).unwrap();
+        Gl {
+            fake,
+            runners,
+            refuse,
+            dir,
+            fleet_file,
+        }
+    }
+
+    fn tags(&self, id: u64) -> Vec<String> {
+        strings(&self.runners.lock().unwrap()[&id]["tag_list"])
+    }
+
+    fn refuse(&self, id: u64, status: u16) {
+        self.refuse.lock().unwrap().insert(id, status);
+    }
+
+    fn puts(&self) -> Vec<(u64, Vec<String>, String)> {
+        self.fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| {
+                let id = r
+                    .api_path()
+                    .trim_start_matches("/runners/")
+                    .parse()
+                    .unwrap();
+                (id, strings(&r.json()["tag_list"]), r.body.clone())
+            })
+            .collect()
+    }
+
+    fn log(&self) -> String {
+        self.fake
+            .requests()
+            .iter()
+            .map(|r| {
+                if r.method == "PUT" {
+                    format!("{} {} {}\n", r.method, r.api_path(), r.body)
+                } else {
+                    format!("{} {}\n", r.method, r.api_path())
+                }
+            })
+            .collect()
+    }
+
+    fn fleet(&self) -> String {
+        self.fleet_file.display().to_string()
+    }
+
+    /// `runneriq ARGS` in the working directory, in a clean environment.
+    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut vars: Vec<(String, String)> = vec![
+            ("CI_API_V4_URL".into(), self.fake.base_url()),
+            ("RUNNERIQ_TOKEN".into(), TOKEN.into()),
+            ("RUNNERIQ_NOW".into(), NOW.to_string()),
+            ("RUNNERIQ_HTTP_MAX_ATTEMPTS".into(), "3".into()),
+            ("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS".into(), "5".into()),
+            ("RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS".into(), "200".into()),
+            ("RUNNERIQ_HTTP_DEADLINE_S".into(), "10".into()),
+        ];
+        for (k, v) in env {
+            vars.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                vars.push(((*k).into(), (*v).into()));
+            }
+        }
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_runneriq"));
+        cmd.args(args).current_dir(&self.dir).env_clear();
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    /// `route --mode autonomous --execute` on the live fleet with the file's zones.
+    fn execute(&self, extra: &[&str], env: &[(&str, &str)]) -> Output {
+        let fleet = self.fleet();
+        let jobs = jobs_file();
+        let mut args = vec![
+            "route",
+            "--mode",
+            "autonomous",
+            "--execute",
+            "--project",
+            PROJECT,
+            "--fleet",
+            &fleet,
+            "--jobs",
+            &jobs,
+        ];
+        args.extend_from_slice(extra);
+        self.run(&args, env)
+    }
+}
+
+impl Drop for Gl {
+    fn drop(&mut self) {
+        // Kept when the test failed, for a look at the plan and the audit log.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn v(tags: &[&str]) -> Vec<String> {
+    tags.iter().map(|t| t.to_string()).collect()
+}
+
+fn audit_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn execute_touches_only_runneriq_tags_and_sends_the_others_back_byte_for_byte() {
+    let odd = v(&["docker", "Linux x86_64", "linux", "région-é", "  spaced  "]);
+    let gl = Gl::start(
+        "bytes",
+        &[
+            (101, odd.clone()),
+            (
+                102,
+                v(&[
+                    "runneriq:green",
+                    "docker",
+                    "Linux x86_64",
+                    &lease(NOW + 5000),
+                    "région-é",
+                    "linux",
+                ]),
+            ),
+        ],
+    );
+    let o = gl.execute(&[], &[]);
+    eprintln!(
+        "request log of `route --mode autonomous --execute`:\n{}",
+        gl.log()
+    );
+    assert_exit(&o, 0);
+    let until = lease(NOW + TTL);
+    let puts = gl.puts();
+    assert_eq!(puts.len(), 3, "{puts:?}");
+    // Additions first (101, 105), then the removal (102).
+    assert_eq!(
+        puts.iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![101, 105, 102]
+    );
+    let mut want101 = odd.clone();
+    want101.extend(v(&["runneriq:green", &until]));
+    assert_eq!(puts[0].1, want101);
+    assert!(
+        puts[0]
+            .2
+            .contains(r#""Linux x86_64","linux","région-é","  spaced  ""#),
+        "{}",
+        puts[0].2
+    );
+    assert_eq!(
+        puts[1].1,
+        v(&["deploy", "docker", "runneriq:green", &until])
+    );
+    assert_eq!(
+        puts[2].1,
+        v(&["docker", "Linux x86_64", "région-é", "linux"])
+    );
+    assert_eq!(gl.tags(101), want101);
+    assert_eq!(
+        gl.tags(102),
+        v(&["docker", "Linux x86_64", "région-é", "linux"])
+    );
+    // Untouched runners got no PUT, and their tags are as they were.
+    assert_eq!(gl.tags(103), v(&["docker", "large", "linux"]));
+    let out = stdout(&o);
+    assert!(out.contains("Tag changes (autonomous: applied)"), "{out}");
+    // Running again changes nothing.
+    gl.fake.clear_requests();
+    assert_exit(&gl.execute(&[], &[]), 0);
+    assert!(gl.puts().is_empty(), "{}", gl.log());
+}
+
+#[test]
+fn a_403_and_a_500_leave_those_runners_unchanged_and_the_others_applied() {
+    let gl = Gl::start(
+        "refused",
+        &[
+            (
+                102,
+                v(&["docker", "linux", "runneriq:green", &lease(NOW + 5000)]),
+            ),
+            (
+                103,
+                v(&[
+                    "docker",
+                    "large",
+                    "linux",
+                    "runneriq:green",
+                    &lease(NOW - 60),
+                ]),
+            ),
+        ],
+    );
+    gl.refuse(102, 403);
+    gl.refuse(103, 500);
+    let o = gl.execute(&[], &[]);
+    eprintln!("{}", gl.log());
+    assert_exit(&o, 1);
+    // Exactly one PUT each: a write is never retried, even after a 500.
+    assert_eq!(gl.fake.requests_to("PUT", "/runners/103").len(), 1);
+    assert_eq!(gl.fake.requests_to("PUT", "/runners/102").len(), 1);
+    assert_eq!(
+        gl.tags(102),
+        v(&["docker", "linux", "runneriq:green", &lease(NOW + 5000)])
+    );
+    assert_eq!(
+        gl.tags(103),
+        v(&[
+            "docker",
+            "large",
+            "linux",
+            "runneriq:green",
+            &lease(NOW - 60)
+        ])
+    );
+    assert!(gl.tags(101).contains(&"runneriq:green".to_string()));
+    assert!(gl.tags(105).contains(&"runneriq:green".to_string()));
+    let err = stderr(&o);
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("runneriq: error: "))
+        .collect();
+    assert_eq!(errors.len(), 2, "{err}");
+    assert!(
+        errors[0].starts_with("runneriq: error: PUT /runners/102 answered 403: changing a runner's tags needs an administrator (instance runner)"),
+        "{err}"
+    );
+    assert!(
+        errors[1].starts_with("runneriq: error: PUT /runners/103 answered 500 and was not retried"),
+        "{err}"
+    );
+    for e in errors {
+        assert_eq!(e.matches(". ").count(), 0, "one sentence: {e}");
+        assert!(!e.contains(TOKEN));
+    }
+}
+
+#[test]
+fn a_dry_run_sends_no_put() {
+    let gl = Gl::start(
+        "dry",
+        &[(102, v(&["docker", "runneriq:green", &lease(NOW + 5000)]))],
+    );
+    let fleet = gl.fleet();
+    let jobs = jobs_file();
+    let base = ["--project", PROJECT, "--fleet", &fleet, "--jobs", &jobs];
+    let o = gl.run(
+        &[&["route", "--mode", "autonomous"], &base[..]].concat(),
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("would PUT `tag_list` `[\"docker\"]`"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(!gl.fake.requests_to("GET", "/runners/102").is_empty());
+    assert!(gl.puts().is_empty(), "{}", gl.log());
+    // Advisory (the default) with --tags: listed, nothing read or written.
+    gl.fake.clear_requests();
+    let o = gl.run(
+        &["route", "--tags", "--fleet", &fleet, "--jobs", &jobs],
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("would change: advisory mode"));
+    assert!(gl.fake.requests().is_empty(), "{}", gl.log());
+    // --execute outside autonomous mode is refused before anything happens.
+    let o = gl.run(&[&["route", "--execute"], &base[..]].concat(), &[]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("needs --mode autonomous"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(gl.puts().is_empty());
+    assert!(!gl.dir.join("runneriq-audit.jsonl").exists());
+}
+
+#[test]
+fn reset_tags_execute_removes_every_runneriq_tag_and_nothing_else() {
+    let gl = Gl::start(
+        "reset",
+        &[
+            (
+                101,
+                v(&["docker", "runneriq:green", "Linux x86_64", &lease(NOW + 60)]),
+            ),
+            (103, v(&["runneriq:canary", "large", &lease(NOW - 60)])),
+            (107, v(&["runneriq:", "shell"])),
+        ],
+    );
+    let o = gl.run(&["reset-tags", "--project", PROJECT], &[]);
+    assert_exit(&o, 0);
+    assert!(gl.puts().is_empty(), "a dry run sends no PUT");
+    let o = gl.run(&["reset-tags", "--project", PROJECT, "--execute"], &[]);
+    eprintln!("{}", gl.log());
+    assert_exit(&o, 0);
+    assert_eq!(gl.puts().len(), 3);
+    assert_eq!(gl.tags(101), v(&["docker", "Linux x86_64"]));
+    assert_eq!(gl.tags(103), v(&["large"]));
+    assert_eq!(gl.tags(107), v(&["shell"]));
+    assert_eq!(gl.tags(102), v(&["docker", "linux"]));
+    assert!(stderr(&o).contains("jobs that require runneriq:green will wait"));
+    // The default audit file records what was removed.
+    let lines = audit_lines(&gl.dir.join("runneriq-audit.jsonl"));
+    assert_eq!(lines.len(), 5);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["action"] == "remove" && l["applied"] == true)
+    );
+}
+
+#[test]
+fn an_expired_lease_loses_its_runneriq_tags_on_the_next_run() {
+    // 102 and 103 both hold an unmanaged pool; 102's lease ends at NOW.
+    let gl = Gl::start(
+        "expiry",
+        &[
+            (102, v(&["docker", "runneriq:canary", "linux", &lease(NOW)])),
+            (
+                103,
+                v(&["docker", "runneriq:canary", "large", &lease(NOW + 7200)]),
+            ),
+        ],
+    );
+    let earlier = (NOW - 3600).to_string();
+    let o = gl.execute(&[], &[("RUNNERIQ_NOW", &earlier)]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        gl.tags(102),
+        v(&["docker", "runneriq:canary", "linux", &lease(NOW)])
+    );
+    let o = gl.execute(&["--format", "json"], &[]);
+    assert_exit(&o, 0);
+    assert_eq!(gl.tags(102), v(&["docker", "linux"]));
+    assert_eq!(
+        gl.tags(103),
+        v(&["docker", "runneriq:canary", "large", &lease(NOW + 7200)])
+    );
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let change = out["tags"]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["runner"] == 102)
+        .unwrap();
+    assert!(
+        change["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("lease expired at {NOW}")),
+        "{change}"
+    );
+}
+
+#[test]
+fn the_last_online_holder_of_green_keeps_it_when_it_is_no_longer_among_the_cleanest() {
+    let held = v(&["docker", "linux", "runneriq:green", &lease(NOW + 5000)]);
+    // a) No other runner can take the pool: every online zone is unknown.
+    let gl = Gl::start("last-holder", &[(102, held.clone())]);
+    let mut fleet = read_json("fleet/fleet.json");
+    for r in fleet.as_array_mut().unwrap() {
+        if r["status"] == "online" {
+            r["runneriq"]["zone"] = if r["id"] == 102 {
+                "Atlantis".into()
+            } else {
+                Value::Null
+            };
+        }
+    }
+    std::fs::write(&gl.fleet_file, fleet.to_string()).unwrap();
+    let o = gl.execute(&[], &[]);
+    assert_exit(&o, 0);
+    assert!(gl.puts().is_empty(), "{}", gl.log());
+    assert_eq!(gl.tags(102), held);
+    let out = stdout(&o);
+    assert!(
+        out.contains("runneriq:green kept: the last online runner holding it"),
+        "{out}"
+    );
+    // b) The cleanest runners are chosen but GitLab refuses them the tag:
+    // the old holder keeps it (checked against GitLab's answers, not the plan).
+    let gl = Gl::start("last-holder-apply", &[(102, held.clone())]);
+    gl.refuse(101, 403);
+    gl.refuse(105, 403);
+    let o = gl.execute(&[], &[]);
+    assert_exit(&o, 1);
+    assert!(gl.fake.requests_to("PUT", "/runners/102").is_empty());
+    assert_eq!(gl.tags(102), held);
+    assert!(stdout(&o).contains("runneriq:green kept: no other online runner holds it now"));
+}
+
+#[test]
+fn supervised_writes_a_plan_that_apply_puts_and_an_expired_plan_is_refused() {
+    let gl = Gl::start("supervised", &[]);
+    let fleet = gl.fleet();
+    let jobs = jobs_file();
+    let o = gl.run(
+        &[
+            "route",
+            "--mode",
+            "supervised",
+            "--plan",
+            "p.json",
+            "--fleet",
+            &fleet,
+            "--jobs",
+            &jobs,
+        ],
+        &[],
+    );
+    assert_exit(&o, 0);
+    assert!(gl.fake.requests().is_empty(), "{}", gl.log());
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(gl.dir.join("p.json")).unwrap()).unwrap();
+    assert_eq!(plan["version"], 1);
+    assert_eq!(plan["mode"], "supervised");
+    assert_eq!(plan["created_at"], NOW);
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 2);
+    // Supervised without a plan file, --plan in advisory: input errors.
+    assert_exit(
+        &gl.run(
+            &[
+                "route",
+                "--mode",
+                "supervised",
+                "--fleet",
+                &fleet,
+                "--jobs",
+                &jobs,
+            ],
+            &[],
+        ),
+        2,
+    );
+    assert_exit(
+        &gl.run(
+            &[
+                "route", "--plan", "x.json", "--fleet", &fleet, "--jobs", &jobs,
+            ],
+            &[],
+        ),
+        2,
+    );
+    // Applying a dry run sends nothing; with --execute, the PUTs.
+    let later = (NOW + 600).to_string();
+    let o = gl.run(&["apply", "p.json"], &[("RUNNERIQ_NOW", &later)]);
+    assert_exit(&o, 0);
+    assert!(gl.puts().is_empty());
+    let o = gl.run(
+        &["apply", "p.json", "--execute"],
+        &[("RUNNERIQ_NOW", &later)],
+    );
+    assert_exit(&o, 0);
+    let ids: Vec<u64> = gl.puts().iter().map(|p| p.0).collect();
+    assert_eq!(ids, vec![101, 105]);
+    assert_eq!(
+        gl.tags(105),
+        v(&["deploy", "docker", "runneriq:green", &lease(NOW + TTL)])
+    );
+    // Past its TTL the plan is refused.
+    let expired = (NOW + TTL).to_string();
+    let o = gl.run(
+        &["apply", "p.json", "--execute"],
+        &[("RUNNERIQ_NOW", &expired)],
+    );
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("p.json: plan expired at 2026-01-01T06:00:00Z"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("route again"));
+    assert_eq!(gl.puts().len(), 2);
+    // A tampered plan names the path.
+    std::fs::write(
+        gl.dir.join("bad.json"),
+        r#"{"version":1,"created_at":1,"mode":"x","changes":[{"runner":1,"runner_name":"a","add":["docker"],"reason":"","decided_by":"rules"}]}"#,
+    )
+    .unwrap();
+    let o = gl.run(&["apply", "bad.json"], &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("bad.json: changes[0].add[0]: \"docker\" is not a runneriq: tag"));
+}
+
+#[test]
+fn the_audit_log_has_a_line_per_recommendation_and_tag_change() {
+    let gl = Gl::start(
+        "audit",
+        &[(102, v(&["docker", "runneriq:green", &lease(NOW + 5000)]))],
+    );
+    let o = gl.execute(&["--audit", "a.jsonl", "--format", "json"], &[]);
+    assert_exit(&o, 0);
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let jobs = out["assignments"].as_array().unwrap().len();
+    let lines = audit_lines(&gl.dir.join("a.jsonl"));
+    let recs: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["kind"] == "recommendation")
+        .collect();
+    let changes: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "tag_change").collect();
+    assert_eq!(recs.len(), jobs);
+    // 101 and 105: green + lease each; 102: green + lease off.
+    assert_eq!(changes.len(), 6, "{changes:#?}");
+    for l in &lines {
+        assert_eq!(l["time"], "2026-01-01T00:00:00Z");
+        assert_eq!(l["mode"], "autonomous");
+        assert!(l["decided_by"].is_string());
+    }
+    assert!(
+        changes
+            .iter()
+            .all(|c| c["applied"] == true && c["error"].is_null())
+    );
+    assert!(
+        recs.iter()
+            .any(|r| r["runner"].is_null() && r["action"] == "none")
+    );
+    let r = recs.iter().find(|r| r["job"] == 2001).unwrap();
+    assert!(r["priority"].is_u64() && r["urgency"].is_string() && r["reason"].is_string());
+    // Two days earlier: left out by --since 1d.
+    let old = (NOW - 2 * 86_400).to_string();
+    let fleet = gl.fleet();
+    let jobs_path = jobs_file();
+    let o = gl.run(
+        &[
+            "route", "--tags", "--audit", "a.jsonl", "--fleet", &fleet, "--jobs", &jobs_path,
+        ],
+        &[("RUNNERIQ_NOW", &old)],
+    );
+    assert_exit(&o, 0);
+    let o = gl.run(&["audit", "a.jsonl", "--since", "1d"], &[]);
+    assert_exit(&o, 0);
+    let table = stdout(&o);
+    eprintln!("{table}");
+    assert!(
+        table.starts_with(&format!("### RunnerIQ audit: {} entries", lines.len())),
+        "{table}"
+    );
+    assert!(
+        table.contains("| add `runneriq:green` (applied) |"),
+        "{table}"
+    );
+    assert!(!table.contains("2025-12-30"));
+    // A broken line: reported with its number, the rest still shown.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(gl.dir.join("a.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{\"time\": \"2026-01-01T00:00:00Z\", \"kind\"\n").unwrap();
+    let total = audit_lines_count(&gl.dir.join("a.jsonl"));
+    let o = gl.run(&["audit", "a.jsonl", "--format", "json"], &[]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains(&format!("a.jsonl:{total}: not a JSON object")),
+        "{}",
+        stderr(&o)
+    );
+    let all: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), total - 1);
+    // A missing file is an input error naming it.
+    let o = gl.run(&["audit", "nope.jsonl"], &[]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("nope.jsonl"));
+}
+
+fn audit_lines_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).unwrap().lines().count()
+}
