@@ -89,6 +89,11 @@ pub struct RouteSources {
     #[arg(long, value_name = "NAME")]
     pub default_branch: Option<String>,
 
+    /// Every job's timeout, for the runners' `maximum_timeout` (e.g. 1h).
+    /// Default: the project's job timeout when reading from GitLab.
+    #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
+    pub job_timeout: Option<u64>,
+
     /// The RunnerIQ config with `priority:` and `routing:` sections.
     /// Default: `.runneriq.yml` in $CI_PROJECT_DIR or the current directory.
     #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
@@ -110,6 +115,7 @@ impl RouteSources {
                 .clone()
                 .or_else(|| var("CI_DEFAULT_BRANCH")),
             config: self.config.clone(),
+            job_timeout: self.job_timeout,
         }
     }
 }
@@ -192,6 +198,13 @@ fn parse_share(s: &str) -> Result<f64, String> {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
         _ => Err(format!("expected a share above 0 and at most 1, got {s:?}")),
     }
+}
+
+/// A positive duration (`90m`, `2h`, `3600`) in seconds.
+fn parse_seconds(s: &str) -> Result<u64, String> {
+    crate::config::parse_duration(s)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("expected a duration such as 1h, 90m or 3600, got {s:?}"))
 }
 
 fn parse_ttl(s: &str) -> Result<u64, String> {

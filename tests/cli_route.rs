@@ -424,3 +424,24 @@ fn without_the_maintainer_role_the_error_points_at_a_fleet_file() {
     assert!(err.contains("--fleet FILE"), "{err}");
     assert!(!err.contains(TOKEN));
 }
+
+#[test]
+fn a_job_timeout_above_a_runners_maximum_keeps_it_off_that_runner() {
+    // docs (#2012) is untagged: without a timeout it goes to shell-gcp-1,
+    // whose maximum_timeout is 1 h.
+    let o = route(&["--format", "json"], &[]);
+    assert_eq!(by_job(&assignments(&o), 2012)["runner"], 107);
+    let o = route(&["--format", "json", "--job-timeout", "2h"], &[]);
+    ok(&o);
+    assert_ne!(by_job(&assignments(&o), 2012)["runner"], 107);
+    let f = files();
+    let mut args: Vec<&str> = vec!["explain", "2012", "--job-timeout", "2h"];
+    args.extend(f.iter().map(String::as_str));
+    let md = stdout(&run(&args, &[]));
+    assert!(
+        md.contains(
+            "| `shell-gcp-1` (#107) | 2 | no | maximum timeout 3600 s is below the job\'s 7200 s |"
+        ),
+        "{md}"
+    );
+}

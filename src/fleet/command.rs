@@ -35,6 +35,7 @@ pub struct Sources {
     pub gitlab_url: Option<String>,
     pub default_branch: Option<String>,
     pub config: Option<PathBuf>,
+    pub job_timeout: Option<u64>,
 }
 
 /// Everything a routing run read, ready for the pure step.
@@ -49,6 +50,9 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// API requests made (0 for files).
     pub requests: u64,
+    /// Every job's timeout in seconds, when known (`--job-timeout`, else the
+    /// project's `build_timeout`), for the runners' `maximum_timeout` gate.
+    pub job_timeout: Option<u64>,
 }
 
 fn api_client(gitlab_url: Option<String>) -> anyhow::Result<Client> {
@@ -85,6 +89,7 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
     };
     let project = src.project.clone().unwrap_or_default();
     let mut default_branch = src.default_branch.clone();
+    let mut job_timeout = src.job_timeout;
     let jobs = match file_jobs {
         Some(j) => j,
         None => {
@@ -166,12 +171,20 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
                 crate::gitlab::error::summary(&e)
             )),
         }
-        if default_branch.is_none() {
-            if let Ok(v) = c
-                .get_json::<serde_json::Value>(&format!("/projects/{}", project_ref(&project)), &[])
-            {
-                default_branch = v["default_branch"].as_str().map(str::to_string);
+        // The project: its default branch, and its job timeout (GitLab's
+        // `build_timeout`, what a job without its own `timeout:` gets).
+        match c.get_json::<serde_json::Value>(&format!("/projects/{}", project_ref(&project)), &[])
+        {
+            Ok(v) => {
+                if default_branch.is_none() {
+                    default_branch = v["default_branch"].as_str().map(str::to_string);
+                }
+                job_timeout = job_timeout.or_else(|| v["build_timeout"].as_u64());
             }
+            Err(e) => warnings.push(format!(
+                "the project could not be read (default branch, job timeout): {}",
+                crate::gitlab::error::summary(&e)
+            )),
         }
     }
     Ok(Loaded {
@@ -184,6 +197,7 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
         routing_rules: config.routing.clone(),
         warnings,
         requests: client.as_ref().map_or(0, Client::request_count),
+        job_timeout,
     })
 }
 
@@ -234,7 +248,10 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
         default_branch: l.default_branch.as_deref(),
         access_levels: l.access_levels.clone(),
         now,
-        timeouts: HashMap::new(),
+        timeouts: match l.job_timeout {
+            Some(t) => jobs.iter().map(|j| (j.id, t)).collect(),
+            None => HashMap::new(),
+        },
     };
     let pr = route::priorities(&jobs, &inputs, &l.priority_rules);
     let running = route::running_counts(&l.jobs);
@@ -480,6 +497,20 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
         );
     }
     let _ = writeln!(out, " · decided by {}\n", a.decided_by);
+    if let Some(l) = &a.llm {
+        let _ = writeln!(
+            out,
+            "The top two were within the tie margin; the LLM ({}) chose: {}\n",
+            code_span(&l.model),
+            inline(&l.reason)
+        );
+    } else if let Some(why) = &a.llm_unavailable {
+        let _ = writeln!(
+            out,
+            "The top two were within the tie margin; the LLM did not decide ({}), the rules' choice stands.\n",
+            inline(why)
+        );
+    }
     if let Some(s) = &a.score {
         out.push_str("| Factor | Weight | Value | Points | Detail |\n|---|---|---|---|---|\n");
         for f in &s.factors {
