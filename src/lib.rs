@@ -17,4 +17,5 @@ pub mod input;
 pub mod llm;
 pub mod noise;
 pub mod publish;
+pub mod report;
 pub mod trace;
