@@ -54,7 +54,10 @@ fn components_declare_their_inputs_and_use_real_flags() {
                 ["string", "number", "boolean", "array"].contains(&t),
                 "{name}: input {k} has type {t}"
             );
-            assert!(v["description"].is_string(), "{name}: input {k} has no description");
+            assert!(
+                v["description"].is_string(),
+                "{name}: input {k} has no description"
+            );
             if let (Some(opts), Some(d)) = (v["options"].as_array(), v.get("default")) {
                 assert!(opts.contains(d), "{name}: default of {k} is not an option");
             }
@@ -69,13 +72,18 @@ fn components_declare_their_inputs_and_use_real_flags() {
             used.insert(input.to_string());
         }
         for u in &used {
-            assert!(inputs.contains_key(u), "{name}: $[[ inputs.{u} ]] is not declared");
+            assert!(
+                inputs.contains_key(u),
+                "{name}: $[[ inputs.{u} ]] is not declared"
+            );
         }
         // Every `runneriq CMD --flag` exists (a command may be folded over
         // the lines after it, up to the next list item or key).
         let lines: Vec<&str> = jobs.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            let Some(pos) = line.find("runneriq ") else { continue };
+            let Some(pos) = line.find("runneriq ") else {
+                continue;
+            };
             let Some(cmd) = line[pos + "runneriq ".len()..].split_whitespace().next() else {
                 continue;
             };
@@ -86,7 +94,11 @@ fn components_declare_their_inputs_and_use_real_flags() {
             let mut text = line[pos..].to_string();
             for next in lines.iter().skip(i + 1).take(8) {
                 let t = next.trim_start();
-                if t.starts_with("- ") || t.ends_with(':') || t.contains("runneriq ") || t.is_empty() {
+                if t.starts_with("- ")
+                    || t.ends_with(':')
+                    || t.contains("runneriq ")
+                    || t.is_empty()
+                {
                     break;
                 }
                 text.push(' ');
