@@ -43,6 +43,11 @@ pub enum Command {
     /// The runner fleet as fleet JSON (`fleet export`).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The weekly report: runner performance, queue wait by priority, flaky
+    /// jobs, failure trends, carbon; printed, or published as an issue.
+    Report(ReportArgs),
+    /// Save a window of history (what `report` reads) as a .json.gz file.
+    Snapshot(SnapshotArgs),
     /// Apply a tag plan written by `route --mode supervised --plan FILE`
     /// (dry run unless --execute).
     Apply(ApplyArgs),
@@ -396,13 +401,143 @@ pub enum LlmMode {
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// `md`: the note as it would be posted; `json`: the data the template renders.
+    /// What to show: `diagnose` (the merge request note) or `report` (the
+    /// weekly report of an embedded week of history).
+    #[arg(value_enum, default_value = "diagnose")]
+    pub what: DemoWhat,
+
+    /// `md`: as it would be posted; `json`: the data it renders; `html`: the
+    /// report's page (report only).
     #[arg(long, value_enum, default_value = "md")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::report::command::ReportFormat,
 
     /// Directory with a `note.md.j2` that replaces the built-in template.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoWhat {
+    Diagnose,
+    Report,
+}
+
+/// Where `report` and `snapshot` read the history.
+#[derive(Args, Debug, Clone)]
+pub struct HistorySourceArgs {
+    /// Project id or path [env: CI_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// GitLab API base URL [env: CI_API_V4_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// The window, ending now: 7d, 24h, 90m.
+    #[arg(long, value_name = "DURATION", conflicts_with = "from")]
+    pub since: Option<String>,
+
+    /// The window's start: 2026-11-16 (UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+
+    /// The window's end (default now).
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+
+    /// Fleet JSON (slots, zones and power for utilization and carbon).
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_FLEET")]
+    pub fleet: Option<PathBuf>,
+
+    /// Pages of 100 jobs read at most.
+    #[arg(long, value_name = "N", default_value_t = crate::report::command::DEFAULT_MAX_PAGES)]
+    pub max_pages: usize,
+
+    /// Script-failure logs classified for the failure trends, at most.
+    #[arg(long, value_name = "N", default_value_t = crate::report::command::DEFAULT_TRACES)]
+    pub traces: usize,
+
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The default branch (priority) [env: CI_DEFAULT_BRANCH].
+    #[arg(long, value_name = "NAME")]
+    pub default_branch: Option<String>,
+
+    /// The RunnerIQ config (`priority:` rules for the queue-wait classes).
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl HistorySourceArgs {
+    pub fn resolve(&self, snapshots: Vec<PathBuf>) -> crate::report::command::HistoryArgs {
+        crate::report::command::HistoryArgs {
+            project: self.project.clone(),
+            gitlab_url: self.gitlab_url.clone(),
+            since: self.since.clone(),
+            from: self.from.clone(),
+            to: self.to.clone(),
+            fleet: self.fleet.clone(),
+            snapshots,
+            max_pages: self.max_pages,
+            traces: self.traces,
+            quiet: self.quiet,
+            default_branch: self.default_branch.clone().or_else(|| {
+                std::env::var("CI_DEFAULT_BRANCH")
+                    .ok()
+                    .filter(|v| !v.is_empty())
+            }),
+            config: self.config.clone(),
+        }
+    }
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PublishTo {
+    /// One issue per project per ISO week, created or updated in place.
+    Issue,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub source: HistorySourceArgs,
+
+    /// Read these snapshots (`runneriq snapshot`) instead of the API; several
+    /// are merged.
+    #[arg(long = "snapshot", value_name = "FILE")]
+    pub snapshots: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::report::command::ReportFormat,
+
+    /// Publish the report.
+    #[arg(long, value_enum)]
+    pub publish: Option<PublishTo>,
+
+    /// With --publish: print the issue instead of writing it.
+    #[arg(long, env = "RUNNERIQ_DRY_RUN", value_parser = clap::builder::FalseyValueParser::new())]
+    pub dry_run: bool,
+
+    /// Write the report here (whole or not at all) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Labels of the report issue; the first finds it again.
+    #[arg(long, value_delimiter = ',', default_value = "runneriq-report")]
+    pub labels: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub source: HistorySourceArgs,
+
+    /// The snapshot file to write (`.json.gz`).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -540,10 +675,35 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => run_classify(args),
         Command::Doctor(args) => run_doctor(args),
-        Command::Demo(args) => crate::demo::run(&crate::demo::DemoOptions {
-            format: args.format,
-            templates: args.templates,
-        }),
+        Command::Demo(args) => match args.what {
+            DemoWhat::Diagnose => {
+                let format = match args.format {
+                    crate::report::command::ReportFormat::Md => crate::diagnose::NoteFormat::Md,
+                    crate::report::command::ReportFormat::Json => crate::diagnose::NoteFormat::Json,
+                    crate::report::command::ReportFormat::Html => {
+                        return Err(input("--format html is for `runneriq demo report`"));
+                    }
+                };
+                crate::demo::run(&crate::demo::DemoOptions {
+                    format,
+                    templates: args.templates,
+                })
+            }
+            DemoWhat::Report => crate::demo::run_report(args.format),
+        },
+        Command::Report(args) => {
+            crate::report::command::run_report(crate::report::command::ReportOptions {
+                history: args.source.resolve(args.snapshots),
+                format: args.format,
+                publish: args.publish.is_some(),
+                dry_run: args.dry_run,
+                output: args.output,
+                labels: args.labels,
+            })
+        }
+        Command::Snapshot(args) => {
+            crate::report::command::run_snapshot(&args.source.resolve(Vec::new()), &args.output)
+        }
         Command::Diagnose(args) => crate::diagnose::run(args),
         Command::Route(args) => crate::fleet::command::run_route(args),
         Command::Explain(args) => crate::fleet::command::run_explain(args),

@@ -181,6 +181,53 @@ fn lookups(
     Ok(out)
 }
 
+/// One week of a demo project's CI history, in the snapshot format (made by
+/// `data/make-demo-history.py`).
+const WEEK: &[u8] = include_bytes!("data/week.json.gz");
+
+/// The weekly report of the embedded week, labelled as demo data.
+pub fn render_report(format: crate::report::command::ReportFormat) -> anyhow::Result<String> {
+    use crate::report::{command, metrics, source};
+    // The header (window, fleet) first, then the jobs.
+    let header = source::read_from(WEEK, "demo week", |_| {})?;
+    let mut agg = metrics::Aggregator::new(
+        metrics::Window {
+            from: header.window.from,
+            to: header.window.to,
+        },
+        Some(&header.runners),
+        metrics::ReportRules::default(),
+        crate::fleet::priority::PriorityRules::default(),
+        header.default_branch.clone(),
+    );
+    source::read_from(WEEK, "demo week", |rec| match rec {
+        source::Record::Job { job } => agg.add(&job),
+        source::Record::Category { job, category } => agg.set_category(job, category),
+        _ => {}
+    })?;
+    let g = command::Gathered {
+        project: header.project.clone(),
+        span: header.window,
+        data: agg.finish(),
+        source: "embedded demo history (src/demo/data/week.json.gz)".into(),
+        requests: 0,
+    };
+    let r = command::report(&g, true, None, None);
+    command::render(&r, format)
+}
+
+/// `runneriq demo report`.
+pub fn run_report(format: crate::report::command::ReportFormat) -> anyhow::Result<ExitCode> {
+    let out = render_report(format)?;
+    let stdout = std::io::stdout();
+    let mut lock = stdout.lock();
+    match lock.write_all(out.as_bytes()).and_then(|()| lock.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing output")?,
+        _ => {}
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(opts: &DemoOptions) -> anyhow::Result<ExitCode> {
     let out = render(opts)?;
     eprintln!(

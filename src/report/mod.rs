@@ -5,6 +5,8 @@
 //! `metrics` is pure: no I/O; memory grows with what is aggregated (a few numbers per
 //! job), never with the job objects themselves.
 
+pub mod command;
 pub mod metrics;
+pub mod render;
 /// History from the API or a snapshot file.
 pub mod source;

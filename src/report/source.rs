@@ -4,12 +4,12 @@
 //! reproducible and tests run offline.
 //!
 //! **Snapshot format** (`.json.gz`): gzip of JSON Lines, each line one tagged
-//! record — first `{"kind":"header", ...}`, then any number of
-//! `{"kind":"job","job":{...}}` (GitLab job objects trimmed to the fields
-//! RunnerIQ reads), `{"kind":"runner","runner":{...}}` (fleet JSON entries) and
+//! record — first `{"kind":"header", ...}` (window, project, and the fleet
+//! when one was given), then any number of `{"kind":"job","job":{...}}`
+//! (GitLab job objects trimmed to the fields RunnerIQ reads) and
 //! `{"kind":"category","job":ID,"category":"..."}` (a classified trace,
-//! cached by job id). Streamed both ways: memory does not grow with the
-//! number of jobs.
+//! cached by job id), and last `{"kind":"end","requests":N,"jobs":M}`.
+//! Streamed both ways: memory does not grow with the number of jobs.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -102,8 +102,9 @@ pub struct Header {
     pub window: Span,
     pub fetched_at: i64,
     pub default_branch: Option<String>,
-    /// API requests the fetch cost.
-    pub requests: u64,
+    /// The fleet (fleet JSON entries), when the snapshot was made with one.
+    #[serde(default)]
+    pub runners: Vec<FleetRunner>,
 }
 
 /// One snapshot line.
@@ -111,9 +112,18 @@ pub struct Header {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Record {
     Header(Header),
-    Job { job: Box<Job> },
-    Runner { runner: Box<FleetRunner> },
-    Category { job: u64, category: String },
+    Job {
+        job: Box<Job>,
+    },
+    Category {
+        job: u64,
+        category: String,
+    },
+    /// What the fetch cost, written last.
+    End {
+        requests: u64,
+        jobs: u64,
+    },
 }
 
 /// A job trimmed to the fields RunnerIQ reads (a snapshot of 200,000 jobs
@@ -203,7 +213,7 @@ impl<W: Write> Writer<W> {
 
 /// Reads a snapshot, calling `on` for every record after the header; errors
 /// name the file and the line.
-pub fn read(path: &Path, mut on: impl FnMut(Record)) -> anyhow::Result<Header> {
+pub fn read(path: &Path, on: impl FnMut(Record)) -> anyhow::Result<Header> {
     let name = path.display().to_string();
     let file = std::fs::File::open(path).map_err(|e| {
         input(format!(
@@ -211,7 +221,16 @@ pub fn read(path: &Path, mut on: impl FnMut(Record)) -> anyhow::Result<Header> {
             crate::input::io_reason(&e)
         ))
     })?;
-    let mut r = BufReader::with_capacity(256 << 10, MultiGzDecoder::new(file));
+    read_from(file, &name, on)
+}
+
+/// [`read`] from any reader of gzip bytes (`name` for errors).
+pub fn read_from(
+    gz: impl std::io::Read,
+    name: &str,
+    mut on: impl FnMut(Record),
+) -> anyhow::Result<Header> {
+    let mut r = BufReader::with_capacity(256 << 10, MultiGzDecoder::new(gz));
     let mut buf = Vec::with_capacity(8192);
     let mut header: Option<Header> = None;
     let mut n = 0u64;
@@ -362,7 +381,7 @@ mod tests {
             window: Span { from: 1, to: 2 },
             fetched_at: 3,
             default_branch: Some("main".into()),
-            requests: 4,
+            runners: Vec::new(),
         };
         let mut w = Writer::new(std::fs::File::create(&path).unwrap(), &header).unwrap();
         for id in 1..=3 {

@@ -1,0 +1,571 @@
+//! `runneriq report` and `runneriq snapshot`: history from the API or from
+//! snapshots, streamed into the aggregator; the report rendered, printed or
+//! published as one issue per project per ISO week.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::metrics::{Aggregator, ReportData, ReportRules, Window};
+use super::render::{self, Report, Summary};
+use super::source::{self, Header, Record, SNAPSHOT_VERSION, Span};
+use crate::classify::Catalog;
+use crate::diagnose::fetch::{self, TraceOutcome, TraceTask};
+use crate::error::input;
+use crate::fleet::model::FleetRunner;
+use crate::gitlab::models::{Issue, Job};
+use crate::gitlab::{Client, project_ref};
+
+/// Pages of 100 jobs read at most for one window (10,000 jobs).
+pub const DEFAULT_MAX_PAGES: usize = 100;
+/// Script-failure traces classified for the failure trends, at most.
+pub const DEFAULT_TRACES: usize = 20;
+/// Issues (pages of 100) searched for this week's and last week's report.
+const MAX_ISSUE_PAGES: usize = 5;
+
+/// Where `report` and `snapshot` read history.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryArgs {
+    pub project: Option<String>,
+    pub gitlab_url: Option<String>,
+    pub since: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub fleet: Option<PathBuf>,
+    pub snapshots: Vec<PathBuf>,
+    pub max_pages: usize,
+    pub traces: usize,
+    pub quiet: bool,
+    pub default_branch: Option<String>,
+    pub config: Option<PathBuf>,
+}
+
+fn client(url: Option<String>) -> anyhow::Result<Client> {
+    let cfg = crate::diagnose::client_config(url, |k| std::env::var(k).ok())?;
+    Ok(Client::new(cfg)?)
+}
+
+fn now() -> i64 {
+    i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX)
+}
+
+fn project_of(a: &HistoryArgs) -> anyhow::Result<String> {
+    a.project
+        .clone()
+        .or_else(|| {
+            std::env::var("CI_PROJECT_ID")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .ok_or_else(|| {
+            input("no project: pass --project ID|PATH (or --snapshot FILE), or run in GitLab CI")
+        })
+}
+
+/// Classifies up to `limit` script-failure traces (ids newest first) and
+/// returns their categories.
+fn classify_sample(client: &Client, project: &str, ids: &[u64]) -> Vec<(u64, String)> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let Ok(catalog) = Catalog::builtin() else {
+        return Vec::new();
+    };
+    let tasks: Vec<TraceTask> = ids
+        .iter()
+        .map(|&id| TraceTask {
+            project: project.to_string(),
+            job_id: id,
+            failure_reason: Some("script_failure".into()),
+            has_trace: true,
+        })
+        .collect();
+    fetch::classify_traces(client, &tasks, &catalog, 1, fetch::TRACE_WORKERS, 0)
+        .into_iter()
+        .zip(ids)
+        .filter_map(|(o, id)| match o {
+            TraceOutcome::Classified(c) => Some((*id, c.category.clone())),
+            TraceOutcome::Unreadable(_) => None,
+        })
+        .collect()
+}
+
+/// What was read, aggregated.
+pub struct Gathered {
+    pub project: String,
+    pub span: Span,
+    pub data: ReportData,
+    pub source: String,
+    pub requests: u64,
+}
+
+/// Reads the history (snapshots or API) into the aggregator.
+pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
+    let t_now = now();
+    let config = crate::config::Config::discover(
+        a.config.as_deref(),
+        std::env::var("CI_PROJECT_DIR")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .as_deref(),
+    )?;
+    let file_fleet = a
+        .fleet
+        .as_deref()
+        .map(crate::fleet::model::load_fleet)
+        .transpose()?;
+    let window_given = a.since.is_some() || a.from.is_some() || a.to.is_some();
+    if !a.snapshots.is_empty() {
+        // The headers first: window and fleet before any job is counted.
+        let mut headers: Vec<Header> = Vec::new();
+        for p in &a.snapshots {
+            headers.push(read_header(p)?);
+        }
+        let span = if window_given {
+            source::window(
+                a.since.as_deref(),
+                a.from.as_deref(),
+                a.to.as_deref(),
+                t_now,
+            )?
+        } else {
+            Span {
+                from: headers.iter().map(|h| h.window.from).min().unwrap_or(0),
+                to: headers.iter().map(|h| h.window.to).max().unwrap_or(0),
+            }
+        };
+        let fleet: Vec<FleetRunner> = match file_fleet {
+            Some(f) => f,
+            None => {
+                let mut all: Vec<FleetRunner> = Vec::new();
+                for h in &headers {
+                    for r in &h.runners {
+                        if !all.iter().any(|x| x.id() == r.id()) {
+                            all.push(r.clone());
+                        }
+                    }
+                }
+                all
+            }
+        };
+        let project = headers
+            .iter()
+            .map(|h| h.project.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let default_branch = a
+            .default_branch
+            .clone()
+            .or_else(|| headers.iter().find_map(|h| h.default_branch.clone()));
+        let mut agg = Aggregator::new(
+            Window {
+                from: span.from,
+                to: span.to,
+            },
+            (!fleet.is_empty()).then_some(fleet.as_slice()),
+            ReportRules::default(),
+            config.priority.clone(),
+            default_branch,
+        );
+        let mut requests = 0;
+        for p in &a.snapshots {
+            source::read(p, |rec| match rec {
+                Record::Job { job } => agg.add(&job),
+                Record::Category { job, category } => agg.set_category(job, category),
+                Record::End { requests: r, .. } => requests += r,
+                Record::Header(_) => {}
+            })?;
+        }
+        let names: Vec<String> = a
+            .snapshots
+            .iter()
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        return Ok(Gathered {
+            project,
+            span,
+            data: agg.finish(),
+            source: format!("snapshot {}", names.join(", ")),
+            requests,
+        });
+    }
+    let project = project_of(a)?;
+    let span = source::window(
+        a.since.as_deref(),
+        a.from.as_deref(),
+        a.to.as_deref(),
+        t_now,
+    )?;
+    let c = client(a.gitlab_url.clone())?;
+    let default_branch = a.default_branch.clone().or_else(|| {
+        c.get_json::<serde_json::Value>(&format!("/projects/{}", project_ref(&project)), &[])
+            .ok()
+            .and_then(|v| v["default_branch"].as_str().map(str::to_string))
+    });
+    let mut agg = Aggregator::new(
+        Window {
+            from: span.from,
+            to: span.to,
+        },
+        file_fleet.as_deref(),
+        ReportRules::default(),
+        config.priority.clone(),
+        default_branch,
+    );
+    let mut sample: Vec<u64> = Vec::new();
+    let fetched = source::fetch_jobs(&c, &project, span, a.max_pages, a.quiet, |j| {
+        if j.failure_reason.as_deref() == Some("script_failure") && sample.len() < a.traces {
+            sample.push(j.id);
+        }
+        agg.add(&j);
+    })
+    .with_context(|| format!("could not read the jobs of project {project}"))?;
+    if fetched.truncated && !a.quiet {
+        eprintln!(
+            "runneriq: warning: stopped after {} pages ({} jobs) before the window's start \
+             (--max-pages)",
+            fetched.pages, fetched.jobs
+        );
+    }
+    for (id, cat) in classify_sample(&c, &project, &sample) {
+        agg.set_category(id, cat);
+    }
+    let requests = c.request_count();
+    Ok(Gathered {
+        project,
+        span,
+        data: agg.finish(),
+        source: format!("GitLab API, {requests} requests"),
+        requests,
+    })
+}
+
+fn read_header(p: &Path) -> anyhow::Result<Header> {
+    // Reading stops being useful after the first line: errors from the rest
+    // of the file are reported by the full read later.
+    let file = std::fs::File::open(p).map_err(|e| {
+        input(format!(
+            "{}: cannot read the snapshot: {}",
+            p.display(),
+            crate::input::io_reason(&e)
+        ))
+    })?;
+    let mut r = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(file));
+    let mut line = Vec::new();
+    std::io::BufRead::read_until(&mut std::io::Read::take(&mut r, 64 << 20), b'\n', &mut line)
+        .map_err(|e| {
+            input(format!(
+                "{}: not a RunnerIQ snapshot (.json.gz) or damaged: {}",
+                p.display(),
+                crate::input::io_reason(&e)
+            ))
+        })?;
+    match serde_json::from_slice::<Record>(&line) {
+        Ok(Record::Header(h)) if h.version == SNAPSHOT_VERSION => Ok(h),
+        Ok(Record::Header(h)) => Err(input(format!(
+            "{}: snapshot version {} (this RunnerIQ reads version {SNAPSHOT_VERSION})",
+            p.display(),
+            h.version
+        ))),
+        Ok(_) => Err(input(format!(
+            "{}: line 1: a snapshot starts with its header",
+            p.display()
+        ))),
+        Err(e) => Err(input(format!("{}: line 1: {e}", p.display()))),
+    }
+}
+
+/// The report of `g`, with last week's figures when known.
+pub fn report(
+    g: &Gathered,
+    demo: bool,
+    previous: Option<Summary>,
+    previous_url: Option<String>,
+) -> Report {
+    let week = render::iso_week(g.span.to - 1);
+    Report {
+        project: g.project.clone(),
+        summary: Summary::of(&week, &g.data),
+        week,
+        from: render::day_time(g.span.from),
+        to: render::day_time(g.span.to),
+        demo,
+        source: g.source.clone(),
+        previous,
+        previous_url,
+        data: g.data.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// `--format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportFormat {
+    Md,
+    Json,
+    Html,
+}
+
+pub fn render(r: &Report, f: ReportFormat) -> anyhow::Result<String> {
+    Ok(match f {
+        ReportFormat::Md => render::markdown(r),
+        ReportFormat::Json => serde_json::to_string_pretty(r)? + "\n",
+        ReportFormat::Html => render::html(r),
+    })
+}
+
+/// The report issue of `week` and of the week before, found by label and marker.
+fn find_issues(
+    c: &Client,
+    project: &str,
+    label: &str,
+    week: &str,
+    prev_week: &str,
+) -> anyhow::Result<(Option<Issue>, Option<Issue>)> {
+    let path = format!("/projects/{}/issues", project_ref(project));
+    let issues: Vec<Issue> = c
+        .get_all(
+            &path,
+            &[
+                ("labels", label.to_string()),
+                ("state", "all".to_string()),
+                ("order_by", "created_at".to_string()),
+                ("sort", "desc".to_string()),
+            ],
+            MAX_ISSUE_PAGES,
+        )
+        .with_context(|| format!("could not list the issues labelled {label}"))?;
+    let marker = |w: &str| format!("{}week={w} -->", render::MARKER_PREFIX);
+    let find = |w: &str| {
+        issues
+            .iter()
+            .find(|i| {
+                i.description
+                    .as_deref()
+                    .is_some_and(|d| d.lines().next() == Some(marker(w).as_str()))
+            })
+            .cloned()
+    };
+    Ok((find(week), find(prev_week)))
+}
+
+#[derive(Serialize)]
+struct NewIssue<'a> {
+    title: &'a str,
+    description: &'a str,
+    labels: String,
+}
+
+#[derive(Serialize)]
+struct EditIssue<'a> {
+    title: &'a str,
+    description: &'a str,
+}
+
+/// Options of `runneriq report`.
+pub struct ReportOptions {
+    pub history: HistoryArgs,
+    pub format: ReportFormat,
+    pub publish: bool,
+    pub dry_run: bool,
+    pub output: Option<PathBuf>,
+    pub labels: Vec<String>,
+}
+
+fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
+    match output {
+        Some(p) => crate::fleet::write_atomically(p, text.as_bytes()),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(e).context("writing output")
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// `runneriq report`.
+pub fn run_report(o: ReportOptions) -> anyhow::Result<ExitCode> {
+    let g = gather(&o.history)?;
+    if !o.publish {
+        let r = report(&g, false, None, None);
+        write_out(o.output.as_deref(), &render(&r, o.format)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let project = project_of(&o.history)?;
+    let c = client(o.history.gitlab_url.clone())?;
+    let week = render::iso_week(g.span.to - 1);
+    let prev_week = render::iso_week(g.span.to - 1 - 7 * 86_400);
+    let label = o.labels.first().map_or("runneriq-report", String::as_str);
+    let (this, prev) = find_issues(&c, &project, label, &week, &prev_week)?;
+    let previous = prev
+        .as_ref()
+        .and_then(|i| i.description.as_deref())
+        .and_then(Summary::from_body);
+    let r = report(
+        &g,
+        false,
+        previous,
+        prev.as_ref().and_then(|i| i.web_url.clone()),
+    );
+    let body = render::markdown(&r);
+    if o.output.is_some() || o.format != ReportFormat::Md {
+        write_out(o.output.as_deref(), &render(&r, o.format)?)?;
+    }
+    let title = format!("RunnerIQ weekly report — {week}");
+    if o.dry_run {
+        if o.output.is_none() && o.format == ReportFormat::Md {
+            write_out(None, &body)?;
+        }
+        eprintln!(
+            "runneriq: dry run: would {} the issue \"{title}\" ({} characters)",
+            if this.is_some() { "update" } else { "create" },
+            body.chars().count()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = format!("/projects/{}/issues", project_ref(&project));
+    match this {
+        Some(issue) => {
+            let _: serde_json::Value = c
+                .put_json(
+                    &format!("{path}/{}", issue.iid),
+                    &EditIssue {
+                        title: &title,
+                        description: &body,
+                    },
+                )
+                .map_err(|e| publish_error(&e))?;
+            eprintln!("runneriq: updated issue #{} ({title})", issue.iid);
+        }
+        None => {
+            let issue: Issue = c
+                .post_json(
+                    &path,
+                    &NewIssue {
+                        title: &title,
+                        description: &body,
+                        labels: o.labels.join(","),
+                    },
+                )
+                .map_err(|e| publish_error(&e))?;
+            eprintln!("runneriq: opened issue #{} ({title})", issue.iid);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn publish_error(e: &crate::gitlab::ApiError) -> anyhow::Error {
+    anyhow::anyhow!(
+        "could not publish the report ({} {}): {} — the token needs the `api` scope and the \
+         Reporter role to create or edit issues",
+        e.method(),
+        e.endpoint(),
+        crate::gitlab::error::summary(e)
+    )
+}
+
+/// `runneriq snapshot`: what `report` would read, saved (gzip JSON Lines).
+pub fn run_snapshot(a: &HistoryArgs, output: &Path) -> anyhow::Result<ExitCode> {
+    let project = project_of(a)?;
+    let span = source::window(
+        a.since.as_deref(),
+        a.from.as_deref(),
+        a.to.as_deref(),
+        now(),
+    )?;
+    let runners = a
+        .fleet
+        .as_deref()
+        .map(crate::fleet::model::load_fleet)
+        .transpose()?
+        .unwrap_or_default();
+    let c = client(a.gitlab_url.clone())?;
+    let default_branch = a.default_branch.clone().or_else(|| {
+        c.get_json::<serde_json::Value>(&format!("/projects/{}", project_ref(&project)), &[])
+            .ok()
+            .and_then(|v| v["default_branch"].as_str().map(str::to_string))
+    });
+    let header = Header {
+        version: SNAPSHOT_VERSION,
+        project: project.clone(),
+        window: span,
+        fetched_at: now(),
+        default_branch,
+        runners,
+    };
+    let name = output
+        .file_name()
+        .map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = output.with_file_name(format!(".{name}.runneriq-tmp"));
+    let fail = |e: std::io::Error| {
+        input(format!(
+            "{}: cannot write: {}",
+            output.display(),
+            crate::input::io_reason(&e)
+        ))
+    };
+    let file = std::fs::File::create(&tmp).map_err(fail)?;
+    let mut w = source::Writer::new(std::io::BufWriter::new(file), &header).map_err(fail)?;
+    let mut sample: Vec<u64> = Vec::new();
+    let mut write_err: Option<std::io::Error> = None;
+    let fetched = source::fetch_jobs(&c, &project, span, a.max_pages, a.quiet, |j: Job| {
+        if j.failure_reason.as_deref() == Some("script_failure") && sample.len() < a.traces {
+            sample.push(j.id);
+        }
+        if write_err.is_none() {
+            if let Err(e) = w.job(&j) {
+                write_err = Some(e);
+            }
+        }
+    });
+    let result = (|| -> anyhow::Result<u64> {
+        let fetched =
+            fetched.with_context(|| format!("could not read the jobs of project {project}"))?;
+        if let Some(e) = write_err.take() {
+            return Err(fail(e));
+        }
+        for (id, category) in classify_sample(&c, &project, &sample) {
+            w.record(&Record::Category { job: id, category })
+                .map_err(fail)?;
+        }
+        w.record(&Record::End {
+            requests: c.request_count(),
+            jobs: fetched.jobs,
+        })
+        .map_err(fail)?;
+        Ok(fetched.jobs)
+    })();
+    let jobs = match result {
+        Ok(j) => j,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let mut buf = w.finish().map_err(fail)?;
+    std::io::Write::flush(&mut buf).map_err(fail)?;
+    drop(buf);
+    std::fs::rename(&tmp, output).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        fail(e)
+    })?;
+    eprintln!(
+        "runneriq: wrote {} ({jobs} jobs, {} API requests)",
+        output.display(),
+        c.request_count()
+    );
+    Ok(ExitCode::SUCCESS)
+}

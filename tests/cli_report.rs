@@ -1,0 +1,433 @@
+//! `runneriq report`, `runneriq snapshot` and `runneriq demo report` end to
+//! end: the embedded demo week (Markdown snapshot, HTML), a window read from
+//! the fake GitLab page by page (stopping at the window's start), the
+//! snapshot round trip, and the weekly issue created once then updated.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use common::fake_gitlab::FakeGitLab;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "glpat-report-secret-0001";
+/// 2026-01-05T00:00:00Z, a Monday: the window is the week before.
+const TO: i64 = 1_767_571_200;
+const DAY: i64 = 86_400;
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runneriq"));
+    cmd.args(args).env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.env("RUNNERIQ_NOW", TO.to_string());
+    cmd.env("RUNNERIQ_HTTP_MAX_ATTEMPTS", "2");
+    cmd.env("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS", "5");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+fn iso(t: i64) -> String {
+    // Civil date from days since 1970 (Howard Hinnant's algorithm).
+    let days = t.div_euclid(DAY);
+    let secs = t.rem_euclid(DAY);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// 250 finished jobs, newest first, one every 50 minutes back from TO: the
+/// first ~201 are inside the 7-day window, the rest before it. Shapes from
+/// the real job objects in tests/fixtures/fleet/history.json.
+fn history() -> Vec<Value> {
+    let path = common::fixture("fleet/history.json");
+    let template: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let template = template[0].clone();
+    (0..250i64)
+        .map(|i| {
+            let mut j = template.clone();
+            let created = TO - 60 - i * 3000;
+            let runner = [101, 102, 103][(i % 3) as usize];
+            j["id"] = (90_000 - i).into();
+            j["name"] = ["build", "test", "lint"][(i % 3) as usize].into();
+            j["status"] = if i % 10 == 0 { "failed" } else { "success" }.into();
+            j["failure_reason"] = if i % 10 == 0 {
+                json!(if i % 20 == 0 {
+                    "runner_system_failure"
+                } else {
+                    "script_failure"
+                })
+            } else {
+                Value::Null
+            };
+            j["created_at"] = iso(created).into();
+            j["started_at"] = iso(created + 30).into();
+            j["finished_at"] = iso(created + 330).into();
+            j["duration"] = json!(300.0 + (i % 7) as f64);
+            j["queued_duration"] = json!(30.0 + (i % 5) as f64);
+            j["runner"]["id"] = runner.into();
+            j["runner"]["description"] = format!("runner-{runner}").into();
+            j["pipeline"]["id"] = (7000 - i / 3).into();
+            j
+        })
+        .collect()
+}
+
+fn gitlab() -> FakeGitLab {
+    let fake = FakeGitLab::start();
+    fake.require_token("PRIVATE-TOKEN", TOKEN);
+    fake.route_list("/projects/42/jobs", Value::Array(history()));
+    fake.route_json(
+        "GET",
+        "/projects/42",
+        200,
+        json!({"id": 42, "default_branch": "main"}).to_string(),
+    );
+    let trace = std::fs::read(common::fixture("logs/cd-commonslang_2089.log")).unwrap();
+    for i in (0..250i64).filter(|i| i % 10 == 0 && i % 20 != 0) {
+        fake.route_text(
+            &format!("/projects/42/jobs/{}/trace", 90_000 - i),
+            trace.clone(),
+        );
+    }
+    fake
+}
+
+fn env(fake: &FakeGitLab) -> Vec<(String, String)> {
+    vec![
+        ("CI_API_V4_URL".into(), fake.base_url()),
+        ("RUNNERIQ_TOKEN".into(), TOKEN.into()),
+    ]
+}
+
+fn with_env(args: &[&str], e: &[(String, String)]) -> Output {
+    let refs: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(args, &refs)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("runneriq-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+#[test]
+fn the_demo_report_renders_offline() {
+    let o = run(&["demo", "report"], &[]);
+    ok(&o);
+    let md = stdout(&o);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/demo_report.md");
+    if std::env::var("RUNNERIQ_UPDATE_SNAPSHOTS").as_deref() == Ok("1") {
+        std::fs::write(&path, &md).unwrap();
+    }
+    assert_eq!(
+        md,
+        std::fs::read_to_string(&path).unwrap(),
+        "RUNNERIQ_UPDATE_SNAPSHOTS=1 rewrites it"
+    );
+    assert!(md.starts_with(
+        "<!-- runneriq:report week=2025-W47 -->\n## RunnerIQ weekly report — 2025-W47 (demo data)"
+    ));
+    assert!(md.contains("> **Demo data**"));
+    for section in [
+        "### What to change",
+        "### Runners",
+        "### Queue wait by priority class",
+        "### Flaky jobs",
+        "### Failures by category per day",
+        "### Carbon",
+    ] {
+        assert!(md.contains(section), "{section}");
+    }
+    // Every chart stays under GitLab's 2,000-character Mermaid limit.
+    let charts: Vec<&str> = md
+        .split("```mermaid\n")
+        .skip(1)
+        .map(|c| c.split("```").next().unwrap())
+        .collect();
+    assert!(charts.len() >= 4, "{}", charts.len());
+    assert!(charts.iter().all(|c| c.len() < 2000));
+    assert!(
+        md.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("<!-- runneriq:report-state ")
+    );
+
+    let o = run(&["demo", "report", "--format", "html"], &[]);
+    ok(&o);
+    let html = stdout(&o);
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.contains("<svg") && html.contains("Demo data"));
+    assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
+
+    let o = run(&["demo", "report", "--format", "json"], &[]);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["data"]["jobs"], 552);
+    assert_eq!(v["demo"], true);
+}
+
+#[test]
+fn a_week_is_read_page_by_page_and_stops_at_the_window() {
+    let fake = gitlab();
+    let e = env(&fake);
+    let o = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "--format",
+            "json",
+        ],
+        &e,
+    );
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // 7 days of one job every 50 minutes: 202 jobs (created TO−60 s back to TO−7d).
+    let inside = (0..250i64)
+        .filter(|i| TO - 60 - i * 3000 >= TO - 7 * DAY)
+        .count();
+    assert_eq!(v["data"]["jobs"], inside as u64);
+    assert_eq!(v["data"]["runners"].as_array().unwrap().len(), 3);
+    // Pages of 100: the third page reaches before the window and is the last.
+    let log: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.api_path()))
+        .collect();
+    let pages = log
+        .iter()
+        .filter(|l| l.as_str() == "GET /projects/42/jobs")
+        .count();
+    assert_eq!(pages, 3, "{log:#?}");
+    let traces = log.iter().filter(|l| l.ends_with("/trace")).count();
+    eprintln!(
+        "requests for one week: {} ({} pages, {} traces, {} other)",
+        log.len(),
+        pages,
+        traces,
+        log.len() - pages - traces
+    );
+    assert_eq!(log.len(), 1 + pages + traces, "{log:#?}");
+    // Script failures were classified from their logs (a bounded sample).
+    let days = v["data"]["failures_by_day"].as_array().unwrap();
+    assert_eq!(days.len(), 7);
+    let classified: u64 = days
+        .iter()
+        .map(|d| d["by_category"]["test_failure"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(classified > 0, "{days:?}");
+    assert!(v["source"].as_str().unwrap().starts_with("GitLab API, "));
+    assert!(stderr(&o).contains("runneriq: page 3:"));
+    assert!(!stdout(&o).contains(TOKEN) && !stderr(&o).contains(TOKEN));
+}
+
+#[test]
+fn a_snapshot_gives_the_same_report_without_the_api() {
+    let fake = gitlab();
+    let e = env(&fake);
+    let snap = tmp("week.json.gz");
+    let snap_s = snap.to_string_lossy().into_owned();
+    let o = with_env(
+        &[
+            "snapshot",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "-o",
+            &snap_s,
+            "--quiet",
+        ],
+        &e,
+    );
+    ok(&o);
+    assert!(stderr(&o).contains("jobs,"), "{}", stderr(&o));
+    let live = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "--format",
+            "json",
+            "-q",
+        ],
+        &e,
+    );
+    let offline = run(&["report", "--snapshot", &snap_s, "--format", "json"], &[]);
+    ok(&offline);
+    let a: Value = serde_json::from_str(&stdout(&live)).unwrap();
+    let b: Value = serde_json::from_str(&stdout(&offline)).unwrap();
+    assert_eq!(a["data"], b["data"], "same numbers from the snapshot");
+    // Two snapshots merge.
+    let o = run(
+        &[
+            "report",
+            "--snapshot",
+            &snap_s,
+            "--snapshot",
+            &snap_s,
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    let m: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        m["data"]["jobs"].as_u64(),
+        a["data"]["jobs"].as_u64().map(|n| n * 2)
+    );
+    // A broken snapshot is one clear error.
+    let bad = tmp("bad.json.gz");
+    std::fs::write(&bad, b"\x1f\x8b not really gzip").unwrap();
+    let o = run(&["report", "--snapshot", &bad.to_string_lossy()], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("bad.json.gz: not a RunnerIQ snapshot"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_weekly_issue_is_created_once_then_updated_in_place() {
+    let fake = gitlab();
+    let posted: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let p = Arc::clone(&posted);
+    fake.route_list("/projects/42/issues", json!([]));
+    fake.on_write(
+        "POST",
+        "/projects/42/issues",
+        Box::new(move |r| {
+            p.lock().unwrap().push(("POST".into(), r.json()));
+            (
+                201,
+                json!({"id": 1, "iid": 31, "title": r.json()["title"], "state": "opened"})
+                    .to_string(),
+            )
+        }),
+    );
+    let p = Arc::clone(&posted);
+    fake.on_write(
+        "PUT",
+        "/projects/42/issues/",
+        Box::new(move |r| {
+            p.lock()
+                .unwrap()
+                .push((format!("PUT {}", r.api_path()), r.json()));
+            (
+                200,
+                json!({"id": 1, "iid": 31, "state": "opened"}).to_string(),
+            )
+        }),
+    );
+    let e = env(&fake);
+    let args = [
+        "report",
+        "--project",
+        "42",
+        "--since",
+        "7d",
+        "--publish",
+        "issue",
+        "-q",
+    ];
+    ok(&with_env(&args, &e));
+    let got = posted.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, "POST");
+    assert_eq!(got[0].1["title"], "RunnerIQ weekly report — 2026-W01");
+    assert_eq!(got[0].1["labels"], "runneriq-report");
+    let body = got[0].1["description"].as_str().unwrap().to_string();
+    assert!(body.starts_with("<!-- runneriq:report week=2026-W01 -->"));
+
+    // Next run of the same week (and last week's issue exists): the same
+    // issue is edited, with last week's figures to compare.
+    let last_week = body.replace("week=2026-W01", "week=2025-W52").replace(
+        "\"week\":\"2026-W01\",\"jobs\":",
+        "\"week\":\"2025-W52\",\"jobs\":1",
+    );
+    fake.route_list(
+        "/projects/42/issues",
+        json!([
+            {"id": 1, "iid": 31, "title": "RunnerIQ weekly report — 2026-W01", "state": "opened", "description": body, "labels": ["runneriq-report"]},
+            {"id": 2, "iid": 30, "title": "RunnerIQ weekly report — 2025-W52", "state": "opened", "description": last_week, "labels": ["runneriq-report"], "web_url": "https://gitlab.example.com/g/p/-/issues/30"}
+        ]),
+    );
+    ok(&with_env(&args, &e));
+    let got = posted.lock().unwrap().clone();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[1].0, "PUT /projects/42/issues/31");
+    let body = got[1].1["description"].as_str().unwrap();
+    assert!(
+        body.contains("| | This week | Last week | Change |"),
+        "{body}"
+    );
+    assert!(body.contains("[last week](https://gitlab.example.com/g/p/-/issues/30)"));
+    assert_eq!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .count(),
+        1,
+        "never a second issue"
+    );
+
+    // A dry run writes nothing.
+    let n = fake.requests().len();
+    let o = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "--publish",
+            "issue",
+            "--dry-run",
+            "-q",
+        ],
+        &e,
+    );
+    ok(&o);
+    assert!(stderr(&o).contains("dry run: would update the issue"));
+    assert!(fake.requests()[n..].iter().all(|r| r.method == "GET"));
+}
