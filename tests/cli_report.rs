@@ -431,3 +431,89 @@ fn the_weekly_issue_is_created_once_then_updated_in_place() {
     assert!(stderr(&o).contains("dry run: would update the issue"));
     assert!(fake.requests()[n..].iter().all(|r| r.method == "GET"));
 }
+
+#[test]
+fn live_carbon_from_electricity_maps_replaces_the_table_and_failures_fall_back() {
+    let em = FakeGitLab::start();
+    em.route_json(
+        "GET",
+        "/v3/carbon-intensity/latest",
+        200,
+        json!({"zone": "DE", "carbonIntensity": 100.0, "datetime": "2026-01-04T23:00:00.000Z"})
+            .to_string(),
+    );
+    em.route_json(
+        "GET",
+        "/v3/carbon-intensity/forecast",
+        200,
+        json!({"zone": "DE", "forecast": [
+            {"carbonIntensity": 180.0, "datetime": "2026-01-05T01:00:00.000Z"},
+            {"carbonIntensity": 95.0, "datetime": "2026-01-05T13:00:00.000Z"}
+        ]})
+        .to_string(),
+    );
+    let fleet = tmp("fleet-de.json");
+    std::fs::write(
+        &fleet,
+        json!([
+            {"id": 101, "description": "runner-101", "status": "online", "runneriq": {"zone": "DE", "power_watts": 1000}},
+            {"id": 102, "description": "runner-102", "status": "online", "runneriq": {"zone": "gcp:europe-west1", "power_watts": 1000}}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let fake = gitlab();
+    let mut e = env(&fake);
+    e.push(("ELECTRICITY_MAPS_TOKEN".into(), "em-secret-token".into()));
+    e.push(("ELECTRICITY_MAPS_URL".into(), em.base_url()));
+    let f = fleet.to_string_lossy().into_owned();
+    let args = [
+        "report",
+        "--project",
+        "42",
+        "--since",
+        "7d",
+        "--fleet",
+        &f,
+        "-q",
+    ];
+    let o = with_env(&[&args[..], &["--format", "json"]].concat(), &e);
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let runners = v["data"]["carbon"]["runners"].as_array().unwrap();
+    let de = runners.iter().find(|r| r["id"] == 101).unwrap();
+    assert_eq!(de["g_per_kwh"], 100.0);
+    assert!(
+        de["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("Electricity Maps, latest")
+    );
+    // 1000 W × busy time, at 100 g/kWh.
+    let kwh = de["energy_kwh"].as_f64().unwrap();
+    assert!((de["co2e_g"].as_f64().unwrap() - kwh * 100.0).abs() < 1e-6);
+    // A cloud region is not an Electricity Maps zone: the table's value stays.
+    let gcp = runners.iter().find(|r| r["id"] == 102).unwrap();
+    assert_eq!(gcp["source"], "cloud region (GCP)");
+    assert_eq!(v["forecast"][0]["g_per_kwh"], 95.0);
+    // Asked once per zone per run, with the token in its header only.
+    let asked = em.requests();
+    assert_eq!(asked.len(), 2, "latest + forecast for DE");
+    assert_eq!(asked[0].header("auth-token"), Some("em-secret-token"));
+    assert_eq!(asked[0].query_param("zone"), Some("DE"));
+    assert!(!stdout(&o).contains("em-secret-token") && !stderr(&o).contains("em-secret-token"));
+
+    // The API failing: the table's annual average and a note, never an abort.
+    em.fail_next(
+        "/v3/carbon-intensity/latest",
+        vec![common::fake_gitlab::Fault::Status(500)],
+    );
+    let o = with_env(&args, &e);
+    ok(&o);
+    let md = stdout(&o);
+    assert!(
+        md.contains("note: Electricity Maps for zone DE: HTTP 500; the embedded table"),
+        "{md}"
+    );
+    assert!(md.contains("country average 2023 (Ember via Our World in Data)"));
+}

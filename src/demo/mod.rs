@@ -211,6 +211,8 @@ pub fn render_report(format: crate::report::command::ReportFormat) -> anyhow::Re
         data: agg.finish(),
         source: "embedded demo history (src/demo/data/week.json.gz)".into(),
         requests: 0,
+        notes: Vec::new(),
+        forecast: Vec::new(),
     };
     let r = command::report(&g, true, None, None);
     command::render(&r, format)

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod carbon;
+pub mod carbon_live;
 pub mod command;
 pub mod export;
 pub mod model;

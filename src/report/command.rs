@@ -99,6 +99,40 @@ pub struct Gathered {
     pub data: ReportData,
     pub source: String,
     pub requests: u64,
+    /// What the reader should know (live carbon fallbacks, ...).
+    pub notes: Vec<String>,
+    /// Cleanest hour of the next 24 h per zone (Electricity Maps).
+    pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
+}
+
+/// Live intensities for the fleet's zones when `ELECTRICITY_MAPS_TOKEN` is
+/// set: they replace the tables' annual averages; failures only add notes.
+fn live_carbon(
+    fleet: &[FleetRunner],
+    agg: &mut Aggregator,
+) -> (Vec<String>, Vec<crate::fleet::carbon_live::Cleanest>) {
+    let Some(mut live) = crate::fleet::carbon_live::LiveCarbon::from_env(|k| std::env::var(k).ok())
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    let mut zones: Vec<&str> = fleet
+        .iter()
+        .filter_map(|r| r.runneriq.zone.as_deref())
+        .collect();
+    zones.sort_unstable();
+    zones.dedup();
+    let mut map = std::collections::HashMap::new();
+    let mut forecast = Vec::new();
+    for z in zones {
+        if let Some(i) = live.latest(z) {
+            map.insert(z.to_string(), i);
+            if let Some(c) = live.cleanest_hour(z) {
+                forecast.push(c);
+            }
+        }
+    }
+    agg.override_intensities(&map);
+    (live.notes, forecast)
 }
 
 /// Reads the history (snapshots or API) into the aggregator.
@@ -170,6 +204,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             config.priority.clone(),
             default_branch,
         );
+        let (notes, forecast) = live_carbon(&fleet, &mut agg);
         let mut requests = 0;
         for p in &a.snapshots {
             source::read(p, |rec| match rec {
@@ -195,6 +230,8 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             data: agg.finish(),
             source: format!("snapshot {}", names.join(", ")),
             requests,
+            notes,
+            forecast,
         });
     }
     let project = project_of(a)?;
@@ -220,6 +257,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
         config.priority.clone(),
         default_branch,
     );
+    let (notes, forecast) = live_carbon(file_fleet.as_deref().unwrap_or_default(), &mut agg);
     let mut sample: Vec<u64> = Vec::new();
     let fetched = source::fetch_jobs(&c, &project, span, a.max_pages, a.quiet, |j| {
         if j.failure_reason.as_deref() == Some("script_failure") && sample.len() < a.traces {
@@ -245,6 +283,8 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
         data: agg.finish(),
         source: format!("GitLab API, {requests} requests"),
         requests,
+        notes,
+        forecast,
     })
 }
 
@@ -301,6 +341,8 @@ pub fn report(
         source: g.source.clone(),
         previous,
         previous_url,
+        notes: g.notes.clone(),
+        forecast: g.forecast.clone(),
         data: g.data.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     }

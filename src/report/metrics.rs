@@ -559,6 +559,21 @@ impl Aggregator {
         a
     }
 
+    /// Replaces the tables' intensity of the fleet runners in `zone` keys
+    /// (as written in the fleet file) with live values (Electricity Maps).
+    pub fn override_intensities(&mut self, live: &HashMap<String, carbon::Intensity>) {
+        for (i, r) in self.fleet.iter().enumerate() {
+            let Some(zone) = r.runneriq.zone.as_deref() else {
+                continue;
+            };
+            if let (Some(fp), Some(l)) = (self.footprints.get_mut(i), live.get(zone)) {
+                if let Some(fp) = fp.as_mut() {
+                    fp.intensity = l.clone();
+                }
+            }
+        }
+    }
+
     /// Counts one job, or counts it as skipped.
     pub fn add(&mut self, job: &Job) {
         let Some(created) = job.created_at.as_deref().and_then(parse_time) else {

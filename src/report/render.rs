@@ -83,6 +83,10 @@ pub struct Report {
     /// Last week's figures, when found.
     pub previous: Option<Summary>,
     pub previous_url: Option<String>,
+    /// What the reader should know about the data (fallbacks, limits).
+    pub notes: Vec<String>,
+    /// Cleanest hour of the next 24 h per zone, from Electricity Maps.
+    pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
     pub data: ReportData,
     pub version: String,
 }
@@ -516,7 +520,26 @@ pub fn markdown(r: &Report) -> String {
             names.join(", ")
         );
     }
-    o.push_str("Carbon intensities are annual averages from the embedded tables (codecarbon's data: Ember via Our World in Data for countries, EPA eGRID 2023 for US states, provider figures for cloud regions, Nordic bidding zones 2025); energy is the fleet file's power × busy time.\n\n");
+    if !r.forecast.is_empty() {
+        o.push_str("Cleanest hour in the next 24 h (Electricity Maps forecast), for jobs that can wait:\n\n");
+        for f in &r.forecast {
+            let _ = writeln!(
+                o,
+                "- {}: {:.0} gCO₂e/kWh at {}",
+                code_span(&f.zone),
+                f.g_per_kwh,
+                inline(&f.at)
+            );
+        }
+        o.push('\n');
+    }
+    o.push_str("Carbon intensities: the Intensity source column says where each comes from — live values from Electricity Maps when `ELECTRICITY_MAPS_TOKEN` is set, else annual averages from the embedded tables (codecarbon's data: Ember via Our World in Data for countries, EPA eGRID 2023 for US states, provider figures for cloud regions, Nordic bidding zones 2025). Energy is the fleet file's power × busy time.\n\n");
+    for n in &r.notes {
+        let _ = writeln!(o, "- note: {}", inline(n));
+    }
+    if !r.notes.is_empty() {
+        o.push('\n');
+    }
 
     let sk = &d.skipped;
     if sk.outside_window + sk.unfinished + sk.no_timestamps > 0 {
