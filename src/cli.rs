@@ -425,9 +425,14 @@ pub enum DemoWhat {
 /// Where `report` and `snapshot` read the history.
 #[derive(Args, Debug, Clone)]
 pub struct HistorySourceArgs {
-    /// Project id or path [env: CI_PROJECT_ID].
+    /// Project id or path [env: CI_PROJECT_ID]; with --group, the project
+    /// that holds the published issue.
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
+
+    /// Every project of this group (subgroups included), read 4 at a time.
+    #[arg(long, value_name = "ID|PATH")]
+    pub group: Option<String>,
 
     /// GitLab API base URL [env: CI_API_V4_URL].
     #[arg(long, value_name = "URL")]
@@ -489,6 +494,7 @@ impl HistorySourceArgs {
                     .filter(|v| !v.is_empty())
             }),
             config: self.config.clone(),
+            group: self.group.clone(),
         }
     }
 }
@@ -524,6 +530,11 @@ pub struct ReportArgs {
     /// Write the report here (whole or not at all) instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// The tag bridge's audit log (`route --audit`): its activity in the
+    /// window is reported. A missing file is skipped.
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_AUDIT")]
+    pub audit: Option<PathBuf>,
 
     /// Labels of the report issue; the first finds it again.
     #[arg(long, value_delimiter = ',', default_value = "runneriq-report")]
@@ -694,6 +705,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Report(args) => {
             crate::report::command::run_report(crate::report::command::ReportOptions {
                 history: args.source.resolve(args.snapshots),
+                audit: args.audit,
                 format: args.format,
                 publish: args.publish.is_some(),
                 dry_run: args.dry_run,

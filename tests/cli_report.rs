@@ -517,3 +517,104 @@ fn live_carbon_from_electricity_maps_replaces_the_table_and_failures_fall_back()
     );
     assert!(md.contains("country average 2023 (Ember via Our World in Data)"));
 }
+
+#[test]
+fn group_mode_reads_every_project_of_the_group() {
+    let fake = gitlab();
+    fake.route_list(
+        "/groups/7/projects",
+        json!([{"id": 42, "path_with_namespace": "g/a"}, {"id": 43, "path_with_namespace": "g/b"}, {"id": 44, "path_with_namespace": "g/c"}]),
+    );
+    // Project 43: the same week with other job ids; project 44 is unreadable.
+    let other: Vec<Value> = history()
+        .into_iter()
+        .map(|mut j| {
+            j["id"] = (j["id"].as_u64().unwrap() + 100_000).into();
+            j
+        })
+        .collect();
+    fake.route_list("/projects/43/jobs", Value::Array(other));
+    fake.route_json(
+        "GET",
+        "/projects/44/jobs",
+        403,
+        json!({"message": "403 Forbidden"}).to_string(),
+    );
+    let e = env(&fake);
+    let one = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "--format",
+            "json",
+            "-q",
+        ],
+        &e,
+    );
+    let group = with_env(
+        &[
+            "report", "--group", "7", "--since", "7d", "--format", "json", "-q", "--traces", "0",
+        ],
+        &e,
+    );
+    ok(&group);
+    let a: Value = serde_json::from_str(&stdout(&one)).unwrap();
+    let g: Value = serde_json::from_str(&stdout(&group)).unwrap();
+    assert_eq!(
+        g["data"]["jobs"].as_u64(),
+        a["data"]["jobs"].as_u64().map(|n| n * 2)
+    );
+    assert_eq!(g["project"], "group 7 (3 projects)");
+    let notes = g["notes"].as_array().unwrap();
+    assert!(
+        notes.iter().any(|n| n.as_str().unwrap().contains("g/c")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn the_tag_bridges_activity_comes_from_the_audit_log() {
+    let fake = gitlab();
+    let audit = tmp("audit.jsonl");
+    let line =
+        |t: i64, rest: &str| format!("{{\"time\":\"{}\",{rest}}}\n", iso(t).replace(".000Z", "Z"));
+    let text = [
+        line(TO - 10 * DAY, r#""kind":"tag_change","runner":1,"tag":"runneriq:green","action":"add","applied":true"#),
+        line(TO - DAY, r#""kind":"recommendation","job":5,"action":"place""#),
+        line(TO - DAY, r#""kind":"tag_change","runner":1,"tag":"runneriq:green","action":"add","applied":true"#),
+        line(TO - DAY, r#""kind":"tag_change","runner":2,"tag":"runneriq:green","action":"remove","applied":true"#),
+        line(TO - DAY, r#""kind":"tag_change","runner":3,"tag":"runneriq:green","action":"add","applied":false,"error":"PUT /runners/3 answered 403""#),
+        "not json\n".to_string(),
+    ]
+    .concat();
+    std::fs::write(&audit, text).unwrap();
+    let e = env(&fake);
+    let o = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "-q",
+            "--audit",
+            &audit.to_string_lossy(),
+        ],
+        &e,
+    );
+    ok(&o);
+    let md = stdout(&o);
+    assert!(md.contains("### Tag bridge\n\n1 routing recommendations, 3 tag changes (2 applied, 1 failed) this week."), "{md}");
+    assert!(
+        md.contains("- `runneriq:green`: added 1 times, removed 1 times"),
+        "{md}"
+    );
+    assert!(
+        stderr(&o).contains(":6:"),
+        "the broken line is named: {}",
+        stderr(&o)
+    );
+}

@@ -40,6 +40,137 @@ pub struct HistoryArgs {
     pub quiet: bool,
     pub default_branch: Option<String>,
     pub config: Option<PathBuf>,
+    /// Every project of this group (subgroups included) instead of one.
+    pub group: Option<String>,
+}
+
+/// Projects of a group read at the same time.
+const GROUP_WORKERS: usize = 4;
+/// Pages of 100 projects listed at most in group mode.
+const MAX_PROJECT_PAGES: usize = 10;
+
+/// Group mode: the group's projects (`GET /groups/:id/projects`, subgroups
+/// included, archived left out) fetched by [`GROUP_WORKERS`] threads; their
+/// jobs reach the one aggregator through a bounded channel, so memory stays
+/// bounded whatever the group's size.
+fn gather_group(
+    a: &HistoryArgs,
+    group: &str,
+    span: Span,
+    config: &crate::config::Config,
+    fleet: Option<Vec<FleetRunner>>,
+) -> anyhow::Result<Gathered> {
+    #[derive(serde::Deserialize)]
+    struct P {
+        id: u64,
+        path_with_namespace: Option<String>,
+    }
+    let c = client(a.gitlab_url.clone())?;
+    let projects: Vec<P> = c
+        .get_all(
+            &format!("/groups/{}/projects", project_ref(group)),
+            &[
+                ("include_subgroups", "true".to_string()),
+                ("archived", "false".to_string()),
+                ("with_shared", "false".to_string()),
+            ],
+            MAX_PROJECT_PAGES,
+        )
+        .map_err(|e| match e.kind() {
+            crate::gitlab::ApiErrorKind::NotFound | crate::gitlab::ApiErrorKind::Forbidden => {
+                input(format!(
+                    "group {group}: {} — check the group id or path and that the token can read it",
+                    crate::gitlab::error::summary(&e)
+                ))
+            }
+            _ => anyhow::anyhow!(
+                "could not list the projects of group {group}: {}",
+                crate::gitlab::error::summary(&e)
+            ),
+        })?;
+    let mut agg = Aggregator::new(
+        Window {
+            from: span.from,
+            to: span.to,
+        },
+        fleet.as_deref(),
+        ReportRules::default(),
+        config.priority.clone(),
+        a.default_branch.clone(),
+    );
+    let (notes, forecast) = live_carbon(fleet.as_deref().unwrap_or_default(), &mut agg);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Job)>(1024);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failures = std::sync::Mutex::new(Vec::<String>::new());
+    let per_project_traces = a.traces.div_ceil(projects.len().max(1)).max(1);
+    let samples = std::sync::Mutex::new(Vec::<(u64, Vec<u64>)>::new());
+    std::thread::scope(|scope| {
+        for _ in 0..GROUP_WORKERS.min(projects.len().max(1)) {
+            let tx = tx.clone();
+            let (c, next, projects, failures, samples) =
+                (&c, &next, &projects, &failures, &samples);
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = projects.get(i) else { break };
+                    let mut sample = Vec::new();
+                    let r =
+                        source::fetch_jobs(c, &p.id.to_string(), span, a.max_pages, true, |j| {
+                            if j.failure_reason.as_deref() == Some("script_failure")
+                                && sample.len() < per_project_traces
+                            {
+                                sample.push(j.id);
+                            }
+                            let _ = tx.send((p.id, j));
+                        });
+                    if let Err(e) = r {
+                        failures
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(format!(
+                                "project {}: {}",
+                                p.path_with_namespace
+                                    .clone()
+                                    .unwrap_or_else(|| p.id.to_string()),
+                                crate::gitlab::error::summary(&e)
+                            ));
+                    }
+                    samples
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((p.id, sample));
+                }
+            });
+        }
+        drop(tx);
+        let mut n = 0u64;
+        for (_, j) in rx {
+            agg.add(&j);
+            n += 1;
+            if !a.quiet && n % 1000 == 0 {
+                eprintln!("runneriq: {n} jobs so far");
+            }
+        }
+    });
+    for (project, ids) in samples.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        for (id, cat) in classify_sample(&c, &project.to_string(), &ids) {
+            agg.set_category(id, cat);
+        }
+    }
+    let mut notes = notes;
+    for f in failures.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        notes.push(format!("not counted, its jobs could not be read: {f}"));
+    }
+    let requests = c.request_count();
+    Ok(Gathered {
+        project: format!("group {group} ({} projects)", projects.len()),
+        span,
+        data: agg.finish(),
+        source: format!("GitLab API, {requests} requests"),
+        requests,
+        notes,
+        forecast,
+    })
 }
 
 fn client(url: Option<String>) -> anyhow::Result<Client> {
@@ -234,6 +365,15 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             forecast,
         });
     }
+    if let Some(group) = a.group.as_deref() {
+        let span = source::window(
+            a.since.as_deref(),
+            a.from.as_deref(),
+            a.to.as_deref(),
+            t_now,
+        )?;
+        return gather_group(a, group, span, &config, file_fleet);
+    }
     let project = project_of(a)?;
     let span = source::window(
         a.since.as_deref(),
@@ -343,6 +483,7 @@ pub fn report(
         previous_url,
         notes: g.notes.clone(),
         forecast: g.forecast.clone(),
+        tag_bridge: None,
         data: g.data.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     }
@@ -415,6 +556,8 @@ struct EditIssue<'a> {
 /// Options of `runneriq report`.
 pub struct ReportOptions {
     pub history: HistoryArgs,
+    /// The tag bridge's audit log, for its activity in the window.
+    pub audit: Option<PathBuf>,
     pub format: ReportFormat,
     pub publish: bool,
     pub dry_run: bool,
@@ -439,10 +582,27 @@ fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
 }
 
 /// `runneriq report`.
+fn tag_bridge(o: &ReportOptions, span: Span) -> anyhow::Result<Option<render::TagBridge>> {
+    let Some(path) = &o.audit else {
+        return Ok(None);
+    };
+    if !path.exists() {
+        // The first run of a schedule has no audit artifact yet.
+        return Ok(None);
+    }
+    let (entries, warnings) = crate::fleet::audit::read(path, Some(span.from))?;
+    for w in warnings {
+        eprintln!("runneriq: warning: {w}");
+    }
+    Ok(Some(render::TagBridge::of(&entries, span.to)))
+}
+
 pub fn run_report(o: ReportOptions) -> anyhow::Result<ExitCode> {
     let g = gather(&o.history)?;
+    let bridge = tag_bridge(&o, g.span)?;
     if !o.publish {
-        let r = report(&g, false, None, None);
+        let mut r = report(&g, false, None, None);
+        r.tag_bridge = bridge;
         write_out(o.output.as_deref(), &render(&r, o.format)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -456,12 +616,13 @@ pub fn run_report(o: ReportOptions) -> anyhow::Result<ExitCode> {
         .as_ref()
         .and_then(|i| i.description.as_deref())
         .and_then(Summary::from_body);
-    let r = report(
+    let mut r = report(
         &g,
         false,
         previous,
         prev.as_ref().and_then(|i| i.web_url.clone()),
     );
+    r.tag_bridge = bridge;
     let body = render::markdown(&r);
     if o.output.is_some() || o.format != ReportFormat::Md {
         write_out(o.output.as_deref(), &render(&r, o.format)?)?;

@@ -87,8 +87,51 @@ pub struct Report {
     pub notes: Vec<String>,
     /// Cleanest hour of the next 24 h per zone, from Electricity Maps.
     pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
+    /// Tag-bridge activity in the window, from the audit file (`--audit`).
+    pub tag_bridge: Option<TagBridge>,
     pub data: ReportData,
     pub version: String,
+}
+
+/// What the tag bridge did in the window (from the audit log).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TagBridge {
+    pub recommendations: u32,
+    pub tag_changes: u32,
+    pub applied: u32,
+    pub failed: u32,
+    /// Tag → (added, removed), applied changes only.
+    pub by_tag: BTreeMap<String, (u32, u32)>,
+}
+
+impl TagBridge {
+    /// Counts the audit entries (already limited to the window by the caller).
+    pub fn of(entries: &[crate::fleet::audit::Entry], to: i64) -> TagBridge {
+        let mut t = TagBridge::default();
+        for e in entries.iter().filter(|e| e.at < to) {
+            let v = &e.value;
+            match v["kind"].as_str() {
+                Some("recommendation") => t.recommendations += 1,
+                Some("tag_change") => {
+                    t.tag_changes += 1;
+                    if v["applied"].as_bool() == Some(true) {
+                        t.applied += 1;
+                        let tag = v["tag"].as_str().unwrap_or("?").to_string();
+                        let e = t.by_tag.entry(tag).or_default();
+                        if v["action"] == "add" {
+                            e.0 += 1;
+                        } else {
+                            e.1 += 1;
+                        }
+                    } else if v["error"].is_string() {
+                        t.failed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
 }
 
 /// `2026-W48` for a unix time.
@@ -541,6 +584,28 @@ pub fn markdown(r: &Report) -> String {
         o.push('\n');
     }
 
+    if let Some(t) = &r.tag_bridge {
+        o.push_str("### Tag bridge\n\n");
+        let _ = writeln!(
+            o,
+            "{} routing recommendations, {} tag changes ({} applied, {} failed) this week.\n",
+            t.recommendations, t.tag_changes, t.applied, t.failed
+        );
+        for (tag, (added, removed)) in t
+            .by_tag
+            .iter()
+            .filter(|(tag, _)| !tag.starts_with("runneriq:until:"))
+        {
+            let _ = writeln!(
+                o,
+                "- {}: added {added} times, removed {removed} times",
+                code_span(tag)
+            );
+        }
+        if !t.by_tag.is_empty() {
+            o.push('\n');
+        }
+    }
     let sk = &d.skipped;
     if sk.outside_window + sk.unfinished + sk.no_timestamps > 0 {
         let _ = writeln!(
