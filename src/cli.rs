@@ -94,6 +94,11 @@ pub struct RouteSources {
     #[arg(long, value_name = "NAME")]
     pub default_branch: Option<String>,
 
+    /// A snapshot (`runneriq snapshot`): its jobs, history and fleet, instead
+    /// of the API (finished jobs are routed as if they were waiting).
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
+
     /// Every job's timeout, for the runners' `maximum_timeout` (e.g. 1h).
     /// Default: the project's job timeout when reading from GitLab.
     #[arg(long, value_name = "DURATION", value_parser = parse_seconds)]
@@ -121,6 +126,7 @@ impl RouteSources {
                 .or_else(|| var("CI_DEFAULT_BRANCH")),
             config: self.config.clone(),
             job_timeout: self.job_timeout,
+            snapshot: self.snapshot.clone(),
         }
     }
 }

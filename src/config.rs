@@ -54,6 +54,14 @@
 //!   carbon: { critical: 0.05, high: 0.20, medium: 0.35, low: 0.50 }
 //!   margin: 0.15            # top two within 15 %: a tie the LLM may break
 //!   protected_refs: ["release/*"]   # for ref_protected runners, besides the default branch
+//! report:                   # the weekly report's detectors and runner score
+//!   weights: { throughput: 0.25, speed: 0.30, reliability: 0.30, utilization: 0.15 }
+//!   slow_factor: 2.0        # slower than 2× the fleet for the same job names
+//!   underutilized: 0.20     # busy less than 20 % of its slots × window
+//!   infra_failure_rate: 0.05
+//!   bottleneck_utilization: 0.90
+//!   bottleneck_wait_p95: 10m
+//!   min_jobs: 5             # detectors ignore runners with fewer jobs
 //! ```
 //!
 //! `job`, `stage` and `branch` are globs ([`Glob`]: `*` also crosses `/` and
@@ -102,6 +110,8 @@ pub struct Config {
     pub priority: crate::fleet::priority::PriorityRules,
     /// Runner scoring (route, explain, simulate).
     pub routing: crate::fleet::route::RoutingRules,
+    /// The weekly report's detector thresholds and score weights.
+    pub report: crate::report::metrics::ReportRules,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -406,8 +416,18 @@ impl Config {
 }
 
 const TOP_KEYS: &[&str] = &[
-    "history", "upstream", "suppress", "severity", "notify", "priority", "routing",
+    "history", "upstream", "suppress", "severity", "notify", "priority", "routing", "report",
 ];
+const REPORT_KEYS: &[&str] = &[
+    "weights",
+    "slow_factor",
+    "underutilized",
+    "infra_failure_rate",
+    "bottleneck_utilization",
+    "bottleneck_wait_p95",
+    "min_jobs",
+];
+const SCORE_KEYS: &[&str] = &["throughput", "speed", "reliability", "utilization"];
 const PRIORITY_KEYS: &[&str] = &[
     "branches",
     "other_branch",
@@ -649,7 +669,55 @@ impl Cx<'_> {
         if let Some(v) = field(top, "routing") {
             self.routing(v, &mut config.routing)?;
         }
+        if let Some(v) = field(top, "report") {
+            self.report(v, &mut config.report)?;
+        }
         Ok(config)
+    }
+
+    /// `report:` — detector thresholds and composite-score weights.
+    fn report(&self, v: &Value, r: &mut crate::report::metrics::ReportRules) -> anyhow::Result<()> {
+        let Some(m) = self.map(v, "report", REPORT_KEYS)? else {
+            return Ok(());
+        };
+        if let Some(v) = field(m, "weights") {
+            if let Some(w) = self.map(v, "report.weights", SCORE_KEYS)? {
+                let slots: [(&str, &mut f64); 4] = [
+                    ("throughput", &mut r.weights.throughput),
+                    ("speed", &mut r.weights.speed),
+                    ("reliability", &mut r.weights.reliability),
+                    ("utilization", &mut r.weights.utilization),
+                ];
+                for (key, slot) in slots {
+                    if let Some(v) = field(w, key) {
+                        *slot = self.number(v, &join("report.weights", key), 0.0, 1.0)?;
+                    }
+                }
+            }
+        }
+        let ratios: [(&str, &mut f64, f64, f64); 4] = [
+            ("slow_factor", &mut r.slow_factor, 1.0, 100.0),
+            ("underutilized", &mut r.underutilized, 0.0, 1.0),
+            ("infra_failure_rate", &mut r.infra_failure_rate, 0.0, 1.0),
+            (
+                "bottleneck_utilization",
+                &mut r.bottleneck_utilization,
+                0.0,
+                10.0,
+            ),
+        ];
+        for (key, slot, lo, hi) in ratios {
+            if let Some(v) = field(m, key) {
+                *slot = self.number(v, &join("report", key), lo, hi)?;
+            }
+        }
+        if let Some(v) = field(m, "bottleneck_wait_p95") {
+            r.bottleneck_wait_p95_s = self.duration(v, "report.bottleneck_wait_p95")? as f64;
+        }
+        if let Some(v) = field(m, "min_jobs") {
+            r.min_jobs = self.int(v, "report.min_jobs", 0, 1_000_000)?;
+        }
+        Ok(())
     }
 
     fn number(&self, v: &Value, path: &str, lo: f64, hi: f64) -> anyhow::Result<f64> {
@@ -1223,6 +1291,24 @@ notify:
     }
 
     #[test]
+    fn report_thresholds_are_configurable() {
+        let c =
+            parse("report: { slow_factor: 3, bottleneck_wait_p95: 5m, weights: { speed: 0.5 } }")
+                .unwrap();
+        assert_eq!(c.report.slow_factor, 3.0);
+        assert_eq!(c.report.bottleneck_wait_p95_s, 300.0);
+        assert_eq!(c.report.weights.speed, 0.5);
+        assert_eq!(c.report.min_jobs, 5);
+        let e = parse("report: { underutilized: 20 }")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            ".runneriq.yml: report.underutilized: expected a number from 0 to 1, got 20"
+        );
+    }
+
+    #[test]
     fn priority_and_routing_errors_name_the_key() {
         for (text, want) in [
             (
@@ -1332,11 +1418,11 @@ notify:
             ),
             (
                 "histroy: {}\n",
-                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing)"#,
+                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing, report)"#,
             ),
             (
                 "- history\n",
-                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, got a list",
+                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, report, got a list",
             ),
             (
                 "history:\n  traces: -1\n",

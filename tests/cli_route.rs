@@ -445,3 +445,29 @@ fn a_job_timeout_above_a_runners_maximum_keeps_it_off_that_runner() {
         "{md}"
     );
 }
+
+#[test]
+fn route_reads_a_report_snapshot_instead_of_the_api() {
+    let snap = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/demo/data/week.json.gz");
+    let o = run(
+        &[
+            "route",
+            "--snapshot",
+            &snap.to_string_lossy(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["assignments"].as_array().unwrap().len(), 552);
+    assert_eq!(v["fleet"]["runners"], 5, "the snapshot's fleet");
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("as if it were waiting"))
+    );
+}

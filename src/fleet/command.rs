@@ -36,6 +36,8 @@ pub struct Sources {
     pub default_branch: Option<String>,
     pub config: Option<PathBuf>,
     pub job_timeout: Option<u64>,
+    /// A report snapshot (`runneriq snapshot`) as jobs, history and fleet.
+    pub snapshot: Option<PathBuf>,
 }
 
 /// Everything a routing run read, ready for the pure step.
@@ -72,9 +74,30 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
     )?;
     let mut warnings = Vec::new();
     // Files first: a broken file is reported before any request.
-    let file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
-    let file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
-    let file_history = src.history.as_deref().map(model::load_jobs).transpose()?;
+    let mut file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
+    let mut file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
+    let mut file_history = src.history.as_deref().map(model::load_jobs).transpose()?;
+    let mut default_branch_from_snapshot = None;
+    if let Some(snap) = src.snapshot.as_deref() {
+        // A report snapshot: its jobs (finished ones: routed as if waiting,
+        // and their own history) and its fleet.
+        let mut jobs = Vec::new();
+        let header = crate::report::source::read(snap, |rec| {
+            if let crate::report::source::Record::Job { job } = rec {
+                jobs.push(*job);
+            }
+        })?;
+        if file_fleet.is_none() && !header.runners.is_empty() {
+            file_fleet = Some(header.runners);
+        }
+        if file_history.is_none() {
+            file_history = Some(jobs.clone());
+        }
+        if file_jobs.is_none() {
+            file_jobs = Some(jobs);
+        }
+        default_branch_from_snapshot = header.default_branch;
+    }
     let needs_api = file_jobs.is_none() || file_fleet.is_none();
     let client = if needs_api {
         let Some(_) = src.project.as_deref() else {
@@ -88,7 +111,7 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
         None
     };
     let project = src.project.clone().unwrap_or_default();
-    let mut default_branch = src.default_branch.clone();
+    let mut default_branch = src.default_branch.clone().or(default_branch_from_snapshot);
     let mut job_timeout = src.job_timeout;
     let jobs = match file_jobs {
         Some(j) => j,

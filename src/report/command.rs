@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::metrics::{Aggregator, ReportData, ReportRules, Window};
+use super::metrics::{Aggregator, ReportData, Window};
 use super::render::{self, Report, Summary};
 use super::source::{self, Header, Record, SNAPSHOT_VERSION, Span};
 use crate::classify::Catalog;
@@ -94,7 +94,7 @@ fn gather_group(
             to: span.to,
         },
         fleet.as_deref(),
-        ReportRules::default(),
+        config.report.clone(),
         config.priority.clone(),
         a.default_branch.clone(),
     );
@@ -331,7 +331,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
                 to: span.to,
             },
             (!fleet.is_empty()).then_some(fleet.as_slice()),
-            ReportRules::default(),
+            config.report.clone(),
             config.priority.clone(),
             default_branch,
         );
@@ -393,7 +393,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             to: span.to,
         },
         file_fleet.as_deref(),
-        ReportRules::default(),
+        config.report.clone(),
         config.priority.clone(),
         default_branch,
     );
