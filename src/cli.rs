@@ -48,6 +48,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Save a window of history (what `report` reads) as a .json.gz file.
     Snapshot(SnapshotArgs),
+    /// Replay the history under fifo, priority-aware and carbon-aware
+    /// dispatch: queue wait by class, makespan, CO₂e, and the model's error.
+    Simulate(SimulateArgs),
     /// Apply a tag plan written by `route --mode supervised --plan FILE`
     /// (dry run unless --execute).
     Apply(ApplyArgs),
@@ -307,6 +310,24 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
     pub format: crate::diagnose::NoteFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub sources: RouteSources,
+
+    /// With --project: the window of history, ending now.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub since: Option<String>,
+
+    /// `carbon` policy: how long a LOW job may wait for the cleanest runner.
+    #[arg(long, value_name = "DURATION", default_value = "2h", value_parser = parse_seconds)]
+    pub carbon_wait: u64,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::report::command::ReportFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -719,6 +740,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 labels: args.labels,
             })
         }
+        Command::Simulate(args) => crate::fleet::command::run_simulate(args),
         Command::Snapshot(args) => {
             crate::report::command::run_snapshot(&args.source.resolve(Vec::new()), &args.output)
         }

@@ -200,8 +200,22 @@ pub fn render_report(format: crate::report::command::ReportFormat) -> anyhow::Re
         crate::fleet::priority::PriorityRules::default(),
         header.default_branch.clone(),
     );
+    let prio = crate::fleet::priority::PriorityRules::default();
+    let routing = crate::fleet::route::RoutingRules::default();
+    let mut sim = crate::fleet::simulate::Builder::new(
+        &header.runners,
+        &prio,
+        &routing,
+        crate::fleet::simulate::Options {
+            default_branch: header.default_branch.clone(),
+            ..Default::default()
+        },
+    );
     source::read_from(WEEK, "demo week", |rec| match rec {
-        source::Record::Job { job } => agg.add(&job),
+        source::Record::Job { job } => {
+            sim.add(&job);
+            agg.add(&job)
+        }
         source::Record::Category { job, category } => agg.set_category(job, category),
         _ => {}
     })?;
@@ -213,6 +227,7 @@ pub fn render_report(format: crate::report::command::ReportFormat) -> anyhow::Re
         requests: 0,
         notes: Vec::new(),
         forecast: Vec::new(),
+        impact: Some(sim.finish()),
     };
     let r = command::report(&g, true, None, None);
     command::render(&r, format)

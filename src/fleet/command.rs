@@ -1037,3 +1037,94 @@ pub fn run_export(args: crate::cli::FleetExportArgs) -> anyhow::Result<std::proc
     eprintln!("runneriq: {} runners", fleet.len());
     Ok(std::process::ExitCode::SUCCESS)
 }
+
+/// `runneriq simulate`: the history streamed into the replay (a snapshot,
+/// a jobs file, or the API), never held as job objects.
+pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
+    let src = args.sources.resolve();
+    let config = crate::config::Config::discover(
+        src.config.as_deref(),
+        std::env::var("CI_PROJECT_DIR")
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .as_deref(),
+    )?;
+    let file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
+    let file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
+    let mut notes = Vec::new();
+    let header = src
+        .snapshot
+        .as_deref()
+        .map(|p| crate::report::source::read(p, |_| {}))
+        .transpose()?;
+    let needs_api = file_jobs.is_none() && header.is_none();
+    let client = if needs_api
+        || (file_fleet.is_none() && header.as_ref().is_none_or(|h| h.runners.is_empty()))
+    {
+        if src.project.is_none() {
+            return Err(input(
+                "no history: pass --jobs FILE (finished GitLab job objects) or --snapshot FILE, \
+                 or --project ID (with --since) to read it from GitLab; and --fleet FILE",
+            ));
+        }
+        Some(api_client(src.gitlab_url.clone())?)
+    } else {
+        None
+    };
+    let project = src.project.clone().unwrap_or_default();
+    let fleet: Vec<FleetRunner> = match (file_fleet, header.as_ref()) {
+        (Some(f), _) => f,
+        (None, Some(h)) if !h.runners.is_empty() => h.runners.clone(),
+        _ => super::export::project_fleet(client.as_ref().expect("client"), &project)?,
+    };
+    let default_branch = src
+        .default_branch
+        .clone()
+        .or_else(|| header.as_ref().and_then(|h| h.default_branch.clone()));
+    let opts = super::simulate::Options {
+        carbon_wait_s: args.carbon_wait as f64,
+        default_branch,
+    };
+    let mut b = super::simulate::Builder::new(&fleet, &config.priority, &config.routing, opts);
+    if let Some(jobs) = &file_jobs {
+        for j in jobs {
+            b.add(j);
+        }
+    } else if let Some(path) = src.snapshot.as_deref() {
+        crate::report::source::read(path, |rec| {
+            if let crate::report::source::Record::Job { job } = rec {
+                b.add(&job);
+            }
+        })?;
+    } else {
+        let c = client.as_ref().expect("client");
+        let span = crate::report::source::window(args.since.as_deref(), None, None, now())?;
+        let fetched =
+            crate::report::source::fetch_jobs(c, &project, span, 100, true, |j| b.add(&j))
+                .with_context(|| format!("could not read the jobs of project {project}"))?;
+        if fetched.truncated {
+            notes.push(format!(
+                "only the newest {} jobs of the window were read",
+                fetched.jobs
+            ));
+        }
+    }
+    let mut sim = b.finish();
+    sim.limitations.extend(notes);
+    let text = match args.format {
+        crate::report::command::ReportFormat::Json => serde_json::to_string_pretty(&sim)? + "\n",
+        crate::report::command::ReportFormat::Md => super::simulate::markdown(&sim),
+        crate::report::command::ReportFormat::Html => {
+            let md = super::simulate::markdown(&sim);
+            format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>RunnerIQ simulate</title></head><body><pre>{}</pre></body></html>\n",
+                md.replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;")
+            )
+        }
+    };
+    print(&text)?;
+    Ok(std::process::ExitCode::SUCCESS)
+}

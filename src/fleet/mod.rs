@@ -9,6 +9,7 @@ pub mod export;
 pub mod model;
 pub mod priority;
 pub mod route;
+pub mod simulate;
 pub mod stats;
 pub mod tags;
 pub mod tiebreak;

@@ -184,9 +184,52 @@ pub fn validate_fleet(fleet: &[FleetRunner], origin: &str) -> anyhow::Result<()>
     Ok(())
 }
 
+/// One value deserialized with the path of a bad field in the error,
+/// prefixed by `at` (serde's `flatten` would lose the field names).
+fn from_value_at<T: serde::de::DeserializeOwned>(
+    v: serde_json::Value,
+    origin: &str,
+    at: &str,
+) -> anyhow::Result<T> {
+    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let full = if path == "." || path.is_empty() {
+            at.to_string()
+        } else {
+            format!("{at}.{path}")
+        };
+        input(format!("{origin}: {full}: {inner}"))
+    })
+}
+
 /// Parses fleet JSON text (`origin` names it in errors).
 pub fn parse_fleet(bytes: &[u8], origin: &str) -> anyhow::Result<Vec<FleetRunner>> {
-    let fleet: Vec<FleetRunner> = parse_json(bytes, origin, "an array of runner objects")?;
+    let items: Vec<serde_json::Value> = parse_json(bytes, origin, "an array of runner objects")?;
+    let mut fleet = Vec::with_capacity(items.len());
+    for (i, mut item) in items.into_iter().enumerate() {
+        let ext = match item.as_object_mut() {
+            Some(o) => o.remove("runneriq"),
+            None => {
+                return Err(input(format!(
+                    "{origin}: [{i}]: expected a runner object, got {}",
+                    match item {
+                        serde_json::Value::Array(_) => "a list",
+                        serde_json::Value::String(_) => "a string",
+                        serde_json::Value::Number(_) => "a number",
+                        serde_json::Value::Bool(_) => "a boolean",
+                        _ => "null",
+                    }
+                )));
+            }
+        };
+        let runner: Runner = from_value_at(item, origin, &format!("[{i}]"))?;
+        let runneriq: RunnerExt = match ext {
+            Some(serde_json::Value::Null) | None => RunnerExt::default(),
+            Some(e) => from_value_at(e, origin, &format!("[{i}].runneriq"))?,
+        };
+        fleet.push(FleetRunner { runner, runneriq });
+    }
     validate_fleet(&fleet, origin)?;
     Ok(fleet)
 }
@@ -253,6 +296,22 @@ mod tests {
             .to_string();
         assert!(
             e.contains("[0].runneriq.zones: unknown field `zones`"),
+            "{e}"
+        );
+        let e = parse_fleet(br#"[{"id": "seven"}]"#, "f")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("f: [0].id: invalid type: string \"seven\""),
+            "{e}"
+        );
+        let e = parse_fleet(br#"[{"id": 1, "tag_list": ["a", 2]}]"#, "f")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("f: [0].tag_list[1]: invalid type"), "{e}");
+        let e = parse_fleet(br#"[7]"#, "f").unwrap_err().to_string();
+        assert!(
+            e.contains("[0]: expected a runner object, got a number"),
             "{e}"
         );
         let e = parse_fleet(br#"[{"id": 1}, {"id": 1}]"#, "f")

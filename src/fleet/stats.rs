@@ -72,34 +72,39 @@ impl History {
     pub fn from_jobs<'a>(jobs: impl IntoIterator<Item = &'a Job>) -> History {
         let mut h = History::default();
         for j in jobs {
-            if j.status != "success" && j.status != "failed" {
-                continue;
-            }
-            let Some(runner) = j.runner.as_ref().map(|r| r.id).filter(|id| *id != 0) else {
-                continue;
-            };
-            h.jobs += 1;
-            let o = h.outcomes.entry(runner).or_default();
-            o.0 += 1;
-            let infra = j
-                .failure_reason
-                .as_deref()
-                .is_some_and(|r| INFRA_REASONS.contains(&r));
-            if infra {
-                o.1 += 1;
-            }
-            // Durations only of successful runs: a failure's length says
-            // little about speed.
-            if j.status == "success" {
-                if let Some(d) = j.duration.filter(|d| d.is_finite() && *d > 0.0) {
-                    let n = h.by_name.entry(j.name.clone()).or_default();
-                    n.fleet.add(d);
-                    n.per_runner.entry(runner).or_default().add(d);
-                    h.by_runner.entry(runner).or_default().add(d);
-                }
-            }
+            h.add(j);
         }
         h
+    }
+
+    /// Counts one job (finished ones with a runner; others are ignored).
+    pub fn add(&mut self, j: &Job) {
+        if j.status != "success" && j.status != "failed" {
+            return;
+        }
+        let Some(runner) = j.runner.as_ref().map(|r| r.id).filter(|id| *id != 0) else {
+            return;
+        };
+        self.jobs += 1;
+        let o = self.outcomes.entry(runner).or_default();
+        o.0 += 1;
+        let infra = j
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| INFRA_REASONS.contains(&r));
+        if infra {
+            o.1 += 1;
+        }
+        // Durations only of successful runs: a failure's length says
+        // little about speed.
+        if j.status == "success" {
+            if let Some(d) = j.duration.filter(|d| d.is_finite() && *d > 0.0) {
+                let n = self.by_name.entry(j.name.clone()).or_default();
+                n.fleet.add(d);
+                n.per_runner.entry(runner).or_default().add(d);
+                self.by_runner.entry(runner).or_default().add(d);
+            }
+        }
     }
 
     pub fn record(&self, runner: u64, job_name: &str) -> RunnerRecord {

@@ -170,6 +170,7 @@ fn gather_group(
         requests,
         notes,
         forecast,
+        impact: None,
     })
 }
 
@@ -234,6 +235,8 @@ pub struct Gathered {
     pub notes: Vec<String>,
     /// Cleanest hour of the next 24 h per zone (Electricity Maps).
     pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
+    /// The week replayed under fifo / priority / carbon (with a fleet file).
+    pub impact: Option<crate::fleet::simulate::Simulation>,
 }
 
 /// Live intensities for the fleet's zones when `ELECTRICITY_MAPS_TOKEN` is
@@ -336,10 +339,30 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             default_branch,
         );
         let (notes, forecast) = live_carbon(&fleet, &mut agg);
+        let sim_opts = crate::fleet::simulate::Options {
+            default_branch: a
+                .default_branch
+                .clone()
+                .or_else(|| headers.iter().find_map(|h| h.default_branch.clone())),
+            ..Default::default()
+        };
+        let mut sim = (!fleet.is_empty()).then(|| {
+            crate::fleet::simulate::Builder::new(
+                &fleet,
+                &config.priority,
+                &config.routing,
+                sim_opts,
+            )
+        });
         let mut requests = 0;
         for p in &a.snapshots {
             source::read(p, |rec| match rec {
-                Record::Job { job } => agg.add(&job),
+                Record::Job { job } => {
+                    if let Some(b) = sim.as_mut() {
+                        b.add(&job);
+                    }
+                    agg.add(&job)
+                }
                 Record::Category { job, category } => agg.set_category(job, category),
                 Record::End { requests: r, .. } => requests += r,
                 Record::Header(_) => {}
@@ -363,6 +386,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             requests,
             notes,
             forecast,
+            impact: sim.map(crate::fleet::simulate::Builder::finish),
         });
     }
     if let Some(group) = a.group.as_deref() {
@@ -398,10 +422,20 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
         default_branch,
     );
     let (notes, forecast) = live_carbon(file_fleet.as_deref().unwrap_or_default(), &mut agg);
+    let sim_opts = crate::fleet::simulate::Options {
+        default_branch: a.default_branch.clone(),
+        ..Default::default()
+    };
+    let mut sim = file_fleet.as_deref().map(|f| {
+        crate::fleet::simulate::Builder::new(f, &config.priority, &config.routing, sim_opts)
+    });
     let mut sample: Vec<u64> = Vec::new();
     let fetched = source::fetch_jobs(&c, &project, span, a.max_pages, a.quiet, |j| {
         if j.failure_reason.as_deref() == Some("script_failure") && sample.len() < a.traces {
             sample.push(j.id);
+        }
+        if let Some(b) = sim.as_mut() {
+            b.add(&j);
         }
         agg.add(&j);
     })
@@ -425,6 +459,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
         requests,
         notes,
         forecast,
+        impact: sim.map(crate::fleet::simulate::Builder::finish),
     })
 }
 
@@ -484,6 +519,7 @@ pub fn report(
         notes: g.notes.clone(),
         forecast: g.forecast.clone(),
         tag_bridge: None,
+        routing_impact: g.impact.as_ref().map(render::RoutingImpact::of),
         data: g.data.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     }

@@ -89,8 +89,50 @@ pub struct Report {
     pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
     /// Tag-bridge activity in the window, from the audit file (`--audit`).
     pub tag_bridge: Option<TagBridge>,
+    /// What priority-aware (and carbon-aware) routing would have changed
+    /// this week, from `simulate`'s engine (needs a fleet file).
+    pub routing_impact: Option<RoutingImpact>,
     pub data: ReportData,
     pub version: String,
+}
+
+/// The week replayed under the three policies, in brief.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutingImpact {
+    pub jobs: usize,
+    /// Policy → class → p95 queue wait (s).
+    pub wait_p95_s: BTreeMap<String, BTreeMap<String, f64>>,
+    /// Policy → CO₂e (g).
+    pub co2e_g: BTreeMap<String, f64>,
+    /// The fifo replay against what happened: median and p95 |difference| (s).
+    pub fifo_error_s: Option<(f64, f64)>,
+}
+
+impl RoutingImpact {
+    pub fn of(s: &crate::fleet::simulate::Simulation) -> RoutingImpact {
+        RoutingImpact {
+            jobs: s.jobs,
+            wait_p95_s: s
+                .policies
+                .iter()
+                .map(|(p, r)| {
+                    (
+                        p.as_str().to_string(),
+                        r.queue_wait
+                            .iter()
+                            .map(|(c, w)| (c.clone(), w.p95))
+                            .collect(),
+                    )
+                })
+                .collect(),
+            co2e_g: s
+                .policies
+                .iter()
+                .map(|(p, r)| (p.as_str().to_string(), r.co2e_g))
+                .collect(),
+            fifo_error_s: s.fifo_error.as_ref().map(|e| (e.median_abs_s, e.p95_abs_s)),
+        }
+    }
 }
 
 /// What the tag bridge did in the window (from the audit log).
@@ -584,6 +626,36 @@ pub fn markdown(r: &Report) -> String {
         o.push('\n');
     }
 
+    if let Some(ri) = &r.routing_impact {
+        o.push_str("### What priority routing would have changed this week\n\n");
+        let _ = writeln!(
+            o,
+            "The week's {} jobs replayed on the fleet's slots (`runneriq simulate`){}.\n",
+            ri.jobs,
+            ri.fifo_error_s
+                .map(|(m, p)| format!(
+                    "; the fifo replay differs from what happened by a median of {m:.0} s and a p95 of {p:.0} s per job, so read smaller differences with care"
+                ))
+                .unwrap_or_default()
+        );
+        o.push_str("| Policy | Queue wait p95 by class | CO₂e |\n|---|---|---|\n");
+        for (policy, waits) in ["fifo", "priority", "carbon"]
+            .iter()
+            .filter_map(|p| ri.wait_p95_s.get(*p).map(|w| (*p, w)))
+        {
+            let classes: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+                .iter()
+                .filter_map(|c| waits.get(*c).map(|w| format!("{c} {}", secs(*w))))
+                .collect();
+            let _ = writeln!(
+                o,
+                "| {policy} | {} | {} |",
+                classes.join(" · "),
+                grams(ri.co2e_g.get(policy).copied().unwrap_or(0.0))
+            );
+        }
+        o.push('\n');
+    }
     if let Some(t) = &r.tag_bridge {
         o.push_str("### Tag bridge\n\n");
         let _ = writeln!(

@@ -1,0 +1,1005 @@
+//! `runneriq simulate`: the project's own history replayed on the fleet's
+//! slots under three dispatch policies, with the model's error measured.
+//!
+//! The model (pure, deterministic): each job arrives at its `created_at` and
+//! needs one slot of a runner that passes GitLab's gate for it; it runs for
+//! its `duration`, scaled by the runner's speed for that job name relative to
+//! the runner it really ran on (from history; 1 when unknown). Runners are
+//! never preempted. When several free runners can take a job, the one idle
+//! longest takes it (as polling runners would), except under `carbon`.
+//!
+//! - `fifo`: what GitLab does — when a slot frees, the oldest pending job it
+//!   can take.
+//! - `priority`: the most urgent pending job it can take (urgency from the
+//!   priority rules, with SLA escalation while waiting), ties by age.
+//! - `carbon`: `priority`, except that a LOW job waits for the cleanest runner
+//!   it can use, for at most `carbon_wait_s` (default 2 h), then takes any. The
+//!   embedded tables hold annual means, so "a cleaner hour" is not modelled:
+//!   only cleaner runners (stated in the output).
+//!
+//! Honesty: the `fifo` replay is compared with what really happened (each
+//! job's `queued_duration`): the median and p95 absolute difference say how
+//! far the other policies' figures can be trusted. Jobs that cannot be
+//! replayed (no eligible runner in the fleet, manual, missing timestamps) are
+//! counted and listed.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use super::model::FleetRunner;
+use super::priority::{self, PriorityRules, Urgency};
+use super::route::{self, Inputs, RoutingRules};
+use super::stats::History;
+use crate::gitlab::models::Job;
+
+/// Unreplayable jobs listed by id, at most.
+const MAX_LISTED: usize = 50;
+
+/// The three policies, in output order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    Fifo,
+    Priority,
+    Carbon,
+}
+
+impl Policy {
+    pub const ALL: [Policy; 3] = [Policy::Fifo, Policy::Priority, Policy::Carbon];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Fifo => "fifo",
+            Policy::Priority => "priority",
+            Policy::Carbon => "carbon",
+        }
+    }
+}
+
+/// p50 / p95 / max of a sample, seconds (nearest rank).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stats {
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+    pub mean: f64,
+    pub jobs: usize,
+}
+
+fn stats(v: &mut [f64]) -> Option<Stats> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let rank = |p: f64| v[((p / 100.0 * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+    let round = |x: f64| (x * 1000.0).round() / 1000.0;
+    Some(Stats {
+        p50: round(rank(50.0)),
+        p95: round(rank(95.0)),
+        max: round(v[v.len() - 1]),
+        mean: round(v.iter().sum::<f64>() / v.len() as f64),
+        jobs: v.len(),
+    })
+}
+
+/// One policy's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyResult {
+    /// Urgency class → wait statistics (present classes only).
+    pub queue_wait: BTreeMap<String, Stats>,
+    pub jobs: usize,
+    /// First arrival to last finish, seconds.
+    pub makespan_s: f64,
+    /// Busy time ÷ (slots × makespan), per runner name.
+    pub utilization: BTreeMap<String, f64>,
+    pub energy_kwh: f64,
+    pub co2e_g: f64,
+    /// Jobs on runners without power or zone (not in energy and CO₂e).
+    pub jobs_without_energy: usize,
+}
+
+/// How far the `fifo` replay is from what happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReplayError {
+    /// |simulated wait − real `queued_duration`|, seconds.
+    pub median_abs_s: f64,
+    pub p95_abs_s: f64,
+    /// Jobs compared (those with a real queue time).
+    pub jobs: usize,
+}
+
+/// A job that was not replayed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unreplayed {
+    pub job: u64,
+    pub name: String,
+    pub reason: String,
+}
+
+/// The whole result (`simulate --format json`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Simulation {
+    pub policies: BTreeMap<Policy, PolicyResult>,
+    /// Jobs replayed under every policy.
+    pub jobs: usize,
+    pub unreplayable: BTreeMap<String, usize>,
+    pub unreplayable_jobs: Vec<Unreplayed>,
+    pub fifo_error: Option<ReplayError>,
+    /// What the model leaves out, in words.
+    pub limitations: Vec<String>,
+    /// Every replayed job's placement, per policy (for checks; not printed).
+    #[serde(skip)]
+    pub schedules: BTreeMap<Policy, Vec<Placement>>,
+}
+
+/// Where and when a job ran in a replay.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    pub job: u64,
+    pub runner: u64,
+    pub arrival: f64,
+    pub start: f64,
+    pub end: f64,
+    pub urgency: Urgency,
+}
+
+/// The knobs of the replay.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// LOW jobs wait at most this long for the cleanest runner (`carbon`).
+    pub carbon_wait_s: f64,
+    pub default_branch: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            carbon_wait_s: 7200.0,
+            default_branch: None,
+        }
+    }
+}
+
+/// A job ready to replay (compact: the job object itself is dropped).
+#[derive(Debug, Clone)]
+struct SimJob {
+    id: u64,
+    arrival: f64,
+    /// Service time on the runner it really ran on.
+    duration: f64,
+    /// Interned job name.
+    name: u32,
+    /// Fleet index of the runner it really ran on.
+    real_runner: Option<u32>,
+    real_wait: Option<f64>,
+    urgency: Urgency,
+    /// Candidate set id.
+    set: u32,
+}
+
+#[derive(Debug, Clone)]
+struct RunnerState {
+    free: u32,
+    /// When it last became idle (for "idle longest").
+    idle_since: f64,
+    busy: f64,
+    intensity: Option<f64>,
+    watts: Option<f64>,
+}
+
+/// Collects the history one job at a time (memory grows by a few numbers
+/// per job, not by the job objects), then replays it.
+pub struct Builder<'a> {
+    fleet: &'a [FleetRunner],
+    prio: &'a PriorityRules,
+    routing: &'a RoutingRules,
+    opts: Options,
+    history: History,
+    jobs: Vec<SimJob>,
+    names: Vec<String>,
+    name_ids: HashMap<String, u32>,
+    set_ids: HashMap<Vec<u32>, u32>,
+    sets: Vec<Vec<u32>>,
+    unreplayable: BTreeMap<String, usize>,
+    unreplayable_jobs: Vec<Unreplayed>,
+    /// Scratch buffer for candidate sets.
+    cands: Vec<u32>,
+    /// (tags, protected ref, project) → candidate set: the gate runs once
+    /// per kind of job, not once per job.
+    gate_cache: HashMap<(Vec<String>, bool, Option<u64>), u32>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(
+        fleet: &'a [FleetRunner],
+        prio: &'a PriorityRules,
+        routing: &'a RoutingRules,
+        opts: Options,
+    ) -> Builder<'a> {
+        Builder {
+            fleet,
+            prio,
+            routing,
+            opts,
+            history: History::default(),
+            jobs: Vec::new(),
+            names: Vec::new(),
+            name_ids: HashMap::new(),
+            set_ids: HashMap::new(),
+            sets: Vec::new(),
+            unreplayable: BTreeMap::new(),
+            unreplayable_jobs: Vec::new(),
+            cands: Vec::new(),
+            gate_cache: HashMap::new(),
+        }
+    }
+
+    fn skip(&mut self, j: &Job, reason: &str) {
+        *self.unreplayable.entry(reason.to_string()).or_default() += 1;
+        if self.unreplayable_jobs.len() < MAX_LISTED {
+            self.unreplayable_jobs.push(Unreplayed {
+                job: j.id,
+                name: j.name.clone(),
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// Adds one job of the history (it also feeds the runners' speed history).
+    pub fn add(&mut self, j: &Job) {
+        self.history.add(j);
+        if j.status == "manual" || j.status == "skipped" {
+            self.skip(j, "manual or skipped");
+            return;
+        }
+        let (Some(arrival), Some(duration)) = (
+            j.created_at.as_deref().and_then(priority::parse_time),
+            j.duration.filter(|d| d.is_finite() && *d >= 0.0),
+        ) else {
+            self.skip(j, "missing timestamps");
+            return;
+        };
+        let inputs = Inputs {
+            default_branch: self.opts.default_branch.as_deref(),
+            ..Inputs::default()
+        };
+        let facts = route::facts_of(j, &inputs, self.routing);
+        let key = (j.tag_list.clone(), facts.protected_ref, facts.project_id);
+        let set = match self.gate_cache.get(&key) {
+            Some(&s) => s,
+            None => {
+                self.cands.clear();
+                for (i, r) in self.fleet.iter().enumerate() {
+                    if route::passes(&facts, r) {
+                        self.cands.push(i as u32);
+                    }
+                }
+                let s = match self.set_ids.get(&self.cands) {
+                    Some(&s) => s,
+                    None => {
+                        let s = self.sets.len() as u32;
+                        self.sets.push(self.cands.clone());
+                        self.set_ids.insert(self.cands.clone(), s);
+                        s
+                    }
+                };
+                self.gate_cache.insert(key, s);
+                s
+            }
+        };
+        if self.sets[set as usize].is_empty() {
+            self.skip(j, "no eligible runner in the fleet");
+            return;
+        }
+        let name = match self.name_ids.get(&j.name) {
+            Some(&n) => n,
+            None => {
+                let n = self.names.len() as u32;
+                self.names.push(j.name.clone());
+                self.name_ids.insert(j.name.clone(), n);
+                n
+            }
+        };
+        // The band at arrival (no retry bonus: whether a job is a retry is
+        // only known once the whole pipeline is in; escalation while waiting
+        // happens during the replay).
+        let p = priority::priority(
+            j,
+            &priority::Context {
+                default_branch: self.opts.default_branch.as_deref(),
+                access_level: None,
+                retry: false,
+                now: arrival,
+            },
+            self.prio,
+        );
+        let real_runner = j
+            .runner
+            .as_ref()
+            .and_then(|r| self.fleet.iter().position(|f| f.id() == r.id))
+            .map(|i| i as u32);
+        self.jobs.push(SimJob {
+            id: j.id,
+            arrival: arrival as f64,
+            duration,
+            name,
+            real_runner,
+            real_wait: j.queued_duration.filter(|q| q.is_finite() && *q >= 0.0),
+            urgency: p.base_urgency,
+            set,
+        });
+    }
+
+    /// Replays the collected history under the three policies.
+    pub fn finish(mut self) -> Simulation {
+        self.jobs
+            .sort_by(|a, b| a.arrival.total_cmp(&b.arrival).then(a.id.cmp(&b.id)));
+        let runners: Vec<RunnerState> = self
+            .fleet
+            .iter()
+            .map(|r| RunnerState {
+                free: r.concurrent(),
+                idle_since: f64::NEG_INFINITY,
+                busy: 0.0,
+                intensity: r
+                    .runneriq
+                    .zone
+                    .as_deref()
+                    .and_then(super::carbon::lookup)
+                    .map(|c| c.g_per_kwh),
+                watts: r
+                    .runneriq
+                    .power_watts
+                    .filter(|w| w.is_finite() && *w >= 0.0),
+            })
+            .collect();
+        // Speed factor of (runner, job name, real runner): the runner's
+        // duration ratio for the name over the real runner's (1 unknown).
+        let fleet = self.fleet;
+        let history = &self.history;
+        let names = &self.names;
+        let mut ratios: HashMap<(u32, u32), Option<f64>> = HashMap::new();
+        let mut ratio = |i: u32, name: u32| -> Option<f64> {
+            *ratios.entry((i, name)).or_insert_with(|| {
+                history
+                    .record(fleet[i as usize].id(), &names[name as usize])
+                    .duration_ratio
+            })
+        };
+        let mut speeds: HashMap<(u32, u32, u32), f64> = HashMap::new();
+        let mut speed = |job: &SimJob, i: usize| -> f64 {
+            let key = (i as u32, job.name, job.real_runner.unwrap_or(u32::MAX));
+            if let Some(v) = speeds.get(&key) {
+                return *v;
+            }
+            let v = match (
+                ratio(i as u32, job.name),
+                job.real_runner.and_then(|o| ratio(o, job.name)),
+            ) {
+                (Some(a), Some(b)) if b > 0.0 => a / b,
+                _ => 1.0,
+            };
+            speeds.insert(key, v);
+            v
+        };
+        let cleanest: Vec<Option<f64>> = self
+            .sets
+            .iter()
+            .map(|s| {
+                s.iter()
+                    .filter_map(|&i| runners[i as usize].intensity)
+                    .min_by(f64::total_cmp)
+            })
+            .collect();
+        let mut policies = BTreeMap::new();
+        let mut schedules = BTreeMap::new();
+        let mut fifo_waits: Vec<(usize, f64)> = Vec::new();
+        for policy in Policy::ALL {
+            let (result, waits, placements) = replay(
+                policy,
+                &self.jobs,
+                &self.sets,
+                &cleanest,
+                runners.clone(),
+                self.fleet,
+                self.prio,
+                &self.opts,
+                &mut speed,
+            );
+            if policy == Policy::Fifo {
+                fifo_waits = waits;
+            }
+            policies.insert(policy, result);
+            schedules.insert(policy, placements);
+        }
+        let mut diffs: Vec<f64> = fifo_waits
+            .iter()
+            .filter_map(|(k, w)| self.jobs[*k].real_wait.map(|r| (w - r).abs()))
+            .collect();
+        let fifo_error = stats(&mut diffs).map(|s| ReplayError {
+            median_abs_s: s.p50,
+            p95_abs_s: s.p95,
+            jobs: s.jobs,
+        });
+        Simulation {
+            policies,
+            jobs: self.jobs.len(),
+            unreplayable: std::mem::take(&mut self.unreplayable),
+            unreplayable_jobs: std::mem::take(&mut self.unreplayable_jobs),
+            fifo_error,
+            limitations: vec![
+                "Only the jobs in the input compete for the fleet: other projects' jobs on shared runners are not replayed (the fifo error shows how much that matters).".into(),
+                "Carbon intensities are the embedded tables' annual averages: a cleaner runner is modelled, a cleaner hour is not.".into(),
+                "Service time is the real duration scaled by the runner's speed for the job name from history; no preemption, no retries, no retry bonus in the priority.".into(),
+            ],
+            schedules,
+        }
+    }
+}
+
+/// Replays `jobs` on `fleet` under the three policies (see [`Builder`]).
+pub fn simulate(
+    jobs: &[Job],
+    fleet: &[FleetRunner],
+    prio: &PriorityRules,
+    routing: &RoutingRules,
+    opts: &Options,
+) -> Simulation {
+    let mut b = Builder::new(fleet, prio, routing, opts.clone());
+    for j in jobs {
+        b.add(j);
+    }
+    b.finish()
+}
+
+/// Index of an urgency in the per-class queues (most urgent first).
+fn class(u: Urgency) -> usize {
+    match u {
+        Urgency::Critical => 0,
+        Urgency::High => 1,
+        Urgency::Medium => 2,
+        Urgency::Low => 3,
+    }
+}
+
+const URGENCIES: [Urgency; 4] = [
+    Urgency::Critical,
+    Urgency::High,
+    Urgency::Medium,
+    Urgency::Low,
+];
+
+type Done = std::collections::BinaryHeap<std::cmp::Reverse<(OrdF, usize)>>;
+
+/// Running totals of one replay.
+#[derive(Default)]
+struct Tally {
+    waits: Vec<(usize, f64)>,
+    class_waits: [Vec<f64>; 4],
+    energy_kwh: f64,
+    co2e_g: f64,
+    without_energy: usize,
+    last_end: Option<f64>,
+    placements: Vec<Placement>,
+}
+
+/// Starts job `k` on runner `i` at `now`.
+#[allow(clippy::too_many_arguments)]
+fn start(
+    k: usize,
+    i: usize,
+    now: f64,
+    sim: &[SimJob],
+    runners: &mut [RunnerState],
+    done: &mut Done,
+    speed: &mut dyn FnMut(&SimJob, usize) -> f64,
+    t: &mut Tally,
+) {
+    let j = &sim[k];
+    let service = j.duration * speed(j, i);
+    runners[i].free -= 1;
+    runners[i].busy += service;
+    let end = now + service;
+    t.last_end = Some(t.last_end.map_or(end, |e| e.max(end)));
+    t.placements.push(Placement {
+        job: j.id,
+        runner: i as u64,
+        arrival: j.arrival,
+        start: now,
+        end,
+        urgency: j.urgency,
+    });
+    done.push(std::cmp::Reverse((OrdF(end), i)));
+    let wait = now - j.arrival;
+    t.waits.push((k, wait));
+    t.class_waits[class(j.urgency)].push(wait);
+    match (runners[i].watts, runners[i].intensity) {
+        (Some(w), Some(g)) => {
+            let kwh = w * service / 3_600_000.0;
+            t.energy_kwh += kwh;
+            t.co2e_g += kwh * g;
+        }
+        _ => t.without_energy += 1,
+    }
+}
+
+/// The event-driven replay of one policy. An arrival takes a free eligible
+/// runner at once when nothing of its candidate set is queued (then no
+/// older job could use that runner: it would have taken it); a slot that
+/// frees takes the best queue head among the candidate sets its runner is
+/// in; `carbon` timers release LOW jobs that waited their bound. Work per
+/// event is bounded by one candidate set's runners or one runner's sets,
+/// not by the queue.
+#[allow(clippy::too_many_arguments)]
+fn replay(
+    policy: Policy,
+    sim: &[SimJob],
+    sets: &[Vec<u32>],
+    cleanest: &[Option<f64>],
+    mut runners: Vec<RunnerState>,
+    fleet: &[FleetRunner],
+    prio: &PriorityRules,
+    opts: &Options,
+    speed: &mut dyn FnMut(&SimJob, usize) -> f64,
+) -> (PolicyResult, Vec<(usize, f64)>, Vec<Placement>) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut queues: Vec<[VecDeque<usize>; 4]> = sets.iter().map(|_| Default::default()).collect();
+    let mut sets_of: Vec<Vec<u32>> = vec![Vec::new(); runners.len()];
+    for (s, members) in sets.iter().enumerate() {
+        for &i in members {
+            sets_of[i as usize].push(s as u32);
+        }
+    }
+    // Waiting this long moves a class up one band (CRITICAL never moves).
+    let sla = [
+        f64::INFINITY,
+        prio.sla_s[2] as f64,
+        prio.sla_s[1] as f64,
+        prio.sla_s[0] as f64,
+    ];
+    let effective = |c: usize, waited: f64| if c > 0 && waited >= sla[c] { c - 1 } else { c };
+    // May job k start on runner i now (the carbon rule)?
+    let carbon_ok = |k: usize, i: usize, now: f64, runners: &[RunnerState]| -> bool {
+        if policy != Policy::Carbon {
+            return true;
+        }
+        let j = &sim[k];
+        let waited = now - j.arrival;
+        if effective(class(j.urgency), waited) != 3 || waited >= opts.carbon_wait_s {
+            return true;
+        }
+        match (runners[i].intensity, cleanest[j.set as usize]) {
+            (Some(g), Some(c)) => g <= c + 1e-9,
+            _ => true,
+        }
+    };
+    // The free runner job k should take now: the one idle longest among
+    // those the carbon rule allows.
+    let pick = |k: usize, now: f64, runners: &[RunnerState]| -> Option<usize> {
+        sets[sim[k].set as usize]
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| runners[i].free > 0 && carbon_ok(k, i, now, runners))
+            .min_by(|&a, &b| {
+                runners[a]
+                    .idle_since
+                    .total_cmp(&runners[b].idle_since)
+                    .then(a.cmp(&b))
+            })
+    };
+    // The best queue head runner i may take now: (set, class).
+    let best_for = |i: usize,
+                    now: f64,
+                    queues: &[[VecDeque<usize>; 4]],
+                    runners: &[RunnerState]|
+     -> Option<(usize, usize)> {
+        let mut best: Option<(usize, usize, (usize, f64, usize))> = None;
+        for &s in &sets_of[i] {
+            for (c, q) in queues[s as usize].iter().enumerate() {
+                let Some(&k) = q.front() else { continue };
+                let j = &sim[k];
+                let key = match policy {
+                    Policy::Fifo => (0, j.arrival, k),
+                    _ => (effective(c, now - j.arrival), j.arrival, k),
+                };
+                if !carbon_ok(k, i, now, runners) {
+                    continue;
+                }
+                let better = best.as_ref().is_none_or(|(_, _, b)| {
+                    key.0 < b.0 || (key.0 == b.0 && (key.1 < b.1 || (key.1 == b.1 && key.2 < b.2)))
+                });
+                if better {
+                    best = Some((s as usize, c, key));
+                }
+            }
+        }
+        best.map(|(s, c, _)| (s, c))
+    };
+
+    let mut done: Done = BinaryHeap::new();
+    let mut timers: BinaryHeap<Reverse<(OrdF, usize)>> = BinaryHeap::new();
+    let mut started = vec![false; sim.len()];
+    let mut t = Tally {
+        waits: Vec::with_capacity(sim.len()),
+        ..Tally::default()
+    };
+    let first_arrival = sim.first().map_or(0.0, |j| j.arrival);
+    let mut next = 0usize;
+    loop {
+        let t_arr = sim.get(next).map(|j| j.arrival);
+        let t_done = done.peek().map(|r| (r.0).0.0);
+        let t_timer = timers.peek().map(|r| (r.0).0.0);
+        let Some(now) = [t_arr, t_done, t_timer]
+            .into_iter()
+            .flatten()
+            .min_by(f64::total_cmp)
+        else {
+            break;
+        };
+        // Slots freed at `now`, each offered to the queues.
+        while done.peek().is_some_and(|r| (r.0).0.0 <= now) {
+            let Reverse((_, i)) = done.pop().expect("peeked");
+            runners[i].free += 1;
+            runners[i].idle_since = now;
+            while runners[i].free > 0 {
+                let Some((s, c)) = best_for(i, now, &queues, &runners) else {
+                    break;
+                };
+                let k = queues[s][c].pop_front().expect("a queue head");
+                started[k] = true;
+                start(k, i, now, sim, &mut runners, &mut done, speed, &mut t);
+            }
+        }
+        // Carbon bounds reached: held LOW jobs of that set take any free runner.
+        while timers.peek().is_some_and(|r| (r.0).0.0 <= now) {
+            let Reverse((_, k)) = timers.pop().expect("peeked");
+            if started[k] {
+                continue;
+            }
+            let s = sim[k].set as usize;
+            while let Some(&head) = queues[s][3].front() {
+                let Some(i) = pick(head, now, &runners) else {
+                    break;
+                };
+                queues[s][3].pop_front();
+                started[head] = true;
+                start(head, i, now, sim, &mut runners, &mut done, speed, &mut t);
+            }
+        }
+        // Arrivals: a free eligible runner takes the job at once, else it queues.
+        while sim.get(next).is_some_and(|j| j.arrival <= now) {
+            let k = next;
+            next += 1;
+            let set = sim[k].set as usize;
+            // After every event no queued job can use a free runner (it
+            // would have taken it), so a free runner the arrival can use is
+            // one no older job wants.
+            match pick(k, now, &runners) {
+                Some(i) => {
+                    started[k] = true;
+                    start(k, i, now, sim, &mut runners, &mut done, speed, &mut t);
+                }
+                None => {
+                    queues[set][class(sim[k].urgency)].push_back(k);
+                    if policy == Policy::Carbon && sim[k].urgency == Urgency::Low {
+                        timers.push(Reverse((OrdF(sim[k].arrival + opts.carbon_wait_s), k)));
+                    }
+                }
+            }
+        }
+    }
+    let makespan = t.last_end.map_or(0.0, |e| (e - first_arrival).max(0.0));
+    let mut queue_wait = BTreeMap::new();
+    for (c, v) in t.class_waits.iter_mut().enumerate() {
+        if let Some(s) = stats(v) {
+            queue_wait.insert(URGENCIES[c].as_str().to_string(), s);
+        }
+    }
+    let utilization = fleet
+        .iter()
+        .zip(&runners)
+        .map(|(r, st)| {
+            let cap = f64::from(r.concurrent()) * makespan;
+            (
+                format!("{} (#{})", r.label(), r.id()),
+                if cap > 0.0 {
+                    ((st.busy / cap) * 1000.0).round() / 1000.0
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
+    t.waits.sort_by_key(|(k, _)| *k);
+    for p in &mut t.placements {
+        p.runner = fleet[p.runner as usize].id();
+    }
+    (
+        PolicyResult {
+            queue_wait,
+            jobs: t.waits.len(),
+            makespan_s: (makespan * 1000.0).round() / 1000.0,
+            utilization,
+            energy_kwh: (t.energy_kwh * 1e6).round() / 1e6,
+            co2e_g: (t.co2e_g * 1000.0).round() / 1000.0,
+            jobs_without_energy: t.without_energy,
+        },
+        t.waits,
+        t.placements,
+    )
+}
+
+/// An f64 with a total order, for heaps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF(f64);
+
+impl Eq for OrdF {}
+
+impl PartialOrd for OrdF {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdF {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// The simulation as Markdown: per policy the queue wait by class, makespan,
+/// energy and CO₂e, the differences with `fifo`, the replay error, a chart.
+pub fn markdown(s: &Simulation) -> String {
+    use crate::publish::sanitize::inline;
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "### RunnerIQ simulate: {} jobs replayed under fifo, priority and carbon\n",
+        s.jobs
+    );
+    match &s.fifo_error {
+        Some(e) => {
+            let _ = writeln!(
+                o,
+                "**How far to trust it:** the fifo replay differs from what really happened by a median of {:.0} s and a p95 of {:.0} s of queue wait per job ({} jobs compared).\n",
+                e.median_abs_s, e.p95_abs_s, e.jobs
+            );
+        }
+        None => o.push_str("**How far to trust it:** unknown — the input has no real queue times to compare with.\n\n"),
+    }
+    let classes = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+    o.push_str(
+        "| Policy | Class | Jobs | Wait p50 | Wait p95 | Wait max |\n|---|---|---|---|---|---|\n",
+    );
+    for (p, r) in &s.policies {
+        for c in classes {
+            if let Some(w) = r.queue_wait.get(c) {
+                let _ = writeln!(
+                    o,
+                    "| {} | {c} | {} | {:.0} s | {:.0} s | {:.0} s |",
+                    p.as_str(),
+                    w.jobs,
+                    w.p50,
+                    w.p95,
+                    w.max
+                );
+            }
+        }
+    }
+    o.push_str("\n| Policy | Makespan | Energy | CO₂e | Jobs without energy data |\n|---|---|---|---|---|\n");
+    for (p, r) in &s.policies {
+        let _ = writeln!(
+            o,
+            "| {} | {:.1} h | {:.2} kWh | {:.0} g | {} |",
+            p.as_str(),
+            r.makespan_s / 3600.0,
+            r.energy_kwh,
+            r.co2e_g,
+            r.jobs_without_energy
+        );
+    }
+    if let Some(fifo) = s.policies.get(&Policy::Fifo) {
+        o.push_str("\n**Against fifo:**\n\n");
+        for (p, r) in s.policies.iter().filter(|(p, _)| **p != Policy::Fifo) {
+            let mut parts = Vec::new();
+            for c in classes {
+                if let (Some(a), Some(b)) = (r.queue_wait.get(c), fifo.queue_wait.get(c)) {
+                    parts.push(format!("{c} p95 {:+.0} s", a.p95 - b.p95));
+                }
+            }
+            parts.push(format!("CO₂e {:+.0} g", r.co2e_g - fifo.co2e_g));
+            let _ = writeln!(o, "- {}: {}", p.as_str(), parts.join(", "));
+        }
+    }
+    // Chart: p95 wait by class, one line per policy.
+    let present: Vec<&str> = classes
+        .iter()
+        .copied()
+        .filter(|c| s.policies.values().any(|r| r.queue_wait.contains_key(*c)))
+        .collect();
+    if !present.is_empty() {
+        let _ = write!(
+            o,
+            "\n```mermaid\nxychart-beta\n    title \"Queue wait p95 by class (s): fifo, priority, carbon\"\n    x-axis [{}]\n    y-axis \"seconds\"\n",
+            present
+                .iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for r in s.policies.values() {
+            let vals: Vec<String> = present
+                .iter()
+                .map(|c| format!("{:.0}", r.queue_wait.get(*c).map_or(0.0, |w| w.p95)))
+                .collect();
+            let _ = writeln!(o, "    line [{}]", vals.join(", "));
+        }
+        o.push_str("```\n");
+    }
+    if !s.unreplayable.is_empty() {
+        o.push_str("\n**Not replayed:** ");
+        let parts: Vec<String> = s
+            .unreplayable
+            .iter()
+            .map(|(why, n)| format!("{n} ({})", inline(why)))
+            .collect();
+        o.push_str(&parts.join(", "));
+        o.push_str(".\n");
+    }
+    o.push_str("\n**The model leaves out:**\n\n");
+    for l in &s.limitations {
+        let _ = writeln!(o, "- {}", inline(l));
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::model::RunnerExt;
+    use crate::gitlab::models::{Runner, RunnerSummary};
+
+    fn runner(id: u64, slots: u32, zone: &str) -> FleetRunner {
+        FleetRunner {
+            runner: Runner {
+                id,
+                description: Some(format!("r{id}")),
+                status: Some("online".into()),
+                paused: Some(false),
+                tag_list: vec!["docker".into()],
+                run_untagged: Some(true),
+                ..Runner::default()
+            },
+            runneriq: RunnerExt {
+                concurrent: Some(slots),
+                zone: Some(zone.into()),
+                power_watts: Some(1000.0),
+                ..RunnerExt::default()
+            },
+        }
+    }
+
+    /// `t` seconds after 2026-01-01T10:00:00Z.
+    fn at(t: i64) -> String {
+        format!("2026-01-01T10:{:02}:{:02}Z", t / 60, t % 60)
+    }
+
+    fn job(
+        id: u64,
+        name: &str,
+        stage: &str,
+        git_ref: &str,
+        arrival: i64,
+        duration: f64,
+        wait: f64,
+    ) -> Job {
+        Job {
+            id,
+            name: name.into(),
+            stage: stage.into(),
+            status: "success".into(),
+            git_ref: git_ref.into(),
+            tag_list: vec!["docker".into()],
+            created_at: Some(at(arrival)),
+            duration: Some(duration),
+            queued_duration: Some(wait),
+            runner: Some(RunnerSummary {
+                id: 1,
+                ..RunnerSummary::default()
+            }),
+            ..Job::default()
+        }
+    }
+
+    fn run(jobs: &[Job], fleet: &[FleetRunner]) -> Simulation {
+        simulate(
+            jobs,
+            fleet,
+            &PriorityRules::default(),
+            &RoutingRules::default(),
+            &Options {
+                default_branch: Some("main".into()),
+                ..Options::default()
+            },
+        )
+    }
+
+    /// One runner, one slot. Lint jobs arrive first (t=0,1,2, 100 s each), a
+    /// deploy on main arrives at t=3 (60 s).
+    ///
+    /// fifo:     lint0 0–100, lint1 100–200, lint2 200–300, deploy 300–360
+    ///           waits: lint 0, 99, 198; deploy 297.
+    /// priority: lint0 0–100, deploy 100–160 (HIGH beats LOW), lint1 160–260,
+    ///           lint2 260–360; waits: lint 0, 159, 258; deploy 97.
+    #[test]
+    fn a_hand_computed_history() {
+        let fleet = [runner(1, 1, "FR")];
+        let jobs = [
+            job(1, "lint", "lint", "spike/a", 0, 100.0, 0.0),
+            job(2, "lint", "lint", "spike/b", 1, 100.0, 99.0),
+            job(3, "lint", "lint", "spike/c", 2, 100.0, 198.0),
+            job(4, "deploy", "deploy", "main", 3, 60.0, 297.0),
+        ];
+        let s = run(&jobs, &fleet);
+        assert_eq!(s.jobs, 4);
+        let fifo = &s.policies[&Policy::Fifo];
+        assert_eq!(fifo.queue_wait["HIGH"].max, 297.0);
+        assert_eq!(fifo.queue_wait["LOW"].max, 198.0);
+        assert_eq!(fifo.makespan_s, 360.0);
+        let p = &s.policies[&Policy::Priority];
+        assert_eq!(p.queue_wait["HIGH"].max, 97.0);
+        assert_eq!(p.queue_wait["LOW"].max, 258.0);
+        assert_eq!(p.queue_wait["LOW"].p50, 159.0);
+        // The fifo replay matches the recorded waits exactly here.
+        let e = s.fifo_error.unwrap();
+        assert_eq!((e.median_abs_s, e.p95_abs_s, e.jobs), (0.0, 0.0, 4));
+        // 360 s at 1000 W = 0.1 kWh on FR's intensity.
+        let fr = crate::fleet::carbon::lookup("FR").unwrap().g_per_kwh;
+        assert!((fifo.energy_kwh - 0.1).abs() < 1e-9);
+        assert!((fifo.co2e_g - 0.1 * fr).abs() < 1e-3);
+    }
+
+    /// Two runners (FR clean, PL dirty), one slot each. Under `carbon`, a LOW
+    /// job arriving when only PL is free waits for FR (within 2 h).
+    #[test]
+    fn carbon_makes_low_jobs_wait_for_the_cleaner_runner() {
+        let fleet = [runner(1, 1, "FR"), runner(2, 1, "PL")];
+        let jobs = [
+            job(1, "build", "build", "main", 0, 100.0, 0.0),
+            job(2, "lint", "lint", "spike/x", 10, 50.0, 0.0),
+        ];
+        let s = run(&jobs, &fleet);
+        // fifo/priority: the lint takes PL at t=10 at once.
+        assert_eq!(s.policies[&Policy::Fifo].queue_wait["LOW"].max, 0.0);
+        // carbon: the lint waits until FR frees at t=100.
+        assert_eq!(s.policies[&Policy::Carbon].queue_wait["LOW"].max, 90.0);
+        assert!(s.policies[&Policy::Carbon].co2e_g < s.policies[&Policy::Fifo].co2e_g);
+    }
+
+    #[test]
+    fn unreplayable_jobs_are_counted_and_listed() {
+        let fleet = [runner(1, 1, "FR")];
+        let mut gpu = job(1, "train", "test", "main", 0, 10.0, 0.0);
+        gpu.tag_list = vec!["gpu".into()];
+        let mut manual = job(2, "deploy", "deploy", "main", 0, 10.0, 0.0);
+        manual.status = "manual".into();
+        let mut no_time = job(3, "x", "test", "main", 0, 10.0, 0.0);
+        no_time.created_at = None;
+        let s = run(
+            &[
+                gpu,
+                manual,
+                no_time,
+                job(4, "ok", "test", "main", 0, 1.0, 0.0),
+            ],
+            &fleet,
+        );
+        assert_eq!(s.jobs, 1);
+        assert_eq!(s.unreplayable["no eligible runner in the fleet"], 1);
+        assert_eq!(s.unreplayable["manual or skipped"], 1);
+        assert_eq!(s.unreplayable["missing timestamps"], 1);
+        assert_eq!(s.unreplayable_jobs.len(), 3);
+    }
+}

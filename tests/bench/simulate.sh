@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Benchmark: `runneriq simulate` replaying JOBS finished jobs over RUNNERS
+# runners (default 200,000 × 300) under fifo, priority and carbon, from a
+# snapshot made by make-report-snapshot.py. Prints wall time, user time and
+# peak RSS of three runs. Not part of `cargo test`.
+#
+#   tests/bench/simulate.sh [JOBS] [RUNNERS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+jobs=${1:-200000}
+runners=${2:-300}
+work=${TMPDIR:-/tmp}/runneriq-bench-report
+mkdir -p "$work"
+[ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 2; }
+cargo build --release --quiet
+snap=$work/snapshot-$jobs-$runners.json.gz
+[ -f "$snap" ] || python3 tests/bench/make-report-snapshot.py "$jobs" "$runners" "$snap"
+for run in 1 2 3; do
+    /usr/bin/time -f "%e %U %M" -o "$work/time-sim" \
+        target/release/runneriq simulate --snapshot "$snap" --format json >"$work/sim.json"
+    read -r wall user rss <"$work/time-sim"
+    echo "simulate: $jobs jobs × $runners runners × 3 policies, run $run: wall ${wall} s, user ${user} s, peak RSS $((rss / 1024)) MB"
+done

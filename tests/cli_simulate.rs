@@ -1,0 +1,182 @@
+//! `runneriq simulate` end to end: a small history computed by hand, the
+//! JSON contract, byte-identical reruns, the demo history, bad inputs.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn run(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_runneriq"));
+    cmd.args(args).env_clear();
+    cmd.env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.output().unwrap()
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn tmp(name: &str, v: &Value) -> String {
+    let dir = std::env::temp_dir().join(format!("runneriq-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, v.to_string()).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+/// Two one-slot runners (FR, DE) built from the fleet fixture's shape.
+fn fleet() -> Value {
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("fleet/fleet.json")).unwrap(),
+    )
+    .unwrap();
+    let mut a = all[0].clone();
+    let mut b = all[1].clone();
+    for (r, zone) in [(&mut a, "FR"), (&mut b, "DE")] {
+        r["tag_list"] = json!(["docker"]);
+        r["runneriq"] = json!({"concurrent": 1, "zone": zone, "power_watts": 360});
+    }
+    json!([a, b])
+}
+
+/// Jobs of 100 s: LOW lints at t=0, 0, 20, 40 and HIGH deploys on main at
+/// t=10, 30 (real job shapes from the fixtures).
+fn jobs() -> Value {
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture("fleet/history.json")).unwrap(),
+    )
+    .unwrap();
+    let t = all[0].clone();
+    let mk = |id: u64, name: &str, stage: &str, git_ref: &str, at: u64, wait: f64| {
+        let mut j = t.clone();
+        j["id"] = id.into();
+        j["name"] = name.into();
+        j["stage"] = stage.into();
+        j["ref"] = git_ref.into();
+        j["status"] = "success".into();
+        j["tag_list"] = json!(["docker"]);
+        j["created_at"] = format!("2026-01-01T10:00:{at:02}.000Z").into();
+        j["duration"] = json!(100.0);
+        j["queued_duration"] = json!(wait);
+        j["runner"] = Value::Null;
+        j
+    };
+    json!([
+        mk(1, "lint", "lint", "spike/a", 0, 0.0),
+        mk(2, "lint", "lint", "spike/b", 0, 0.0),
+        mk(3, "deploy", "deploy", "main", 10, 90.0),
+        mk(4, "lint", "lint", "spike/c", 20, 80.0),
+        mk(5, "deploy", "deploy", "main", 30, 170.0),
+        mk(6, "lint", "lint", "spike/d", 40, 160.0),
+    ])
+}
+
+#[test]
+fn a_small_history_computed_by_hand() {
+    let (j, f) = (tmp("jobs.json", &jobs()), tmp("fleet.json", &fleet()));
+    let o = run(&[
+        "simulate",
+        "--jobs",
+        &j,
+        "--fleet",
+        &f,
+        "--format",
+        "json",
+        "--default-branch",
+        "main",
+    ]);
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["jobs"], 6);
+    let w = |p: &str, c: &str, k: &str| v["policies"][p]["queue_wait"][c][k].as_f64().unwrap();
+    // fifo: at t=100 both runners free; the oldest jobs go first:
+    // deploy#3 waits 90, lint#4 80, then at t=200 deploy#5 170, lint#6 160.
+    assert_eq!(
+        (w("fifo", "HIGH", "max"), w("fifo", "HIGH", "p50")),
+        (170.0, 90.0)
+    );
+    assert_eq!(w("fifo", "LOW", "max"), 160.0);
+    // priority: both deploys first at t=100 (90 and 70), the lints after.
+    assert_eq!(w("priority", "HIGH", "max"), 90.0);
+    assert_eq!(w("priority", "LOW", "max"), 180.0);
+    // carbon: lints wait for FR (the cleaner runner): deploy#3 takes DE at
+    // once, the lints run one after the other on FR (the last waits 360 s).
+    assert_eq!(w("carbon", "HIGH", "max"), 70.0);
+    assert_eq!(w("carbon", "LOW", "max"), 360.0);
+    assert_eq!(v["policies"]["fifo"]["makespan_s"], 300.0);
+    assert_eq!(v["policies"]["carbon"]["makespan_s"], 500.0);
+    assert!(v["policies"]["carbon"]["co2e_g"].as_f64() < v["policies"]["fifo"]["co2e_g"].as_f64());
+    // The recorded queue times are fifo's: the replay error is 0.
+    assert_eq!(v["fifo_error"]["median_abs_s"], 0.0);
+    assert_eq!(v["fifo_error"]["p95_abs_s"], 0.0);
+}
+
+#[test]
+fn the_same_input_gives_byte_identical_output() {
+    let snap = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/demo/data/week.json.gz");
+    let s = snap.to_string_lossy().into_owned();
+    for format in ["md", "json"] {
+        let a = run(&["simulate", "--snapshot", &s, "--format", format]);
+        let b = run(&["simulate", "--snapshot", &s, "--format", format]);
+        ok(&a);
+        assert_eq!(a.stdout, b.stdout, "{format}");
+    }
+    let o = run(&["simulate", "--snapshot", &s, "--format", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["jobs"], 552);
+    for p in ["fifo", "priority", "carbon"] {
+        let qw = v["policies"][p]["queue_wait"].as_object().unwrap();
+        assert!(!qw.is_empty());
+        for stats in qw.values() {
+            for k in ["p50", "p95", "max"] {
+                assert!(stats[k].is_number(), "{p}: {k}");
+            }
+        }
+        assert_eq!(v["policies"][p]["jobs"], 552);
+    }
+    let e = &v["fifo_error"];
+    eprintln!(
+        "demo fifo error: median {} s, p95 {} s over {} jobs",
+        e["median_abs_s"], e["p95_abs_s"], e["jobs"]
+    );
+    assert!(e["jobs"].as_u64().unwrap() > 0);
+    let md = String::from_utf8(run(&["simulate", "--snapshot", &s]).stdout).unwrap();
+    assert!(md.contains("**How far to trust it:**"));
+    assert!(md.contains("```mermaid\nxychart-beta\n"));
+}
+
+#[test]
+fn unreplayable_jobs_are_counted_and_bad_input_is_one_error() {
+    let mut js = jobs();
+    js[0]["tag_list"] = json!(["gpu"]);
+    js[1]["created_at"] = Value::Null;
+    let (j, f) = (tmp("jobs2.json", &js), tmp("fleet2.json", &fleet()));
+    let o = run(&["simulate", "--jobs", &j, "--fleet", &f, "--format", "json"]);
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["jobs"], 4);
+    assert_eq!(v["unreplayable"]["no eligible runner in the fleet"], 1);
+    assert_eq!(v["unreplayable"]["missing timestamps"], 1);
+    assert_eq!(v["unreplayable_jobs"].as_array().unwrap().len(), 2);
+
+    let bad = tmp("bad-fleet.json", &json!([{"id": "seven"}]));
+    let o = run(&["simulate", "--jobs", &j, "--fleet", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad-fleet.json: [0].id: invalid type"),
+        "{err}"
+    );
+    let o = run(&["simulate", "--fleet", &f]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no history"));
+}
