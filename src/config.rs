@@ -394,6 +394,15 @@ impl Config {
         Config::from_yaml(&text, path)
     }
 
+    /// [`Config::discover`] in a CI job: the project directory is
+    /// `CI_PROJECT_DIR` when set.
+    pub fn for_job(explicit: Option<&Path>) -> anyhow::Result<Config> {
+        let dir = std::env::var_os("CI_PROJECT_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from);
+        Config::discover(explicit, dir.as_deref())
+    }
+
     /// The config in effect: `explicit` (from `--config` or
     /// `RUNNERIQ_CONFIG`) must exist; else the first of [`FILE_NAMES`] in
     /// `project_dir` (`CI_PROJECT_DIR`) or, without one, the current

@@ -225,8 +225,7 @@ fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
 pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let inputs = resolve_inputs(&args, env_lookup)?;
     // Everything the user gave us is checked before the first request.
-    let project_dir = non_empty(env_lookup("CI_PROJECT_DIR")).map(PathBuf::from);
-    let config = crate::config::Config::discover(args.config.as_deref(), project_dir.as_deref())?;
+    let config = crate::config::Config::for_job(args.config.as_deref())?;
     let catalog = load_catalog(&args.rules)?;
     let templates = Templates::load(args.templates.as_deref())?;
     let cfg = client_config(args.gitlab_url.clone(), env_lookup)?;

@@ -82,14 +82,8 @@ impl LiveCarbon {
         let base = lookup("ELECTRICITY_MAPS_URL")
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .unwrap_or_else(|| DEFAULT_BASE.to_string());
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .timeout_global(Some(TIMEOUT))
-            .user_agent(concat!("runneriq/", env!("CARGO_PKG_VERSION")))
-            .build();
         Some(LiveCarbon {
-            agent: ureq::Agent::new_with_config(config),
+            agent: crate::publish::notify::plain_agent(TIMEOUT),
             base: base.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
             latest: HashMap::new(),

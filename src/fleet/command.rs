@@ -57,21 +57,15 @@ pub struct Loaded {
     pub job_timeout: Option<u64>,
 }
 
-fn api_client(gitlab_url: Option<String>) -> anyhow::Result<Client> {
+/// The API client of `--gitlab-url` / `CI_API_V4_URL` and the token.
+pub(crate) fn api_client(gitlab_url: Option<String>) -> anyhow::Result<Client> {
     let cfg = crate::diagnose::client_config(gitlab_url, |k| std::env::var(k).ok())?;
     Ok(Client::new(cfg)?)
 }
 
 /// Reads the inputs: files where given, else the API (`--project`).
 pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
-    let config = crate::config::Config::discover(
-        src.config.as_deref(),
-        std::env::var("CI_PROJECT_DIR")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .as_deref(),
-    )?;
+    let config = crate::config::Config::for_job(src.config.as_deref())?;
     let mut warnings = Vec::new();
     // Files first: a broken file is reported before any request.
     let mut file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
@@ -583,7 +577,8 @@ pub struct Explained<'a> {
     pub runners: &'a [RunnerVerdict],
 }
 
-fn now() -> i64 {
+/// Now, unix seconds (`RUNNERIQ_NOW` in tests).
+pub(crate) fn now() -> i64 {
     i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX)
 }
 
@@ -1042,14 +1037,7 @@ pub fn run_export(args: crate::cli::FleetExportArgs) -> anyhow::Result<std::proc
 /// a jobs file, or the API), never held as job objects.
 pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
     let src = args.sources.resolve();
-    let config = crate::config::Config::discover(
-        src.config.as_deref(),
-        std::env::var("CI_PROJECT_DIR")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .as_deref(),
-    )?;
+    let config = crate::config::Config::for_job(src.config.as_deref())?;
     let file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
     let file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
     let mut notes = Vec::new();

@@ -225,13 +225,7 @@ pub fn post(url: &str, payload: &Value, what: &str) -> Result<(), String> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(format!("{what} is not an http(s) URL"));
     }
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(TIMEOUT))
-        .user_agent(concat!("runneriq/", env!("CARGO_PKG_VERSION")))
-        .build();
-    let agent = ureq::Agent::new_with_config(config);
+    let agent = plain_agent(TIMEOUT);
     let body = serde_json::to_vec(payload).map_err(|e| format!("{what}: encoding: {e}"))?;
     match agent
         .post(url)
@@ -247,6 +241,19 @@ pub fn post(url: &str, payload: &Value, what: &str) -> Result<(), String> {
         Err(ureq::Error::ConnectionFailed) => Err(format!("{what}: connection failed")),
         Err(_) => Err(format!("{what} could not be reached")),
     }
+}
+
+/// An HTTP agent for third-party endpoints (webhooks, carbon data): no
+/// redirects (a credential must not follow one), statuses as values, one
+/// time budget per call.
+pub fn plain_agent(timeout: Duration) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(timeout))
+        .user_agent(concat!("runneriq/", env!("CARGO_PKG_VERSION")))
+        .build();
+    ureq::Agent::new_with_config(config)
 }
 
 /// Seconds since 1970 (`RUNNERIQ_NOW` overrides it, for tests of cooldowns).

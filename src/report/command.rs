@@ -88,17 +88,8 @@ fn gather_group(
                 crate::gitlab::error::summary(&e)
             ),
         })?;
-    let mut agg = Aggregator::new(
-        Window {
-            from: span.from,
-            to: span.to,
-        },
-        fleet.as_deref(),
-        config.report.clone(),
-        config.priority.clone(),
-        a.default_branch.clone(),
-    );
-    let (notes, forecast) = live_carbon(fleet.as_deref().unwrap_or_default(), &mut agg);
+    let (mut agg, notes, forecast) =
+        aggregator(span, fleet.as_deref(), config, a.default_branch.clone());
     let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Job)>(1024);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failures = std::sync::Mutex::new(Vec::<String>::new());
@@ -174,14 +165,7 @@ fn gather_group(
     })
 }
 
-fn client(url: Option<String>) -> anyhow::Result<Client> {
-    let cfg = crate::diagnose::client_config(url, |k| std::env::var(k).ok())?;
-    Ok(Client::new(cfg)?)
-}
-
-fn now() -> i64 {
-    i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX)
-}
+use crate::fleet::command::{api_client as client, now};
 
 fn project_of(a: &HistoryArgs) -> anyhow::Result<String> {
     a.project
@@ -239,6 +223,32 @@ pub struct Gathered {
     pub impact: Option<crate::fleet::simulate::Simulation>,
 }
 
+/// The aggregator of a window, with live carbon intensities applied when
+/// `ELECTRICITY_MAPS_TOKEN` is set (and their notes and forecast).
+fn aggregator(
+    span: Span,
+    fleet: Option<&[FleetRunner]>,
+    config: &crate::config::Config,
+    default_branch: Option<String>,
+) -> (
+    Aggregator,
+    Vec<String>,
+    Vec<crate::fleet::carbon_live::Cleanest>,
+) {
+    let mut agg = Aggregator::new(
+        Window {
+            from: span.from,
+            to: span.to,
+        },
+        fleet,
+        config.report.clone(),
+        config.priority.clone(),
+        default_branch,
+    );
+    let (notes, forecast) = live_carbon(fleet.unwrap_or_default(), &mut agg);
+    (agg, notes, forecast)
+}
+
 /// Live intensities for the fleet's zones when `ELECTRICITY_MAPS_TOKEN` is
 /// set: they replace the tables' annual averages; failures only add notes.
 fn live_carbon(
@@ -272,14 +282,7 @@ fn live_carbon(
 /// Reads the history (snapshots or API) into the aggregator.
 pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
     let t_now = now();
-    let config = crate::config::Config::discover(
-        a.config.as_deref(),
-        std::env::var("CI_PROJECT_DIR")
-            .ok()
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .as_deref(),
-    )?;
+    let config = crate::config::Config::for_job(a.config.as_deref())?;
     let file_fleet = a
         .fleet
         .as_deref()
@@ -328,17 +331,12 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             .default_branch
             .clone()
             .or_else(|| headers.iter().find_map(|h| h.default_branch.clone()));
-        let mut agg = Aggregator::new(
-            Window {
-                from: span.from,
-                to: span.to,
-            },
+        let (mut agg, notes, forecast) = aggregator(
+            span,
             (!fleet.is_empty()).then_some(fleet.as_slice()),
-            config.report.clone(),
-            config.priority.clone(),
+            &config,
             default_branch,
         );
-        let (notes, forecast) = live_carbon(&fleet, &mut agg);
         let sim_opts = crate::fleet::simulate::Options {
             default_branch: a
                 .default_branch
@@ -411,17 +409,8 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             .ok()
             .and_then(|v| v["default_branch"].as_str().map(str::to_string))
     });
-    let mut agg = Aggregator::new(
-        Window {
-            from: span.from,
-            to: span.to,
-        },
-        file_fleet.as_deref(),
-        config.report.clone(),
-        config.priority.clone(),
-        default_branch,
-    );
-    let (notes, forecast) = live_carbon(file_fleet.as_deref().unwrap_or_default(), &mut agg);
+    let (mut agg, notes, forecast) =
+        aggregator(span, file_fleet.as_deref(), &config, default_branch);
     let sim_opts = crate::fleet::simulate::Options {
         default_branch: a.default_branch.clone(),
         ..Default::default()
