@@ -592,30 +592,14 @@ pub fn assign(
     inputs: &Inputs<'_>,
     rules: &RoutingRules,
 ) -> Vec<Assignment> {
-    assign_explained(
-        jobs, priorities, fleet, running, history, inputs, rules, None,
+    assign_with(
+        jobs, priorities, fleet, running, history, inputs, rules, None, None,
     )
     .0
 }
 
-/// [`assign`], also returning every runner's verdict on job `explain`.
-#[allow(clippy::too_many_arguments)]
-pub fn assign_explained(
-    jobs: &[&Job],
-    priorities: Vec<Priority>,
-    fleet: &[FleetRunner],
-    running: &HashMap<u64, u32>,
-    history: &History,
-    inputs: &Inputs<'_>,
-    rules: &RoutingRules,
-    explain: Option<u64>,
-) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
-    assign_with(
-        jobs, priorities, fleet, running, history, inputs, rules, explain, None,
-    )
-}
-
-/// [`assign_explained`], with the LLM breaking ties for a free slot.
+/// [`assign`], also returning every runner's verdict on job `explain`, with
+/// the LLM (when given) breaking ties for a free slot.
 #[allow(clippy::too_many_arguments)]
 pub fn assign_with(
     jobs: &[&Job],

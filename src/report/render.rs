@@ -220,6 +220,146 @@ fn grams(g: f64) -> String {
     }
 }
 
+/// A table cell: plain text, shown as code or not (each rendering escapes).
+enum Cell {
+    Text(String),
+    Code(String),
+}
+
+/// One table, rendered the same way in Markdown and in HTML.
+struct Table {
+    head: &'static [&'static str],
+    rows: Vec<Vec<Cell>>,
+}
+
+impl Table {
+    fn md(&self) -> String {
+        let mut o = format!("| {} |\n|", self.head.join(" | "));
+        o.push_str(&"---|".repeat(self.head.len()));
+        o.push('\n');
+        for row in &self.rows {
+            o.push('|');
+            for c in row {
+                let cell = match c {
+                    Cell::Text(t) => inline(t),
+                    Cell::Code(t) => code_span(t),
+                };
+                let _ = write!(o, " {cell} |");
+            }
+            o.push('\n');
+        }
+        o
+    }
+
+    fn html(&self) -> String {
+        let mut o = String::from("<table><tr>");
+        for h in self.head {
+            let _ = write!(o, "<th>{}</th>", esc(h));
+        }
+        o.push_str("</tr>");
+        for row in &self.rows {
+            o.push_str("<tr>");
+            for c in row {
+                match c {
+                    Cell::Text(t) => {
+                        let _ = write!(o, "<td>{}</td>", esc(t));
+                    }
+                    Cell::Code(t) => {
+                        let _ = write!(o, "<td><code>{}</code></td>", esc(t));
+                    }
+                }
+            }
+            o.push_str("</tr>");
+        }
+        o.push_str("</table>");
+        o
+    }
+}
+
+fn runners_table(d: &ReportData) -> Table {
+    Table {
+        head: &[
+            "Runner",
+            "Jobs",
+            "Busy",
+            "p50",
+            "p95",
+            "Utilization",
+            "Infra failures",
+            "Script failures",
+            "Score",
+        ],
+        rows: d
+            .runners
+            .iter()
+            .map(|m| {
+                vec![
+                    Cell::Code(m.name.clone()),
+                    Cell::Text(m.jobs.to_string()),
+                    Cell::Text(secs(m.busy_s)),
+                    Cell::Text(m.p50_duration_s.map_or("—".into(), secs)),
+                    Cell::Text(m.p95_duration_s.map_or("—".into(), secs)),
+                    Cell::Text(pct(m.utilization)),
+                    Cell::Text(format!(
+                        "{} ({})",
+                        m.failures_infra,
+                        pct(m.infra_failure_rate)
+                    )),
+                    Cell::Text(m.failures_script.to_string()),
+                    Cell::Text(format!("{:.0}", m.score.total)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn waits_table(d: &ReportData) -> Table {
+    Table {
+        head: &["Class", "Jobs", "p50", "p95", "Max"],
+        rows: d
+            .queue_wait
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::Text(c.urgency.as_str().to_string()),
+                    Cell::Text(c.jobs.to_string()),
+                    Cell::Text(secs(c.p50_s)),
+                    Cell::Text(secs(c.p95_s)),
+                    Cell::Text(secs(c.max_s)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn carbon_table(d: &ReportData) -> Table {
+    Table {
+        head: &[
+            "Runner",
+            "Zone",
+            "gCO₂e/kWh",
+            "Energy",
+            "CO₂e",
+            "Intensity source",
+        ],
+        rows: d
+            .carbon
+            .runners
+            .iter()
+            .map(|rc| {
+                vec![
+                    Cell::Code(rc.name.clone()),
+                    Cell::Code(rc.zone.clone()),
+                    Cell::Text(format!("{:.0}", rc.g_per_kwh)),
+                    Cell::Text(format!("{:.2} kWh", rc.energy_kwh)),
+                    Cell::Text(grams(rc.co2e_g)),
+                    Cell::Text(rc.source.clone()),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn delta(now: f64, before: f64, fmt: impl Fn(f64) -> String) -> String {
     if before == 0.0 && now == 0.0 {
         return "=".into();
@@ -407,23 +547,8 @@ pub fn markdown(r: &Report) -> String {
     }
 
     // Runners.
-    o.push_str("### Runners\n\n| Runner | Jobs | Busy | p50 | p95 | Utilization | Infra failures | Script failures | Score |\n|---|---|---|---|---|---|---|---|---|\n");
-    for m in &d.runners {
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} | {} | {} | {} ({}) | {} | {:.0} |",
-            code_span(&m.name),
-            m.jobs,
-            secs(m.busy_s),
-            m.p50_duration_s.map_or("—".into(), secs),
-            m.p95_duration_s.map_or("—".into(), secs),
-            pct(m.utilization),
-            m.failures_infra,
-            pct(m.infra_failure_rate),
-            m.failures_script,
-            m.score.total
-        );
-    }
+    o.push_str("### Runners\n\n");
+    o.push_str(&runners_table(d).md());
     if let Some(w) = d.runners.first().map(|m| &m.score.weights) {
         let _ = writeln!(
             o,
@@ -447,18 +572,7 @@ pub fn markdown(r: &Report) -> String {
     if d.queue_wait.is_empty() {
         o.push_str("No job with a queue time.\n\n");
     } else {
-        o.push_str("| Class | Jobs | p50 | p95 | Max |\n|---|---|---|---|---|\n");
-        for c in &d.queue_wait {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} |",
-                c.urgency,
-                c.jobs,
-                secs(c.p50_s),
-                secs(c.p95_s),
-                secs(c.max_s)
-            );
-        }
+        o.push_str(&waits_table(d).md());
         o.push('\n');
         let bars: Vec<(String, f64)> = d
             .queue_wait
@@ -558,19 +672,7 @@ pub fn markdown(r: &Report) -> String {
                 .map(|g| format!(", fleet average {g:.0} gCO₂e/kWh"))
                 .unwrap_or_default()
         );
-        o.push_str("| Runner | Zone | gCO₂e/kWh | Energy | CO₂e | Intensity source |\n|---|---|---|---|---|---|\n");
-        for rc in &c.runners {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {:.0} | {:.2} kWh | {} | {} |",
-                code_span(&rc.name),
-                code_span(&rc.zone),
-                rc.g_per_kwh,
-                rc.energy_kwh,
-                grams(rc.co2e_g),
-                inline(&rc.source)
-            );
-        }
+        o.push_str(&carbon_table(d).md());
         o.push('\n');
         let parts: Vec<(String, f64)> = c
             .runners
@@ -773,43 +875,16 @@ pub fn html(r: &Report) -> String {
             esc(&f.recommendation)
         );
     }
-    b.push_str("</ul><h2>Runners</h2><table><tr><th>Runner</th><th>Jobs</th><th>Busy</th><th>p50</th><th>p95</th><th>Utilization</th><th>Infra failures</th><th>Script failures</th><th>Score</th></tr>");
-    for m in &d.runners {
-        let _ = write!(
-            b,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{:.0}</td></tr>",
-            esc(&m.name),
-            m.jobs,
-            secs(m.busy_s),
-            m.p50_duration_s.map_or("—".into(), secs),
-            m.p95_duration_s.map_or("—".into(), secs),
-            pct(m.utilization),
-            m.failures_infra,
-            pct(m.infra_failure_rate),
-            m.failures_script,
-            m.score.total
-        );
-    }
-    b.push_str("</table>");
+    b.push_str("</ul><h2>Runners</h2>");
+    b.push_str(&runners_table(d).html());
     let busy: Vec<(String, f64)> = d
         .runners
         .iter()
         .map(|m| (m.name.clone(), m.busy_s / 3600.0))
         .collect();
     b.push_str(&svg_bars("Busy time per runner", "h", &busy));
-    b.push_str("<h2>Queue wait by priority class</h2><table><tr><th>Class</th><th>Jobs</th><th>p50</th><th>p95</th><th>Max</th></tr>");
-    for c in &d.queue_wait {
-        let _ = write!(
-            b,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            c.urgency,
-            c.jobs,
-            secs(c.p50_s),
-            secs(c.p95_s),
-            secs(c.max_s)
-        );
-    }
-    b.push_str("</table>");
+    b.push_str("<h2>Queue wait by priority class</h2>");
+    b.push_str(&waits_table(d).html());
     let waits: Vec<(String, f64)> = d
         .queue_wait
         .iter()
@@ -840,20 +915,8 @@ pub fn html(r: &Report) -> String {
         })
         .collect();
     b.push_str(&svg_bars("Failed jobs per day", "jobs", &per_day));
-    b.push_str("<h2>Carbon</h2><table><tr><th>Runner</th><th>Zone</th><th>gCO₂e/kWh</th><th>Energy</th><th>CO₂e</th><th>Source</th></tr>");
-    for rc in &d.carbon.runners {
-        let _ = write!(
-            b,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{:.0}</td><td>{:.2} kWh</td><td>{}</td><td>{}</td></tr>",
-            esc(&rc.name),
-            esc(&rc.zone),
-            rc.g_per_kwh,
-            rc.energy_kwh,
-            grams(rc.co2e_g),
-            esc(&rc.source)
-        );
-    }
-    b.push_str("</table>");
+    b.push_str("<h2>Carbon</h2>");
+    b.push_str(&carbon_table(d).html());
     let co2: Vec<(String, f64)> = d
         .carbon
         .runners
