@@ -252,7 +252,7 @@ proptest! {
             j.id = 1 + i as u64;
         }
         let routing = RoutingRules::default();
-        let opts = Options { default_branch: Some("main".into()), ..Options::default() };
+        let opts = Options { default_branch: Some("main".into()), keep_schedules: true, ..Options::default() };
         let sim = simulate::simulate(&jobs, &fleet, &PriorityRules::default(), &routing, &opts);
         let unreplayed: usize = sim.unreplayable.values().sum();
         prop_assert_eq!(sim.jobs + unreplayed, jobs.len());
@@ -310,7 +310,7 @@ proptest! {
         for (i, j) in jobs.iter_mut().enumerate() {
             j.id = 1 + i as u64;
         }
-        let opts = Options { default_branch: Some("main".into()), ..Options::default() };
+        let opts = Options { default_branch: Some("main".into()), keep_schedules: true, ..Options::default() };
         let rules = PriorityRules::default();
         let sim = simulate::simulate(&jobs, &fleet, &rules, &RoutingRules::default(), &opts);
         let top = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]

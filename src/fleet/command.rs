@@ -1073,6 +1073,7 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
     let opts = super::simulate::Options {
         carbon_wait_s: args.carbon_wait as f64,
         default_branch,
+        ..Default::default()
     };
     let mut b = super::simulate::Builder::new(&fleet, &config.priority, &config.routing, opts);
     if let Some(jobs) = &file_jobs {

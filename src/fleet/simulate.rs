@@ -149,6 +149,9 @@ pub struct Options {
     /// LOW jobs wait at most this long for the cleanest runner (`carbon`).
     pub carbon_wait_s: f64,
     pub default_branch: Option<String>,
+    /// Keep every placement in [`Simulation::schedules`] (checks and tests;
+    /// off by default: it costs memory per job).
+    pub keep_schedules: bool,
 }
 
 impl Default for Options {
@@ -156,6 +159,7 @@ impl Default for Options {
         Options {
             carbon_wait_s: 7200.0,
             default_branch: None,
+            keep_schedules: false,
         }
     }
 }
@@ -205,8 +209,10 @@ pub struct Builder<'a> {
     /// Scratch buffer for candidate sets.
     cands: Vec<u32>,
     /// (tags, protected ref, project) → candidate set: the gate runs once
-    /// per kind of job, not once per job.
-    gate_cache: HashMap<(Vec<String>, bool, Option<u64>), u32>,
+    /// per kind of job, not once per job. Keyed by a string built in
+    /// `key_buf` (no allocation for a known kind).
+    gate_cache: HashMap<String, u32>,
+    key_buf: String,
 }
 
 impl<'a> Builder<'a> {
@@ -231,6 +237,7 @@ impl<'a> Builder<'a> {
             unreplayable_jobs: Vec::new(),
             cands: Vec::new(),
             gate_cache: HashMap::new(),
+            key_buf: String::new(),
         }
     }
 
@@ -264,8 +271,18 @@ impl<'a> Builder<'a> {
             ..Inputs::default()
         };
         let facts = route::facts_of(j, &inputs, self.routing);
-        let key = (j.tag_list.clone(), facts.protected_ref, facts.project_id);
-        let set = match self.gate_cache.get(&key) {
+        self.key_buf.clear();
+        for t in &j.tag_list {
+            self.key_buf.push_str(t);
+            self.key_buf.push('\u{1f}');
+        }
+        use std::fmt::Write as _;
+        let _ = write!(
+            self.key_buf,
+            "\u{1e}{}\u{1e}{:?}",
+            facts.protected_ref, facts.project_id
+        );
+        let set = match self.gate_cache.get(self.key_buf.as_str()) {
             Some(&s) => s,
             None => {
                 self.cands.clear();
@@ -283,7 +300,7 @@ impl<'a> Builder<'a> {
                         s
                     }
                 };
-                self.gate_cache.insert(key, s);
+                self.gate_cache.insert(self.key_buf.clone(), s);
                 s
             }
         };
@@ -481,6 +498,9 @@ struct Tally {
     without_energy: usize,
     last_end: Option<f64>,
     placements: Vec<Placement>,
+    keep: bool,
+    /// Free slots per candidate set (so a saturated set is skipped at once).
+    free_in: Vec<u32>,
 }
 
 /// Starts job `k` on runner `i` at `now`.
@@ -490,6 +510,7 @@ fn start(
     i: usize,
     now: f64,
     sim: &[SimJob],
+    sets_of: &[Vec<u32>],
     runners: &mut [RunnerState],
     done: &mut Done,
     speed: &mut dyn FnMut(&SimJob, usize) -> f64,
@@ -498,17 +519,24 @@ fn start(
     let j = &sim[k];
     let service = j.duration * speed(j, i);
     runners[i].free -= 1;
+    for &s in &sets_of[i] {
+        t.free_in[s as usize] -= 1;
+    }
     runners[i].busy += service;
     let end = now + service;
     t.last_end = Some(t.last_end.map_or(end, |e| e.max(end)));
-    t.placements.push(Placement {
-        job: j.id,
-        runner: i as u64,
-        arrival: j.arrival,
-        start: now,
-        end,
-        urgency: j.urgency,
-    });
+    if !t.keep {
+        // Only the schedule's checks need every placement.
+    } else {
+        t.placements.push(Placement {
+            job: j.id,
+            runner: i as u64,
+            arrival: j.arrival,
+            start: now,
+            end,
+            urgency: j.urgency,
+        });
+    }
     done.push(std::cmp::Reverse((OrdF(end), i)));
     let wait = now - j.arrival;
     t.waits.push((k, wait));
@@ -622,6 +650,11 @@ fn replay(
     let mut started = vec![false; sim.len()];
     let mut t = Tally {
         waits: Vec::with_capacity(sim.len()),
+        keep: opts.keep_schedules,
+        free_in: sets
+            .iter()
+            .map(|m| m.iter().map(|&i| runners[i as usize].free).sum())
+            .collect(),
         ..Tally::default()
     };
     let first_arrival = sim.first().map_or(0.0, |j| j.arrival);
@@ -642,13 +675,26 @@ fn replay(
             let Reverse((_, i)) = done.pop().expect("peeked");
             runners[i].free += 1;
             runners[i].idle_since = now;
+            for &s in &sets_of[i] {
+                t.free_in[s as usize] += 1;
+            }
             while runners[i].free > 0 {
                 let Some((s, c)) = best_for(i, now, &queues, &runners) else {
                     break;
                 };
                 let k = queues[s][c].pop_front().expect("a queue head");
                 started[k] = true;
-                start(k, i, now, sim, &mut runners, &mut done, speed, &mut t);
+                start(
+                    k,
+                    i,
+                    now,
+                    sim,
+                    &sets_of,
+                    &mut runners,
+                    &mut done,
+                    speed,
+                    &mut t,
+                );
             }
         }
         // Carbon bounds reached: held LOW jobs of that set take any free runner.
@@ -659,12 +705,25 @@ fn replay(
             }
             let s = sim[k].set as usize;
             while let Some(&head) = queues[s][3].front() {
+                if t.free_in[s] == 0 {
+                    break;
+                }
                 let Some(i) = pick(head, now, &runners) else {
                     break;
                 };
                 queues[s][3].pop_front();
                 started[head] = true;
-                start(head, i, now, sim, &mut runners, &mut done, speed, &mut t);
+                start(
+                    head,
+                    i,
+                    now,
+                    sim,
+                    &sets_of,
+                    &mut runners,
+                    &mut done,
+                    speed,
+                    &mut t,
+                );
             }
         }
         // Arrivals: a free eligible runner takes the job at once, else it queues.
@@ -675,10 +734,25 @@ fn replay(
             // After every event no queued job can use a free runner (it
             // would have taken it), so a free runner the arrival can use is
             // one no older job wants.
-            match pick(k, now, &runners) {
+            let free = if t.free_in[set] > 0 {
+                pick(k, now, &runners)
+            } else {
+                None
+            };
+            match free {
                 Some(i) => {
                     started[k] = true;
-                    start(k, i, now, sim, &mut runners, &mut done, speed, &mut t);
+                    start(
+                        k,
+                        i,
+                        now,
+                        sim,
+                        &sets_of,
+                        &mut runners,
+                        &mut done,
+                        speed,
+                        &mut t,
+                    );
                 }
                 None => {
                     queues[set][class(sim[k].urgency)].push_back(k);

@@ -99,7 +99,11 @@ impl History {
         // little about speed.
         if j.status == "success" {
             if let Some(d) = j.duration.filter(|d| d.is_finite() && *d > 0.0) {
-                let n = self.by_name.entry(j.name.clone()).or_default();
+                // Look up before inserting: no allocation for a known name.
+                if !self.by_name.contains_key(j.name.as_str()) {
+                    self.by_name.insert(j.name.clone(), NameStats::default());
+                }
+                let n = self.by_name.get_mut(j.name.as_str()).expect("inserted");
                 n.fleet.add(d);
                 n.per_runner.entry(runner).or_default().add(d);
                 self.by_runner.entry(runner).or_default().add(d);
