@@ -193,6 +193,16 @@ fn the_demo_report_renders_offline() {
     let html = stdout(&o);
     assert!(html.starts_with("<!doctype html>"));
     assert!(html.contains("<svg") && html.contains("Demo data"));
+    // The page carries the Markdown's content.
+    for part in [
+        "<th>This week</th>",
+        "What priority routing would have changed this week",
+        "Queue wait by tag set",
+        "could have run on a cleaner runner",
+        "<h2>Carbon</h2>",
+    ] {
+        assert!(html.contains(part), "{part}");
+    }
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
 
     let o = run(&["demo", "report", "--format", "json"], &[]);

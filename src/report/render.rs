@@ -360,6 +360,82 @@ fn carbon_table(d: &ReportData) -> Table {
     }
 }
 
+/// The week-over-week rows (label, this week, and last week with the change
+/// when last week's figures are known), as plain text.
+fn summary_rows(r: &Report) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let s = &r.summary;
+    let prev = r.previous.as_ref();
+    let count = |x: f64| format!("{x:.0}");
+    let mut rows = Vec::new();
+    let mut row = |name: String, now: f64, before: Option<f64>, fmt: &dyn Fn(f64) -> String| {
+        let mut cells = vec![name, fmt(now)];
+        if prev.is_some() {
+            let b = before.unwrap_or(0.0);
+            cells.push(fmt(b));
+            cells.push(delta(now, b, fmt));
+        }
+        rows.push(cells);
+    };
+    row(
+        "Jobs".into(),
+        f64::from(s.jobs),
+        prev.map(|p| f64::from(p.jobs)),
+        &count,
+    );
+    row(
+        "Failed jobs".into(),
+        f64::from(s.failures),
+        prev.map(|p| f64::from(p.failures)),
+        &count,
+    );
+    row(
+        "… of which infrastructure".into(),
+        f64::from(s.infra_failures),
+        prev.map(|p| f64::from(p.infra_failures)),
+        &count,
+    );
+    row(
+        "Flaky jobs".into(),
+        f64::from(s.flaky_jobs),
+        prev.map(|p| f64::from(p.flaky_jobs)),
+        &count,
+    );
+    for (class, v) in &s.wait_p95_s {
+        row(
+            format!("Queue wait p95, {class}"),
+            *v,
+            prev.map(|p| p.wait_p95_s.get(class).copied().unwrap_or(0.0)),
+            &secs,
+        );
+    }
+    row("CO₂e".into(), s.co2e_g, prev.map(|p| p.co2e_g), &grams);
+    let head = if prev.is_some() {
+        vec!["", "This week", "Last week", "Change"]
+    } else {
+        vec!["", "This week"]
+    };
+    (head, rows)
+}
+
+fn tags_table(d: &ReportData) -> Table {
+    Table {
+        head: &["Tags", "Jobs", "p50", "p95", "Max"],
+        rows: d
+            .queue_wait_by_tags
+            .iter()
+            .map(|t| {
+                vec![
+                    Cell::Code(t.tags.clone()),
+                    Cell::Text(t.jobs.to_string()),
+                    Cell::Text(secs(t.p50_s)),
+                    Cell::Text(secs(t.p95_s)),
+                    Cell::Text(secs(t.max_s)),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn delta(now: f64, before: f64, fmt: impl Fn(f64) -> String) -> String {
     if before == 0.0 && now == 0.0 {
         return "=".into();
@@ -474,57 +550,22 @@ pub fn markdown(r: &Report) -> String {
     );
 
     // Week over week.
-    let s = &r.summary;
-    o.push_str("| | This week |");
-    if r.previous.is_some() {
-        o.push_str(" Last week | Change |\n|---|---|---|---|\n");
-    } else {
-        o.push_str("\n|---|---|\n");
+    let (head, rows) = summary_rows(r);
+    let cells: Vec<String> = head
+        .iter()
+        .map(|h| {
+            if h.is_empty() {
+                " ".into()
+            } else {
+                format!(" {h} ")
+            }
+        })
+        .collect();
+    let _ = writeln!(o, "|{}|", cells.join("|"));
+    let _ = writeln!(o, "|{}", "---|".repeat(head.len()));
+    for row in rows {
+        let _ = writeln!(o, "| {} |", row.join(" | "));
     }
-    let compare = r.previous.is_some();
-    let mut row = |name: &str, now: f64, before: Option<f64>, fmt: &dyn Fn(f64) -> String| {
-        let _ = write!(o, "| {name} | {} |", fmt(now));
-        if compare {
-            let b = before.unwrap_or(0.0);
-            let _ = write!(o, " {} | {} |", fmt(b), delta(now, b, fmt));
-        }
-        o.push('\n');
-    };
-    let prev = r.previous.as_ref();
-    let count = |x: f64| format!("{x:.0}");
-    row(
-        "Jobs",
-        f64::from(s.jobs),
-        prev.map(|p| f64::from(p.jobs)),
-        &count,
-    );
-    row(
-        "Failed jobs",
-        f64::from(s.failures),
-        prev.map(|p| f64::from(p.failures)),
-        &count,
-    );
-    row(
-        "… of which infrastructure",
-        f64::from(s.infra_failures),
-        prev.map(|p| f64::from(p.infra_failures)),
-        &count,
-    );
-    row(
-        "Flaky jobs",
-        f64::from(s.flaky_jobs),
-        prev.map(|p| f64::from(p.flaky_jobs)),
-        &count,
-    );
-    for (class, v) in &s.wait_p95_s {
-        row(
-            &format!("Queue wait p95, {class}"),
-            *v,
-            prev.map(|p| p.wait_p95_s.get(class).copied().unwrap_or(0.0)),
-            &secs,
-        );
-    }
-    row("CO₂e", s.co2e_g, prev.map(|p| p.co2e_g), &grams);
     o.push('\n');
 
     // Findings.
@@ -583,18 +624,8 @@ pub fn markdown(r: &Report) -> String {
         o.push('\n');
     }
     if !d.queue_wait_by_tags.is_empty() {
-        o.push_str("<details>\n<summary>Queue wait by tag set</summary>\n\n| Tags | Jobs | p50 | p95 | Max |\n|---|---|---|---|---|\n");
-        for t in &d.queue_wait_by_tags {
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} |",
-                code_span(&t.tags),
-                t.jobs,
-                secs(t.p50_s),
-                secs(t.p95_s),
-                secs(t.max_s)
-            );
-        }
+        o.push_str("<details>\n<summary>Queue wait by tag set</summary>\n\n");
+        o.push_str(&tags_table(d).md());
         o.push_str("\n</details>\n\n");
     }
 
@@ -861,6 +892,20 @@ pub fn html(r: &Report) -> String {
         d.pipelines,
         esc(&r.source)
     );
+    let (head, rows) = summary_rows(r);
+    b.push_str("<table><tr>");
+    for h in head {
+        let _ = write!(b, "<th>{}</th>", esc(h));
+    }
+    b.push_str("</tr>");
+    for row in rows {
+        b.push_str("<tr>");
+        for c in row {
+            let _ = write!(b, "<td>{}</td>", esc(&c));
+        }
+        b.push_str("</tr>");
+    }
+    b.push_str("</table>");
     b.push_str("<h2>What to change</h2><ul>");
     if d.findings.is_empty() {
         b.push_str("<li>No detector fired this week.</li>");
@@ -891,6 +936,10 @@ pub fn html(r: &Report) -> String {
         .map(|c| (c.urgency.as_str().to_string(), c.p95_s))
         .collect();
     b.push_str(&svg_bars("Queue wait p95 by class", "s", &waits));
+    if !d.queue_wait_by_tags.is_empty() {
+        b.push_str("<h3>Queue wait by tag set</h3>");
+        b.push_str(&tags_table(d).html());
+    }
     b.push_str(
         "<h2>Flaky jobs</h2><table><tr><th>Job</th><th>Failed, then passed</th><th>Ref</th></tr>",
     );
@@ -924,6 +973,59 @@ pub fn html(r: &Report) -> String {
         .map(|x| (x.name.clone(), x.co2e_g))
         .collect();
     b.push_str(&svg_bars("CO₂e per runner", "g", &co2));
+    if !d.carbon.cleaner_alternatives.is_empty() {
+        b.push_str(
+            "<p>Jobs that could have run on a cleaner runner that was eligible and idle:</p><ul>",
+        );
+        for a in &d.carbon.cleaner_alternatives {
+            let _ = write!(
+                b,
+                "<li><code>{}</code> #{}: ran on <code>{}</code>, <code>{}</code> was free — {} less</li>",
+                esc(&a.name),
+                a.job_id,
+                esc(&a.ran_on),
+                esc(&a.could_run_on),
+                grams(a.saved_g)
+            );
+        }
+        b.push_str("</ul>");
+    }
+    if let Some(ri) = &r.routing_impact {
+        b.push_str("<h2>What priority routing would have changed this week</h2>");
+        if let Some((m, p)) = ri.fifo_error_s {
+            let _ = write!(
+                b,
+                "<p>The fifo replay differs from what happened by a median of {m:.0} s and a p95 of {p:.0} s per job.</p>"
+            );
+        }
+        b.push_str("<table><tr><th>Policy</th><th>Queue wait p95 by class</th><th>CO₂e</th></tr>");
+        for (policy, waits) in ["fifo", "priority", "carbon"]
+            .iter()
+            .filter_map(|p| ri.wait_p95_s.get(*p).map(|w| (*p, w)))
+        {
+            let classes: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+                .iter()
+                .filter_map(|c| waits.get(*c).map(|w| format!("{c} {}", secs(*w))))
+                .collect();
+            let _ = write!(
+                b,
+                "<tr><td>{policy}</td><td>{}</td><td>{}</td></tr>",
+                esc(&classes.join(" · ")),
+                grams(ri.co2e_g.get(policy).copied().unwrap_or(0.0))
+            );
+        }
+        b.push_str("</table>");
+    }
+    if let Some(t) = &r.tag_bridge {
+        let _ = write!(
+            b,
+            "<h2>Tag bridge</h2><p>{} routing recommendations, {} tag changes ({} applied, {} failed) this week.</p>",
+            t.recommendations, t.tag_changes, t.applied, t.failed
+        );
+    }
+    for n in &r.notes {
+        let _ = write!(b, "<p><small>Note: {}</small></p>", esc(n));
+    }
     let _ = writeln!(
         b,
         "<p><small>RunnerIQ v{}</small></p></body></html>",
