@@ -417,6 +417,28 @@ fn summary_rows(r: &Report) -> (Vec<&'static str>, Vec<Vec<String>>) {
     (head, rows)
 }
 
+/// The routing replay in brief: p95 queue wait by class and CO₂e per policy.
+fn impact_table(ri: &RoutingImpact) -> Table {
+    Table {
+        head: &["Policy", "Queue wait p95 by class", "CO₂e"],
+        rows: ["fifo", "priority", "carbon"]
+            .iter()
+            .filter_map(|p| ri.wait_p95_s.get(*p).map(|w| (*p, w)))
+            .map(|(policy, waits)| {
+                let classes: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+                    .iter()
+                    .filter_map(|c| waits.get(*c).map(|w| format!("{c} {}", secs(*w))))
+                    .collect();
+                vec![
+                    Cell::Text(policy.to_string()),
+                    Cell::Text(classes.join(" · ")),
+                    Cell::Text(grams(ri.co2e_g.get(policy).copied().unwrap_or(0.0))),
+                ]
+            })
+            .collect(),
+    }
+}
+
 fn tags_table(d: &ReportData) -> Table {
     Table {
         head: &["Tags", "Jobs", "p50", "p95", "Max"],
@@ -771,22 +793,7 @@ pub fn markdown(r: &Report) -> String {
                 ))
                 .unwrap_or_default()
         );
-        o.push_str("| Policy | Queue wait p95 by class | CO₂e |\n|---|---|---|\n");
-        for (policy, waits) in ["fifo", "priority", "carbon"]
-            .iter()
-            .filter_map(|p| ri.wait_p95_s.get(*p).map(|w| (*p, w)))
-        {
-            let classes: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
-                .iter()
-                .filter_map(|c| waits.get(*c).map(|w| format!("{c} {}", secs(*w))))
-                .collect();
-            let _ = writeln!(
-                o,
-                "| {policy} | {} | {} |",
-                classes.join(" · "),
-                grams(ri.co2e_g.get(policy).copied().unwrap_or(0.0))
-            );
-        }
+        o.push_str(&impact_table(ri).md());
         o.push('\n');
     }
     if let Some(t) = &r.tag_bridge {
@@ -998,23 +1005,7 @@ pub fn html(r: &Report) -> String {
                 "<p>The fifo replay differs from what happened by a median of {m:.0} s and a p95 of {p:.0} s per job.</p>"
             );
         }
-        b.push_str("<table><tr><th>Policy</th><th>Queue wait p95 by class</th><th>CO₂e</th></tr>");
-        for (policy, waits) in ["fifo", "priority", "carbon"]
-            .iter()
-            .filter_map(|p| ri.wait_p95_s.get(*p).map(|w| (*p, w)))
-        {
-            let classes: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
-                .iter()
-                .filter_map(|c| waits.get(*c).map(|w| format!("{c} {}", secs(*w))))
-                .collect();
-            let _ = write!(
-                b,
-                "<tr><td>{policy}</td><td>{}</td><td>{}</td></tr>",
-                esc(&classes.join(" · ")),
-                grams(ri.co2e_g.get(policy).copied().unwrap_or(0.0))
-            );
-        }
-        b.push_str("</table>");
+        b.push_str(&impact_table(ri).html());
     }
     if let Some(t) = &r.tag_bridge {
         let _ = write!(
