@@ -162,6 +162,12 @@ fn note(id: u64, body: &str) -> Value {
     n
 }
 
+/// The user RunnerIQ's token acts as (`GET /user`): the author of the
+/// fixture note that [`note`] turns into ours.
+fn me() -> Value {
+    read_json("gitlab/api/merge_request_notes.gitlab_foss_27117.json")[3]["author"].clone()
+}
+
 /// The fixture's other notes, system and user, newest first.
 fn other_notes() -> Vec<Value> {
     read_json("gitlab/api/merge_request_notes.gitlab_foss_27117.json")
@@ -179,6 +185,7 @@ fn discussion(id: &str, note_id: u64, body: &str) -> Value {
     d["notes"][0]["body"] = body.into();
     d["notes"][0]["system"] = false.into();
     d["notes"][0]["noteable_type"] = "Commit".into();
+    d["notes"][0]["author"] = me();
     d
 }
 
@@ -249,6 +256,7 @@ impl Scenario {
         let fake = FakeGitLab::start();
         fake.require_token("PRIVATE-TOKEN", TOKEN);
         let writes: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        fake.route_json("GET", "/user", 200, me().to_string());
         fake.route_list(&p("/projects/{P}/merge_requests/{MR}/notes"), json!([]));
         fake.route_list(
             &p("/projects/{P}/repository/commits/{SHA}/discussions"),
@@ -543,8 +551,12 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
             // Upstream (no finished pipeline on main) and history (empty).
             "GET /projects/42/pipelines",
             "GET /projects/42/jobs",
+            // Who the token is: only its user's notes are RunnerIQ's.
+            "GET /user",
             "GET /projects/42/merge_requests/7/notes",
             "POST /projects/42/merge_requests/7/notes",
+            // Listed again after creating: a concurrent run may have posted too.
+            "GET /projects/42/merge_requests/7/notes",
         ]
     );
     // Only the failed jobs' traces: not the retried, allowed or passing ones.
@@ -1553,4 +1565,359 @@ fn config_errors_name_the_file_the_key_and_the_type_before_any_request() {
         "{}",
         stderr(&o)
     );
+}
+
+// ---------------------------------------------------------------------------
+// Hostile participants: other users' notes, log text posing as our markers,
+// runs racing each other.
+
+/// Slack only, medium and above, 6 h cooldown.
+const SLACK_CONFIG: &str = "notify:\n  slack: { min_severity: medium, cooldown: 6h }\n";
+
+/// The fingerprints of the standard MR pipeline's failures, from a dry run.
+fn mr_pipeline_fingerprints() -> Vec<String> {
+    let s = Scenario::mr_pipeline();
+    let o = s.run(&["--dry-run", "--format", "json"], &[]);
+    assert_ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["fingerprint"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A state line that claims every fingerprint was sent to Slack far in the
+/// future, so that a run trusting it stays silent.
+fn silencing_state(fingerprints: &[String]) -> String {
+    let sent: serde_json::Map<String, Value> = fingerprints
+        .iter()
+        .map(|f| (f.clone(), json!(99_999_999_999u64)))
+        .collect();
+    format!(
+        "<!-- runneriq:state {} -->",
+        json!({ "sent": { "slack": sent } })
+    )
+}
+
+/// Lines of `body` outside fences that start with one of our hidden markers.
+fn hidden_lines_outside_fences(body: &str) -> Vec<String> {
+    split_fences(body)
+        .0
+        .into_iter()
+        .filter(|l| l.trim_start().starts_with("<!-- runneriq:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_log_line_cannot_smuggle_markers_out_of_its_fence_when_the_note_is_resolved() {
+    let fingerprints = mr_pipeline_fingerprints();
+    let s = Scenario::mr_pipeline();
+    // The compile error's log carries lines that imitate the resolved note's
+    // markers and state, with links, a tracking pixel, HTML and a mention.
+    let hostile = format!(
+        "error: <!-- runneriq:previous -->\n{}\n[details](https://evil.example/phish) \
+         ![x](https://evil.example/pixel.png) <img src=\"https://evil.example/p.png\"> @all\n\
+         error: <!-- runneriq:previous-end -->\n",
+        silencing_state(&fingerprints)
+    );
+    let mut log = read_log("pt-compile_error.log");
+    let at = log
+        .windows(8)
+        .position(|w| w == b"FAILED: ")
+        .and_then(|i| log[..i].iter().rposition(|b| *b == b'\n'))
+        .map_or(0, |i| i + 1);
+    log.splice(at..at, hostile.bytes());
+    let trace = |log: &[u8]| runner_trace(log, false);
+    s.fake
+        .route_text(&p("/projects/{P}/jobs/5001/trace"), trace(&log));
+
+    // 1. The failed pipeline's note shows the hostile lines inside its fence.
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let failed_note = s.writes()[0].1.clone();
+    let (_, inside) = split_fences(&failed_note);
+    assert!(
+        inside
+            .iter()
+            .any(|l| l.contains("<!-- runneriq:previous-end -->")),
+        "the hostile lines are part of the excerpt:\n{failed_note}"
+    );
+    s.note_exists(&failed_note);
+
+    // 2. The next pipeline is green: the note is resolved, with history.
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        json!([
+            job(
+                SELF_JOB,
+                "runneriq:diagnose",
+                ".post",
+                "running",
+                PIPELINE,
+                PROJECT
+            ),
+            job(5001, "build:cpp", "build", "success", PIPELINE, PROJECT),
+        ]),
+    );
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let resolved = s.writes().last().unwrap().1.clone();
+    assert!(resolved.contains("passed — resolved"), "{resolved}");
+    assert!(resolved.contains("Previous diagnosis"), "{resolved}");
+    let (outside, _) = split_fences(&resolved);
+    for line in &outside {
+        let plain = without_code_spans(line);
+        for bad in ["evil.example", "<img", "@all"] {
+            assert!(
+                !plain.contains(bad),
+                "{bad:?} outside a fence: {line:?}\n{resolved}"
+            );
+        }
+    }
+    // Hidden lines: our two first lines and our state line, nothing else.
+    let hidden = hidden_lines_outside_fences(&resolved);
+    assert_eq!(hidden.len(), 3, "{hidden:#?}\n{resolved}");
+    assert_eq!(resolved.lines().next(), Some("<!-- runneriq:diagnose -->"));
+    assert!(
+        resolved
+            .trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("<!-- runneriq:state ")
+    );
+    s.note_exists(&resolved);
+
+    // 3. It fails again (the ordinary compile error): Slack is told, the
+    // smuggled "already sent" state is not trusted.
+    s.fake.route_list(
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        json!([
+            job(
+                SELF_JOB,
+                "runneriq:diagnose",
+                ".post",
+                "running",
+                PIPELINE,
+                PROJECT
+            ),
+            job(5002, "test:clone", "test", "failed", PIPELINE, PROJECT),
+            job(5001, "build:cpp", "build", "failed", PIPELINE, PROJECT),
+        ]),
+    );
+    s.fake.route_text(
+        &p("/projects/{P}/jobs/5001/trace"),
+        trace(&read_log("pt-compile_error.log")),
+    );
+    let hooks = Hooks::start();
+    let cfg = config_file("smuggled-state", SLACK_CONFIG);
+    let slack = hooks.url("slack");
+    let now = T0.to_string();
+    let o = s.run(
+        &[],
+        &[
+            ("RUNNERIQ_CONFIG", cfg.to_str().unwrap()),
+            ("RUNNERIQ_SLACK_WEBHOOK_URL", &slack),
+            ("RUNNERIQ_NOW", &now),
+        ],
+    );
+    assert_ok(&o);
+    assert_eq!(
+        hooks.received("slack").len(),
+        1,
+        "Slack was silenced by state read from log text:\n{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_comment_imitating_our_marker_is_neither_edited_nor_trusted() {
+    let fingerprints = mr_pipeline_fingerprints();
+    let s = Scenario::mr_pipeline();
+    // A participant (not the token's user) posts a comment that starts with
+    // our marker and ends with a state line silencing Slack.
+    let mut impostor = note(
+        7777,
+        &format!(
+            "<!-- runneriq:diagnose -->\nI am RunnerIQ, trust me.\n{}",
+            silencing_state(&fingerprints)
+        ),
+    );
+    let others = other_notes();
+    impostor["author"] = others[9]["author"].clone();
+    assert_ne!(impostor["author"]["id"], me()["id"]);
+    let mut notes = others;
+    notes.insert(2, impostor);
+    s.fake.route_list(
+        &p("/projects/{P}/merge_requests/{MR}/notes"),
+        Value::Array(notes),
+    );
+    // GitLab refuses edits of other users' notes.
+    s.fake.on_write(
+        "PUT",
+        &p("/projects/{P}/merge_requests/{MR}/notes/7777"),
+        Box::new(|_| (403, json!({"message": "403 Forbidden"}).to_string())),
+    );
+    let hooks = Hooks::start();
+    let cfg = config_file("impostor", SLACK_CONFIG);
+    let slack = hooks.url("slack");
+    let now = T0.to_string();
+    let o = s.run(
+        &[],
+        &[
+            ("RUNNERIQ_CONFIG", cfg.to_str().unwrap()),
+            ("RUNNERIQ_SLACK_WEBHOOK_URL", &slack),
+            ("RUNNERIQ_NOW", &now),
+        ],
+    );
+    assert_ok(&o);
+    assert!(
+        !s.log().iter().any(|l| l.contains("/notes/7777")),
+        "the impostor's note was touched: {:#?}",
+        s.log()
+    );
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(
+        writes[0].0,
+        format!("POST /projects/{PROJECT}/merge_requests/{MR}/notes")
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "note 7777 by @smcgivern starts with RunnerIQ's marker but was not written by this \
+             token's user (@dbalexandre): ignored"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        hooks.received("slack").len(),
+        1,
+        "Slack was silenced by another user's state line:\n{err}"
+    );
+}
+
+/// A fake note store: GET lists (newest first), POST creates, PUT edits,
+/// DELETE removes. The first `race` listings wait for each other, so that
+/// concurrent runs all see the MR before any of them posts.
+struct NoteStore {
+    notes: Arc<Mutex<Vec<Value>>>,
+}
+
+impl NoteStore {
+    fn install(s: &Scenario, race: usize) -> NoteStore {
+        let notes: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let next_id = Arc::new(Mutex::new(9001u64));
+        let waiting = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
+        let base = p("/projects/{P}/merge_requests/{MR}/notes");
+        let n = Arc::clone(&notes);
+        s.fake.on_write(
+            "GET",
+            &base,
+            Box::new(move |_| {
+                let (count, cv) = &*waiting;
+                let mut c = count.lock().unwrap();
+                *c += 1;
+                if *c <= race {
+                    cv.notify_all();
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                    while *c < race && std::time::Instant::now() < deadline {
+                        c = cv
+                            .wait_timeout(c, std::time::Duration::from_millis(50))
+                            .unwrap()
+                            .0;
+                    }
+                }
+                drop(c);
+                let mut list = n.lock().unwrap().clone();
+                list.reverse();
+                (200, Value::Array(list).to_string())
+            }),
+        );
+        let n = Arc::clone(&notes);
+        s.fake.on_write(
+            "POST",
+            &base,
+            Box::new(move |r| {
+                let mut id = next_id.lock().unwrap();
+                let created = note(*id, r.json()["body"].as_str().unwrap_or_default());
+                *id += 1;
+                n.lock().unwrap().push(created.clone());
+                (201, created.to_string())
+            }),
+        );
+        let n = Arc::clone(&notes);
+        s.fake.on_write(
+            "PUT",
+            &format!("{base}/"),
+            Box::new(move |r| {
+                let id: u64 = r.path.rsplit('/').next().unwrap().parse().unwrap();
+                let mut all = n.lock().unwrap();
+                match all.iter_mut().find(|x| x["id"] == id) {
+                    Some(x) => {
+                        x["body"] = r.json()["body"].clone();
+                        (200, x.to_string())
+                    }
+                    None => (404, json!({"message": "404 Not found"}).to_string()),
+                }
+            }),
+        );
+        let n = Arc::clone(&notes);
+        s.fake.on_write(
+            "DELETE",
+            &format!("{base}/"),
+            Box::new(move |r| {
+                let id: u64 = r.path.rsplit('/').next().unwrap().parse().unwrap();
+                let mut all = n.lock().unwrap();
+                let before = all.len();
+                all.retain(|x| x["id"] != id);
+                if all.len() < before {
+                    (204, String::new())
+                } else {
+                    (404, json!({"message": "404 Not found"}).to_string())
+                }
+            }),
+        );
+        NoteStore { notes }
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        self.notes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_u64().unwrap())
+            .collect()
+    }
+}
+
+#[test]
+fn two_runs_at_the_same_time_leave_one_note() {
+    let s = Scenario::mr_pipeline();
+    let store = NoteStore::install(&s, 2);
+    let outputs: Vec<Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..2).map(|_| scope.spawn(|| s.run(&[], &[]))).collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for o in &outputs {
+        assert_ok(o);
+    }
+    eprintln!("request log of two concurrent runs:");
+    for r in s.fake.requests() {
+        if r.path.contains("/notes") || r.path.ends_with("/user") {
+            eprintln!("  {} {}", r.method, r.api_path());
+        }
+    }
+    let ids = store.ids();
+    eprintln!("notes left on the MR: {ids:?}");
+    assert_eq!(s.count("POST"), 2, "both runs posted (the race happened)");
+    assert_eq!(ids, vec![9001], "one note, the oldest, is left");
+    let body = store.notes.lock().unwrap()[0]["body"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(body.starts_with("<!-- runneriq:diagnose -->\n<!-- runneriq:pipeline=1001"));
 }

@@ -435,44 +435,61 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         out.flush().context("writing output")
     };
 
-    // Our earlier note: edited in place, and it keeps the notification state.
-    let mut known = None;
-    let mut searched = false;
-    if let Some(t) = &target {
-        if token_kind.is_some() || n.status != "failed" {
-            match publish::find_existing(&client, t, MARKER) {
-                Ok(e) => {
-                    known = e;
-                    searched = true;
+    // Our earlier note: edited in place; its last line keeps the state. Only
+    // notes written by the token's own user are ours, so without a token
+    // there is nothing to find.
+    let mut me: Option<publish::Me> = None;
+    let mut found = publish::Found::default();
+    if let (Some(t), Some(_)) = (&target, token_kind) {
+        let search = publish::whoami(&client).and_then(|m| {
+            let f = publish::find_existing(&client, t, MARKER, &m)?;
+            Ok((m, f))
+        });
+        match search {
+            Ok((m, f)) => {
+                for w in f.impostor_warnings(&m) {
+                    eprintln!("runneriq: warning: {w}");
                 }
-                Err(e) if writes || n.status != "failed" => {
-                    print_result(&mut out, &summary)?;
-                    return Err(anyhow::anyhow!(publish::explain_failure(&e, t, token_kind)));
-                }
-                // A dry run goes on without the state.
-                Err(_) => {}
+                me = Some(m);
+                found = f;
             }
+            Err(e) if writes || n.status != "failed" => {
+                print_result(&mut out, &summary)?;
+                return Err(anyhow::anyhow!(publish::explain_failure(&e, t, token_kind)));
+            }
+            // A dry run goes on without the state.
+            Err(_) => {}
         }
     }
     let now = publish::notify::now();
-    let mut state = known
-        .as_ref()
+    let mut state = found
+        .primary()
         .map(|e| publish::notify::State::parse(&e.body))
         .unwrap_or_default();
     // No failed job: only an existing note is touched (marked resolved).
     if n.status != "failed" {
-        let Some(existing) = known.as_ref() else {
+        if found.primary().is_none() {
             if args.format == NoteFormat::Json {
                 print_result(&mut out, &format!("{}\n", to_json(&n)?))?;
                 eprint!("{summary}");
             } else {
                 print_result(&mut out, &summary)?;
             }
-            eprintln!("runneriq: no failed jobs and no earlier note: nothing to post");
+            if token_kind.is_none() {
+                eprintln!(
+                    "runneriq: no failed jobs; without a token RunnerIQ cannot find its earlier \
+                     note: nothing to post"
+                );
+            } else {
+                eprintln!("runneriq: no failed jobs and no earlier note: nothing to post");
+            }
             return Ok(ExitCode::SUCCESS);
-        };
-        // Resolve the earlier note, keeping its diagnosis as history.
-        n.previous = note::previous_diagnosis(&existing.body);
+        }
+        // Resolve the earlier note, keeping the diagnosis it showed.
+        n.previous = state
+            .diagnosis
+            .as_ref()
+            .and_then(|k| note::previous_diagnosis(k, n.pipeline_url.as_deref(), &redactor));
     } else {
         route(
             &client,
@@ -484,6 +501,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             now,
             writes,
         );
+        state.keep(n.pipeline_id, &summary);
     }
     state.prune(now);
 
@@ -499,8 +517,8 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     finish(
         &client,
         target.as_ref(),
-        known,
-        searched,
+        me.as_ref(),
+        &found,
         &n,
         &body,
         &summary,
@@ -832,8 +850,8 @@ fn to_json(n: &Note) -> anyhow::Result<String> {
 fn finish(
     client: &Client,
     target: Option<&Target>,
-    known: Option<publish::Existing>,
-    searched: bool,
+    me: Option<&publish::Me>,
+    found: &publish::Found,
     n: &Note,
     body: &str,
     summary: &str,
@@ -869,25 +887,32 @@ fn finish(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if token_kind.is_none() {
+    let (Some(_), Some(me)) = (token_kind, me) else {
         return Err(input(format!(
             "could not post the diagnosis on {}: no token — set RUNNERIQ_TOKEN to a project \
              access token with the `api` scope (or pass --dry-run).",
             target.describe()
         )));
-    }
-    let result = match known {
-        Some(existing) => publish::update(client, target, &existing, body),
-        None if searched => publish::create(client, target, body),
-        None => publish::upsert(client, target, MARKER, body),
     };
-    match result {
-        Ok(Outcome::Created { note_id }) => {
-            eprintln!("runneriq: posted note {note_id} on {}", target.describe());
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(Outcome::Updated { note_id }) => {
-            eprintln!("runneriq: updated note {note_id} on {}", target.describe());
+    match publish::publish(client, target, MARKER, me, found, body) {
+        Ok(done) => {
+            for w in &done.warnings {
+                eprintln!("runneriq: warning: {w}");
+            }
+            for id in &done.removed {
+                eprintln!(
+                    "runneriq: deleted note {id}, a duplicate of RunnerIQ's note on {}",
+                    target.describe()
+                );
+            }
+            match done.outcome {
+                Outcome::Created { note_id } => {
+                    eprintln!("runneriq: posted note {note_id} on {}", target.describe());
+                }
+                Outcome::Updated { note_id } => {
+                    eprintln!("runneriq: updated note {note_id} on {}", target.describe());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => Err(anyhow::anyhow!(publish::explain_failure(

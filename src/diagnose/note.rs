@@ -13,8 +13,8 @@ use serde::Serialize;
 use super::correlate::{FileHit, FileRef};
 use crate::classify::Evidence;
 use crate::error::input;
+use crate::publish::MARKER;
 use crate::publish::sanitize::{self, NOTE_BUDGET};
-use crate::publish::{MARKER, PREVIOUS_END, PREVIOUS_START};
 
 /// The built-in template (see `templates/note.md.j2`).
 pub const NOTE_TEMPLATE: &str = include_str!("../../templates/note.md.j2");
@@ -25,8 +25,6 @@ const SHOWN_EVIDENCE: usize = 3;
 /// Entries of the short lists (passed on retry, allowed to fail) shown.
 const MAX_BRIEF: usize = 50;
 const MAX_WARNINGS: usize = 10;
-/// A previous diagnosis kept in a resolved note is dropped beyond this size.
-const MAX_PREVIOUS_CHARS: usize = NOTE_BUDGET / 2;
 /// Longest verdict line.
 const MAX_VERDICT_CHARS: usize = 4000;
 
@@ -76,8 +74,21 @@ pub struct Note {
     /// API requests the upstream and history lookups cost.
     pub history_requests: u64,
     pub warnings: Vec<String>,
-    /// Resolved notes: the earlier diagnosis (Markdown we posted before).
-    pub previous: Option<String>,
+    /// Resolved notes: the diagnosis the note showed before.
+    pub previous: Option<Previous>,
+}
+
+/// The diagnosis a resolved note showed before, read back from the note's
+/// hidden state. It is text RunnerIQ once wrote, but read back from GitLab it
+/// is as untrusted as a log line: redacted, made visible, and fenced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Previous {
+    pub pipeline_id: u64,
+    pub pipeline_url: Option<String>,
+    /// Plain text (not Markdown: templates print `block`).
+    pub text: String,
+    /// `text` as a fenced code block (safe Markdown).
+    pub block: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -196,10 +207,7 @@ pub fn evidence_block(evidence: &[Evidence], items: usize, context: bool) -> Str
             body.push_str("…\n");
         }
         let mark = if *marked { '>' } else { ' ' };
-        let text: String = text
-            .chars()
-            .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
-            .collect();
+        let text = sanitize::visible(text);
         let line = format!("{mark} {n:>width$} | {text}");
         body.push_str(line.trim_end());
         body.push('\n');
@@ -338,33 +346,31 @@ pub fn cap_warnings(list: &mut Vec<String>) {
     list.truncate(MAX_WARNINGS);
 }
 
-/// The earlier diagnosis to keep in a resolved note: the body without our
-/// hidden markers, or the block a previous resolution already kept.
-pub fn previous_diagnosis(body: &str) -> Option<String> {
-    let inner = match (body.find(PREVIOUS_START), body.find(PREVIOUS_END)) {
-        (Some(a), Some(b)) if a < b => body[a + PREVIOUS_START.len()..b].to_string(),
-        _ => {
-            // A resolved note that kept nothing has nothing worth keeping.
-            if body.contains(" status=passed -->") || body.contains(" status=no_failures -->") {
-                return None;
-            }
-            body.lines()
-                .filter(|l| !l.starts_with("<!-- runneriq:"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        }
-    };
-    let mut trimmed = inner.trim();
-    // The old footer ("re-run to update") would mislead inside the history.
-    if let Some(i) = trimmed.rfind("\n---\n<sub>RunnerIQ ") {
-        if !trimmed[i + 5..].contains('\n') || trimmed[i + 5..].trim_end().ends_with("</sub>") {
-            trimmed = trimmed[..i].trim_end();
-        }
-    }
-    if trimmed.is_empty() || trimmed.chars().count() > MAX_PREVIOUS_CHARS {
+/// The earlier diagnosis of a resolved note, from its kept state: redacted
+/// again, invisible characters shown, inside a fence. Its link is the current
+/// pipeline's with the kept pipeline's id, never a URL read back.
+pub fn previous_diagnosis(
+    kept: &crate::publish::notify::Kept,
+    current_pipeline_url: Option<&str>,
+    redactor: &crate::llm::redact::Redactor,
+) -> Option<Previous> {
+    let clipped = sanitize::truncate_chars(&kept.summary, crate::publish::notify::MAX_KEPT_CHARS);
+    let text = sanitize::visible(&redactor.text(clipped));
+    let text = text.trim_matches('\n');
+    if text.trim().is_empty() {
         return None;
     }
-    Some(trimmed.to_string())
+    let pipeline_url = current_pipeline_url.and_then(|u| {
+        let (base, id) = u.rsplit_once("/-/pipelines/")?;
+        (id.parse::<u64>().is_ok() && sanitize::safe_url(base))
+            .then(|| format!("{base}/-/pipelines/{}", kept.pipeline))
+    });
+    Some(Previous {
+        pipeline_id: kept.pipeline,
+        pipeline_url,
+        text: text.to_string(),
+        block: sanitize::fence_block("text", text),
+    })
 }
 
 /// The note template environment: built-in, or `note.md.j2` from `--templates DIR`.
@@ -991,27 +997,35 @@ mod tests {
     }
 
     #[test]
-    fn previous_diagnosis_strips_markers_and_is_not_nested() {
-        let body = format!(
-            "{MARKER}\n<!-- runneriq:pipeline=1 status=failed -->\n### 🔴 1 job failed\n\ntext\n"
-        );
+    fn a_previous_diagnosis_is_redacted_fenced_text_with_our_link() {
+        let kept = crate::publish::notify::Kept {
+            pipeline: 990,
+            summary: "RunnerIQ diagnosis of pipeline #990\n```\n<!-- runneriq:state {} -->\n\
+                      [x](https://evil.example) @all /merge token=hunter2secret \u{202e}"
+                .into(),
+        };
+        let r = crate::llm::redact::Redactor::default();
+        let p = previous_diagnosis(
+            &kept,
+            Some("https://gitlab.example.com/g/p/-/pipelines/1001"),
+            &r,
+        )
+        .unwrap();
         assert_eq!(
-            previous_diagnosis(&body).as_deref(),
-            Some("### 🔴 1 job failed\n\ntext")
+            p.pipeline_url.as_deref(),
+            Some("https://gitlab.example.com/g/p/-/pipelines/990")
         );
-        let with_footer =
-            format!("{body}\n---\n<sub>RunnerIQ v1 · pipeline #1 · re-run to update</sub>\n");
-        assert_eq!(
-            previous_diagnosis(&with_footer).as_deref(),
-            Some("### 🔴 1 job failed\n\ntext")
-        );
-        let resolved = format!(
-            "{MARKER}\n### passed\n<details>\n{PREVIOUS_START}\n\nold words\n\n{PREVIOUS_END}\n</details>\n"
-        );
-        assert_eq!(previous_diagnosis(&resolved).as_deref(), Some("old words"));
-        let empty_resolved =
-            format!("{MARKER}\n<!-- runneriq:pipeline=2 status=passed -->\n### passed\n");
-        assert_eq!(previous_diagnosis(&empty_resolved), None);
+        assert!(!p.text.contains("hunter2secret"), "{}", p.text);
+        assert!(p.text.contains("<U+202E>"), "{}", p.text);
+        // Everything sits inside one fence longer than any backtick run.
+        assert!(p.block.starts_with("````text\n"), "{}", p.block);
+        assert!(p.block.ends_with("\n````\n"));
+        assert_eq!(p.block.matches("````").count(), 2);
+        let empty = crate::publish::notify::Kept {
+            pipeline: 1,
+            summary: " \n".into(),
+        };
+        assert!(previous_diagnosis(&empty, None, &r).is_none());
     }
 
     fn big_note(jobs: usize, line_len: usize) -> Note {

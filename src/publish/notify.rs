@@ -27,36 +27,69 @@ const STATE_MAX_PER_CHANNEL: usize = 100;
 const MAX_LISTED: usize = 10;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// When each fingerprint was last sent to each channel.
+/// What a note remembers between runs: when each fingerprint was last sent
+/// to each channel, and the diagnosis it showed (kept as history when the
+/// note is resolved).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sent: BTreeMap<String, BTreeMap<String, u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Kept>,
 }
 
+/// A diagnosis as plain text (the job-log summary), for the "previous
+/// diagnosis" of a resolved note. Read back, it is untrusted text like any
+/// log line: it is only ever shown redacted, inside a code fence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    pub pipeline: u64,
+    pub summary: String,
+}
+
+/// The longest summary kept, in characters.
+pub const MAX_KEPT_CHARS: usize = 8_000;
+
 impl State {
-    /// The state kept in a note body; anything unreadable is an empty state
-    /// (at worst one notification too many, never a failed run).
+    /// The state kept in a note body. Only the body's last line is read:
+    /// that is where RunnerIQ writes it, after everything else, so no log
+    /// line or other text of the note can stand in for it. Anything
+    /// unreadable is an empty state (at worst one notification too many,
+    /// never a failed run).
     pub fn parse(body: &str) -> State {
-        body.lines()
-            .rev()
-            .find_map(|l| {
-                let rest = l.trim().strip_prefix(STATE_PREFIX)?;
-                let json = rest.strip_suffix("-->")?.trim();
-                serde_json::from_str::<State>(json).ok()
-            })
+        let Some(last) = body.lines().rev().find(|l| !l.trim().is_empty()) else {
+            return State::default();
+        };
+        last.strip_prefix(STATE_PREFIX)
+            .and_then(|rest| rest.strip_suffix("-->"))
+            .and_then(|json| serde_json::from_str::<State>(json.trim()).ok())
             .unwrap_or_default()
     }
 
-    /// The hidden comment, or "" when nothing was ever sent.
+    /// The hidden comment, one line, or "" when there is nothing to keep.
     pub fn marker(&self) -> String {
-        if self.sent.values().all(BTreeMap::is_empty) {
+        if self.sent.values().all(BTreeMap::is_empty) && self.diagnosis.is_none() {
             return String::new();
         }
         let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
-        // Keys are our channel names and hex fingerprints: no "--" can occur,
-        // but never let a value close the comment.
-        format!("{STATE_PREFIX}{} -->", json.replace("--", "- -"))
+        // JSON escapes newlines, so this is one line; `<`, `>` and `@` only
+        // occur inside strings, where `\u003c`, `\u003e` and `\u0040` mean
+        // the same: nothing can close the comment (`-->`, `--!>`) early, open
+        // a tag in it or read as a mention.
+        format!(
+            "{STATE_PREFIX}{} -->",
+            json.replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('@', "\\u0040")
+        )
+    }
+
+    /// Keeps `summary` (cut to [`MAX_KEPT_CHARS`]) as the diagnosis of `pipeline`.
+    pub fn keep(&mut self, pipeline: u64, summary: &str) {
+        self.diagnosis = Some(Kept {
+            pipeline,
+            summary: crate::publish::sanitize::truncate_chars(summary, MAX_KEPT_CHARS).to_string(),
+        });
     }
 
     /// True when `fingerprint` may be sent to `channel` at `now`.
@@ -287,6 +320,38 @@ mod tests {
         assert_eq!(
             State::parse("<!-- runneriq:state {broken -->"),
             State::default()
+        );
+    }
+
+    #[test]
+    fn only_the_last_line_is_state() {
+        let mut s = State::default();
+        s.record("slack", "00ff", 100);
+        // A state line anywhere but last (e.g. in a log excerpt) is not read.
+        let body = format!("{}\nmore text\n", s.marker());
+        assert_eq!(State::parse(&body), State::default());
+        let body = format!("> 12 | {}\n", s.marker());
+        assert_eq!(State::parse(&body), State::default());
+        // Trailing blank lines are fine.
+        assert_eq!(State::parse(&format!("x\n{}\n\n", s.marker())), s);
+    }
+
+    #[test]
+    fn a_kept_diagnosis_cannot_close_the_comment() {
+        let mut s = State::default();
+        s.keep(7, "line one -->\n/merge --!> @all <!-- x -->");
+        let m = s.marker();
+        assert_eq!(m.lines().count(), 1);
+        assert_eq!(m.matches("-->").count(), 1, "{m}");
+        assert!(m.ends_with(" -->"));
+        assert!(!m.contains("--!>"));
+        assert_eq!(m.matches('<').count(), 1, "{m}");
+        assert!(!m.contains('@'), "{m}");
+        assert_eq!(State::parse(&format!("x\n{m}")), s);
+        s.keep(8, &"é".repeat(MAX_KEPT_CHARS + 10));
+        assert_eq!(
+            s.diagnosis.as_ref().unwrap().summary.chars().count(),
+            MAX_KEPT_CHARS
         );
     }
 

@@ -27,6 +27,46 @@ pub const GITLAB_NOTE_LIMIT: usize = 1_000_000;
 /// What we aim to stay under, with room for GitLab's own processing.
 pub const NOTE_BUDGET: usize = 900_000;
 
+/// Characters that change how the text around them is shown without being
+/// seen themselves: bidirectional controls (the "Trojan Source" reordering),
+/// zero-width spaces and non-joiners that hide text inside words, invisible
+/// operators, the byte-order mark, the soft hyphen. GitLab renders them
+/// as-is, so RunnerIQ writes them visibly (`<U+202E>`). The zero-width
+/// joiner stays: emoji sequences need it and it reorders nothing.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'
+            | '\u{200C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// Log text for a code block: control characters become spaces (newlines
+/// and tabs stay), invisible characters are written out as `<U+202E>`.
+pub fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => out.push(' '),
+            c if is_invisible(c) => {
+                let _ = write!(out, "<U+{:04X}>", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -54,6 +94,9 @@ pub fn inline(text: &str) -> String {
                 }
             }
             c if c.is_control() => out.push(' '),
+            c if is_invisible(c) => {
+                let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
+            }
             c => out.push(c),
         }
         prev = Some(c);
@@ -70,10 +113,7 @@ pub fn inline(text: &str) -> String {
 /// backtick, as CommonMark requires. GitLab neither renders HTML nor expands
 /// mentions inside code spans.
 pub fn code_span(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean = visible(text).replace(['\n', '\t'], " ");
     if clean.trim().is_empty() {
         return "`-`".to_string();
     }
