@@ -343,6 +343,12 @@ fn the_weekly_issue_is_created_once_then_updated_in_place() {
     let posted: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
     let p = Arc::clone(&posted);
     fake.route_list("/projects/42/issues", json!([]));
+    fake.route_json(
+        "GET",
+        "/user",
+        200,
+        json!({"id": 77, "username": "project_42_bot_1"}).to_string(),
+    );
     fake.on_write(
         "POST",
         "/projects/42/issues",
@@ -395,11 +401,16 @@ fn the_weekly_issue_is_created_once_then_updated_in_place() {
         "\"week\":\"2026-W01\",\"jobs\":",
         "\"week\":\"2025-W52\",\"jobs\":1",
     );
+    // The newest labelled issue imitates ours but was opened by somebody
+    // else: it is neither edited nor read.
+    let bot = json!({"id": 77, "username": "project_42_bot_1"});
+    let other = json!({"id": 5, "username": "mallory"});
     fake.route_list(
         "/projects/42/issues",
         json!([
-            {"id": 1, "iid": 31, "title": "RunnerIQ weekly report — 2026-W01", "state": "opened", "description": body, "labels": ["runneriq-report"]},
-            {"id": 2, "iid": 30, "title": "RunnerIQ weekly report — 2025-W52", "state": "opened", "description": last_week, "labels": ["runneriq-report"], "web_url": "https://gitlab.example.com/g/p/-/issues/30"}
+            {"id": 3, "iid": 32, "title": "RunnerIQ weekly report — 2026-W01", "state": "opened", "description": body, "labels": ["runneriq-report"], "author": other},
+            {"id": 1, "iid": 31, "title": "RunnerIQ weekly report — 2026-W01", "state": "opened", "description": body, "labels": ["runneriq-report"], "author": bot},
+            {"id": 2, "iid": 30, "title": "RunnerIQ weekly report — 2025-W52", "state": "opened", "description": last_week, "labels": ["runneriq-report"], "web_url": "https://gitlab.example.com/g/p/-/issues/30", "author": bot}
         ]),
     );
     ok(&with_env(&args, &e));

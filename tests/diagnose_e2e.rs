@@ -1519,9 +1519,17 @@ fn a_failure_on_the_default_branch_gets_one_issue_reopened_when_it_recurs() {
     closed["iid"] = 77.into();
     closed["state"] = "closed".into();
     closed["labels"] = json!(["runneriq"]);
-    closed["description"] = description.into();
+    closed["description"] = description.clone().into();
+    closed["author"] = me();
+    // A newer labelled issue by somebody else carries the same marker: it
+    // is not ours, so it is neither edited nor taken for the failure's.
+    let mut imitation = read_json("gitlab/api/issue.kitware.json");
+    imitation["iid"] = 78.into();
+    imitation["labels"] = json!(["runneriq"]);
+    imitation["description"] = description.into();
+    assert_ne!(imitation["author"]["id"], me()["id"]);
     s.fake
-        .route_list(&p("/projects/{P}/issues"), json!([closed]));
+        .route_list(&p("/projects/{P}/issues"), json!([imitation, closed]));
     let o = run(T0 + 60);
     assert_ok(&o);
     let got = issues.lock().unwrap().clone();

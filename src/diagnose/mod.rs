@@ -494,6 +494,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         route(
             &client,
             &inputs.project,
+            me.as_ref(),
             &config,
             &n,
             &facts,
@@ -595,6 +596,7 @@ fn target_branches(
 fn route(
     client: &Client,
     project: &str,
+    me: Option<&publish::Me>,
     config: &crate::config::Config,
     n: &Note,
     facts: &triage::BranchFacts,
@@ -679,7 +681,14 @@ fn route(
         return;
     }
     let label = ic.labels.first().map_or("runneriq", String::as_str);
-    let existing = match publish::issues::find_all(client, project, label) {
+    let Some(me) = me else {
+        eprintln!(
+            "runneriq: warning: the failure issues were not written: the token's user is not \
+             known (no merge request or commit to post on)"
+        );
+        return;
+    };
+    let existing = match publish::issues::find_all(client, project, label, me) {
         Ok(e) => e,
         Err(e) => {
             eprintln!(

@@ -79,11 +79,13 @@ pub enum IssueOutcome {
     },
 }
 
-/// Our issues by fingerprint (label-filtered, all states).
+/// Our issues by fingerprint (label-filtered, all states, opened by the
+/// token's user: a labelled issue by anybody else is never ours).
 pub fn find_all(
     client: &Client,
     project: &str,
     label: &str,
+    me: &crate::publish::Me,
 ) -> Result<HashMap<String, (Issue, Meta)>, ApiError> {
     let path = format!("/projects/{}/issues", project_ref(project));
     let issues: Vec<Issue> = client.get_all(
@@ -98,6 +100,9 @@ pub fn find_all(
     )?;
     let mut out = HashMap::new();
     for i in issues {
+        if i.author.as_ref().is_none_or(|a| a.id != me.id) {
+            continue;
+        }
         let Some(m) = i.description.as_deref().and_then(Meta::parse) else {
             continue;
         };

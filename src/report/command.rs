@@ -530,13 +530,15 @@ pub fn render(r: &Report, f: ReportFormat) -> anyhow::Result<String> {
     })
 }
 
-/// The report issue of `week` and of the week before, found by label and marker.
+/// The report issue of `week` and of the week before, found by label, author
+/// (the token's user) and marker.
 fn find_issues(
     c: &Client,
     project: &str,
     label: &str,
     week: &str,
     prev_week: &str,
+    me: &crate::publish::Me,
 ) -> anyhow::Result<(Option<Issue>, Option<Issue>)> {
     let path = format!("/projects/{}/issues", project_ref(project));
     let issues: Vec<Issue> = c
@@ -556,9 +558,10 @@ fn find_issues(
         issues
             .iter()
             .find(|i| {
-                i.description
-                    .as_deref()
-                    .is_some_and(|d| d.lines().next() == Some(marker(w).as_str()))
+                i.author.as_ref().is_some_and(|a| a.id == me.id)
+                    && i.description
+                        .as_deref()
+                        .is_some_and(|d| d.lines().next() == Some(marker(w).as_str()))
             })
             .cloned()
     };
@@ -636,7 +639,11 @@ pub fn run_report(o: ReportOptions) -> anyhow::Result<ExitCode> {
     let week = render::iso_week(g.span.to - 1);
     let prev_week = render::iso_week(g.span.to - 1 - 7 * 86_400);
     let label = o.labels.first().map_or("runneriq-report", String::as_str);
-    let (this, prev) = find_issues(&c, &project, label, &week, &prev_week)?;
+    // Only issues the token's own user opened are ours: anybody who can
+    // label an issue could otherwise have theirs edited or their figures
+    // taken for last week's.
+    let me = crate::publish::whoami(&c).map_err(|e| publish_error(&e))?;
+    let (this, prev) = find_issues(&c, &project, label, &week, &prev_week, &me)?;
     let previous = prev
         .as_ref()
         .and_then(|i| i.description.as_deref())

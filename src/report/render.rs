@@ -58,12 +58,12 @@ impl Summary {
         }
     }
 
-    /// Reads the state block of an earlier report body.
+    /// Reads the state block of an earlier report body: its last line, where
+    /// RunnerIQ writes it, and nowhere else.
     pub fn from_body(body: &str) -> Option<Summary> {
-        body.lines().rev().find_map(|l| {
-            let json = l.trim().strip_prefix(STATE_PREFIX)?.strip_suffix("-->")?;
-            serde_json::from_str(json.trim()).ok()
-        })
+        let last = body.lines().rev().find(|l| !l.trim().is_empty())?;
+        let json = last.strip_prefix(STATE_PREFIX)?.strip_suffix("-->")?;
+        serde_json::from_str(json.trim()).ok()
     }
 }
 
