@@ -667,6 +667,73 @@ pub struct DiagnoseArgs {
     /// current directory), when it exists.
     #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Bytes read of each job log (16MiB, 4M, 512K, or bytes). A longer log
+    /// is classified on its first part and the note says so.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        env = "RUNNERIQ_TRACE_MAX_BYTES",
+        default_value = "16MiB",
+        value_parser = parse_size
+    )]
+    pub trace_max_bytes: u64,
+
+    /// Time to read one job log (90s, 2m). A log still arriving after it is
+    /// classified on what came and the note says so.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "RUNNERIQ_TRACE_TIMEOUT",
+        default_value = "60s",
+        value_parser = parse_duration_arg
+    )]
+    pub trace_timeout: std::time::Duration,
+
+    /// The whole run's time budget (10m, 90s). Logs not read by then are
+    /// listed as unread and the note is posted; the run also ends a minute
+    /// before the CI job's own timeout (CI_JOB_TIMEOUT, CI_JOB_STARTED_AT).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        env = "RUNNERIQ_MAX_RUN_TIME",
+        default_value = "10m",
+        value_parser = parse_duration_arg
+    )]
+    pub max_run_time: std::time::Duration,
+}
+
+/// `16MiB`, `4M`, `512K`, `1G` (binary units) or a number of bytes; at least 1 KiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let digits = t.len() - t.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (num, unit) = t.split_at(digits);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 16MiB, 4M or 512K"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("{text:?} is not a size like 16MiB, 4M or 512K")),
+    };
+    let bytes = n
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))?;
+    if bytes < 1024 {
+        return Err(format!("{text:?} is less than 1 KiB"));
+    }
+    Ok(bytes)
+}
+
+/// `90s`, `10m`, `1h30m` or seconds; more than 0.
+pub fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    match crate::config::parse_duration(text) {
+        Some(0) => Err(format!("{text:?} is zero")),
+        Some(s) => Ok(std::time::Duration::from_secs(s)),
+        None => Err(format!("{text:?} is not a duration like 90s, 10m or 1h30m")),
+    }
 }
 
 fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
@@ -937,10 +1004,17 @@ fn classify_job(
     if opts.failure_reason.is_none() {
         opts.failure_reason = meta.failure_reason.clone();
     }
-    let trace = client.get_reader(&format!("{base}/trace"))?;
-    let reader = std::io::BufReader::with_capacity(256 * 1024, trace);
-    let c = classify::classify_reader(reader, catalog, &opts)
-        .with_context(|| format!("reading the trace of job {job} ({})", meta.name))?;
+    let c = crate::diagnose::fetch::read_trace(
+        &client,
+        &format!("{base}/trace"),
+        catalog,
+        &opts,
+        &crate::diagnose::fetch::TraceLimits::default(),
+    )
+    .map_err(|why| anyhow::anyhow!("the trace of job {job} ({}): {why}", meta.name))?;
+    if let Some(why) = &c.log.incomplete {
+        eprintln!("runneriq: warning: the trace of job {job}: {why}");
+    }
     Ok((c, Some((meta.name, meta.stage))))
 }
 

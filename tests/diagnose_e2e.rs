@@ -14,6 +14,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use common::fake_gitlab::{FakeGitLab, Fault};
 use serde_json::{Value, json};
@@ -357,6 +358,50 @@ impl Scenario {
     /// environment (nothing from the developer's shell leaks in), with quick
     /// retries. `env` adds or overrides variables; an empty value removes one.
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args, env).output().unwrap()
+    }
+
+    /// [`Scenario::run`], killed (and the test failed) after `limit`.
+    fn run_within(&self, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+        use std::io::Read;
+        let mut child = self
+            .command(args, env)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut err = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = out.read_to_end(&mut b);
+            b
+        });
+        let err = std::thread::spawn(move || {
+            let mut b = Vec::new();
+            let _ = err.read_to_end(&mut b);
+            b
+        });
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("runneriq diagnose {args:?} did not finish within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Output {
+            status,
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut vars: Vec<(String, String)> = vec![
             ("CI_API_V4_URL".into(), self.fake.base_url()),
             ("RUNNERIQ_TOKEN".into(), TOKEN.into()),
@@ -393,7 +438,7 @@ impl Scenario {
         for (k, v) in vars {
             cmd.env(k, v);
         }
-        cmd.output().unwrap()
+        cmd
     }
 }
 
@@ -1928,4 +1973,85 @@ fn two_runs_at_the_same_time_leave_one_note() {
         .unwrap()
         .to_string();
     assert!(body.starts_with("<!-- runneriq:diagnose -->\n<!-- runneriq:pipeline=1001"));
+}
+
+/// The first `lines` lines of `log` as a runner trace, then "ab" every
+/// 200 ms for ever.
+fn dribble(s: &Scenario, job: u64, log: &str, lines: usize) {
+    let full = runner_trace(&read_log(log), true);
+    let head: Vec<u8> = full
+        .split_inclusive(|b| *b == b'\n')
+        .take(lines)
+        .flatten()
+        .copied()
+        .collect();
+    s.fake.route_dribble(
+        &p(&format!("/projects/{{P}}/jobs/{job}/trace")),
+        head,
+        b"ab".to_vec(),
+        Duration::from_millis(200),
+    );
+}
+
+#[test]
+fn a_trace_that_never_ends_is_cut_at_its_time_budget_and_named_in_the_note() {
+    let s = Scenario::mr_pipeline();
+    dribble(&s, 5002, "cd-spork_441.log", 40);
+    let start = Instant::now();
+    let o = s.run_within(
+        &[],
+        &[("RUNNERIQ_TRACE_TIMEOUT", "2s")],
+        Duration::from_secs(60),
+    );
+    let took = start.elapsed();
+    eprintln!("diagnose with one endless trace took {took:?}");
+    assert_ok(&o);
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let body = s.writes()[0].1.clone();
+    assert!(
+        body.contains(
+            "Its log could not be read completely: reading it took longer than 2 s, so only its \
+             first"
+        ),
+        "{body}"
+    );
+    // The other job's log was read whole and diagnosed as usual.
+    assert!(body.contains("#### [`build:cpp`]"), "{body}");
+    assert!(
+        stdout(&o).contains("its log could not be read completely"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn the_run_deadline_leaves_time_to_post_whatever_the_traces_do() {
+    let s = Scenario::mr_pipeline();
+    dribble(&s, 5001, "pt-compile_error.log", 20);
+    dribble(&s, 5002, "cd-spork_441.log", 20);
+    let start = Instant::now();
+    // Per-trace budget 60 s, but the run has 10 s: the traces are cut when
+    // the analysis time is up (8 s) and the note is posted in the rest.
+    let o = s.run_within(
+        &[],
+        &[("RUNNERIQ_MAX_RUN_TIME", "10s")],
+        Duration::from_secs(60),
+    );
+    let took = start.elapsed();
+    eprintln!("diagnose with a 10 s run budget and two endless traces took {took:?}");
+    assert_ok(&o);
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    let body = s.writes()[0].1.clone();
+    assert_eq!(
+        body.matches("Its log could not be read completely").count(),
+        2,
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "the target branch and the jobs' history were not checked: the run's time budget \
+             (--max-run-time 10s) was used up"
+        ),
+        "{body}"
+    );
 }

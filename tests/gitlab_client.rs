@@ -439,7 +439,10 @@ fn unauthorized_and_forbidden_explain_what_to_do() {
         r#"{"message":"403 Forbidden"}"#,
     );
     let c = Client::new(config(&fake, Some(Token::Private(SECRET.into())))).unwrap();
-    let err = c.get_reader("/projects/1/jobs/5/trace").err().unwrap();
+    let err = c
+        .get_reader("/projects/1/jobs/5/trace", None)
+        .err()
+        .unwrap();
     assert_eq!(err.kind(), ApiErrorKind::Forbidden);
     let msg = err.to_string();
     assert!(msg.contains("read_api"), "{msg}");
@@ -451,7 +454,10 @@ fn unauthorized_and_forbidden_explain_what_to_do() {
     assert!(msg.contains("403") && msg.contains(" api scope"), "{msg}");
 
     let c = Client::new(config(&fake, Some(Token::Job(SECRET.into())))).unwrap();
-    let err = c.get_reader("/projects/1/jobs/5/trace").err().unwrap();
+    let err = c
+        .get_reader("/projects/1/jobs/5/trace", None)
+        .err()
+        .unwrap();
     let msg = err.to_string();
     assert!(msg.contains("CI_JOB_TOKEN"), "{msg}");
     assert!(msg.contains("RUNNERIQ_TOKEN"), "{msg}");
@@ -588,7 +594,7 @@ fn streams_a_50_mb_trace_without_a_size_cap() {
     let fake = FakeGitLab::start();
     fake.route_text("/projects/1/jobs/5/trace", body);
     let c = client(&fake);
-    let mut reader = c.get_reader("/projects/1/jobs/5/trace").unwrap();
+    let mut reader = c.get_reader("/projects/1/jobs/5/trace", None).unwrap();
     let mut buf = vec![0u8; 256 * 1024];
     let (mut n, mut sum) = (0usize, 0u64);
     loop {
@@ -650,7 +656,7 @@ fn redirects_keep_the_token_only_on_the_same_origin() {
     let c = client(&fake);
 
     let mut s = String::new();
-    c.get_reader("/projects/1/jobs/5/trace")
+    c.get_reader("/projects/1/jobs/5/trace", None)
         .unwrap()
         .read_to_string(&mut s)
         .unwrap();
@@ -660,7 +666,7 @@ fn redirects_keep_the_token_only_on_the_same_origin() {
     assert_eq!(foreign[0].header("private-token"), None);
 
     let mut s = String::new();
-    c.get_reader("/projects/1/jobs/6/trace")
+    c.get_reader("/projects/1/jobs/6/trace", None)
         .unwrap()
         .read_to_string(&mut s)
         .unwrap();

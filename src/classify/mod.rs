@@ -107,6 +107,10 @@ pub struct LogFacts {
     pub long_lines: u64,
     pub invalid_utf8: bool,
     pub sections: Vec<SectionSummary>,
+    /// Why only part of the log was read (a fetched trace over its size or
+    /// time budget): the verdict comes from that part.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -653,6 +657,7 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
                     duration_s: s.duration_s,
                 })
                 .collect(),
+            incomplete: None,
         },
     }
 }

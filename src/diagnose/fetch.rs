@@ -287,11 +287,150 @@ pub struct TraceTask {
     pub has_trace: bool,
 }
 
+/// How much of each trace is read. GitLab streams a running job's trace as
+/// it grows, and a hostile or broken server can send one that never ends:
+/// every trace gets a size and a time budget, and the run's deadline caps
+/// them all.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceLimits {
+    /// Bytes read per trace. gitlab-runner cuts logs at its `output_limit`
+    /// (4 MiB unless raised), so a default-configured runner's logs always
+    /// fit.
+    pub max_bytes: u64,
+    /// Time to read one trace, headers to last byte.
+    pub timeout: std::time::Duration,
+    /// No trace is read past this instant (the run's analysis deadline).
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// 16 MiB.
+pub const DEFAULT_TRACE_MAX_BYTES: u64 = 16 << 20;
+pub const DEFAULT_TRACE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Default for TraceLimits {
+    fn default() -> Self {
+        TraceLimits {
+            max_bytes: DEFAULT_TRACE_MAX_BYTES,
+            timeout: DEFAULT_TRACE_TIMEOUT,
+            deadline: None,
+        }
+    }
+}
+
+/// Where a budgeted read stopped early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    Bytes,
+    Time,
+}
+
+/// A reader that ends (EOF) at a byte budget or a deadline, and remembers
+/// which, so the classifier finishes on what was read.
+struct Budgeted<R> {
+    inner: R,
+    left: u64,
+    until: std::time::Instant,
+    cut: Option<Cut>,
+}
+
+impl<R: io::Read> io::Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cut.is_some() || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            self.cut = Some(Cut::Bytes);
+            return Ok(0);
+        }
+        if std::time::Instant::now() >= self.until {
+            self.cut = Some(Cut::Time);
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        match self.inner.read(&mut buf[..want]) {
+            Ok(n) => {
+                self.left -= n as u64;
+                Ok(n)
+            }
+            // The transport's body budget (the same deadline) ran out.
+            Err(_)
+                if std::time::Instant::now() + std::time::Duration::from_millis(250)
+                    >= self.until =>
+            {
+                self.cut = Some(Cut::Time);
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `16 MiB`, `64 KiB`, `1000 bytes`.
+fn size_text(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Streams the trace at `path` into the classifier within `limits`. A trace
+/// cut by a budget is still classified, with [`crate::classify::LogFacts::incomplete`]
+/// saying why. `Err`: why nothing usable could be read.
+pub fn read_trace(
+    client: &Client,
+    path: &str,
+    catalog: &Catalog,
+    opts: &ClassifyOptions,
+    limits: &TraceLimits,
+) -> Result<Classification, String> {
+    let now = std::time::Instant::now();
+    let mut budget = limits.timeout;
+    if let Some(d) = limits.deadline {
+        budget = budget.min(d.saturating_duration_since(now));
+    }
+    if budget.is_zero() {
+        return Err("not read: the run's time budget was used up before it".to_string());
+    }
+    let reader = client
+        .get_reader(path, Some(budget))
+        .map_err(|e| crate::gitlab::error::summary(&e))?;
+    let mut budgeted = BufReader::with_capacity(
+        TRACE_BUFFER,
+        Budgeted {
+            inner: reader,
+            left: limits.max_bytes,
+            until: now + budget,
+            cut: None,
+        },
+    );
+    let mut c = classify::classify_reader(&mut budgeted, catalog, opts)
+        .map_err(|e| format!("the download broke off: {}", crate::input::io_reason(&e)))?;
+    c.log.incomplete = match budgeted.get_ref().cut {
+        None => None,
+        Some(Cut::Bytes) => Some(format!(
+            "only its first {} were read (the trace size limit)",
+            size_text(limits.max_bytes)
+        )),
+        Some(Cut::Time) => Some(format!(
+            "reading it took longer than {} s, so only its first {} were read",
+            budget.as_secs_f64().ceil(),
+            size_text(c.log.bytes)
+        )),
+    };
+    Ok(c)
+}
+
 fn classify_one(
     client: &Client,
     task: &TraceTask,
     catalog: &Catalog,
     opts: &ClassifyOptions,
+    limits: &TraceLimits,
 ) -> TraceOutcome {
     if !task.has_trace {
         return match classify::classify_reader(io::empty(), catalog, opts) {
@@ -304,17 +443,9 @@ fn classify_one(
         project_ref(&task.project),
         task.job_id
     );
-    let reader = match client.get_reader(&path) {
-        Ok(r) => r,
-        Err(e) => return TraceOutcome::Unreadable(crate::gitlab::error::summary(&e)),
-    };
-    let buffered = BufReader::with_capacity(TRACE_BUFFER, reader);
-    match classify::classify_reader(buffered, catalog, opts) {
+    match read_trace(client, &path, catalog, opts, limits) {
         Ok(c) => TraceOutcome::Classified(Box::new(c)),
-        Err(e) => TraceOutcome::Unreadable(format!(
-            "the download broke off: {}",
-            crate::input::io_reason(&e)
-        )),
+        Err(why) => TraceOutcome::Unreadable(why),
     }
 }
 
@@ -329,6 +460,7 @@ pub fn classify_traces(
     max_evidence: usize,
     workers: usize,
     tail_lines: usize,
+    limits: &TraceLimits,
 ) -> Vec<TraceOutcome> {
     let results: Vec<Mutex<Option<TraceOutcome>>> =
         tasks.iter().map(|_| Mutex::new(None)).collect();
@@ -345,7 +477,7 @@ pub fn classify_traces(
                         failure_reason: task.failure_reason.clone(),
                         tail_lines,
                     };
-                    let outcome = classify_one(client, task, catalog, &opts);
+                    let outcome = classify_one(client, task, catalog, &opts, limits);
                     *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
                 }
             });
@@ -480,6 +612,51 @@ pub fn open_mr_for_commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budgeted_read_ends_at_its_byte_budget() {
+        let data = vec![b'x'; 10_000];
+        let mut r = Budgeted {
+            inner: std::io::Cursor::new(data),
+            left: 4096,
+            until: std::time::Instant::now() + std::time::Duration::from_secs(60),
+            cut: None,
+        };
+        let mut got = Vec::new();
+        io::Read::read_to_end(&mut r, &mut got).unwrap();
+        assert_eq!(got.len(), 4096);
+        assert_eq!(r.cut, Some(Cut::Bytes));
+        assert_eq!(size_text(4096), "4 KiB");
+        assert_eq!(size_text(16 << 20), "16 MiB");
+        assert_eq!(size_text(1000), "1000 bytes");
+    }
+
+    /// Two bytes every 20 ms, for ever.
+    struct Slow;
+    impl io::Read for Slow {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let n = buf.len().min(2);
+            buf[..n].fill(b'a');
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_budgeted_read_ends_at_its_deadline() {
+        let start = std::time::Instant::now();
+        let mut r = Budgeted {
+            inner: Slow,
+            left: u64::MAX,
+            until: start + std::time::Duration::from_millis(200),
+            cut: None,
+        };
+        let mut got = Vec::new();
+        io::Read::read_to_end(&mut r, &mut got).unwrap();
+        assert_eq!(r.cut, Some(Cut::Time));
+        assert!(!got.is_empty());
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    }
 
     fn job(id: u64, name: &str, status: &str) -> Job {
         Job {

@@ -130,6 +130,8 @@ struct Budget<'a> {
     start: u64,
     max: u64,
     exhausted: bool,
+    /// What each trace read may take.
+    traces: &'a fetch::TraceLimits,
 }
 
 impl Budget<'_> {
@@ -163,6 +165,7 @@ pub fn lookup(
     cfg: &HistoryConfig,
     catalog: &Catalog,
     redactor: &Redactor,
+    traces: &fetch::TraceLimits,
 ) -> Lookups {
     let mut out = Lookups::default();
     if failed.is_empty() {
@@ -173,6 +176,7 @@ pub fn lookup(
         start: client.request_count(),
         max: u64::from(cfg.max_requests),
         exhausted: false,
+        traces,
     };
     let names: HashMap<&str, &str> = failed
         .iter()
@@ -261,7 +265,15 @@ fn fingerprint_jobs(
             has_trace: true,
         })
         .collect();
-    let outcomes = fetch::classify_traces(client, &tasks, catalog, 2, fetch::TRACE_WORKERS, 0);
+    let outcomes = fetch::classify_traces(
+        client,
+        &tasks,
+        catalog,
+        2,
+        fetch::TRACE_WORKERS,
+        0,
+        budget.traces,
+    );
     for (j, o) in todo.iter().zip(outcomes) {
         let fp = match o {
             TraceOutcome::Classified(c) => {

@@ -212,6 +212,55 @@ pub fn client_config(
     Ok(cfg)
 }
 
+/// Time a CI job leaves after RunnerIQ's run, for posting and the runner.
+const JOB_TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
+/// The shortest run budget, whatever the job's timeout says.
+const MIN_RUN_BUDGET: Duration = Duration::from_secs(10);
+
+/// The run's time budget and what set it (for messages): `max`, or less when
+/// the CI job would time out first. GitLab gives the job's timeout
+/// (`CI_JOB_TIMEOUT`, seconds) and start (`CI_JOB_STARTED_AT`, RFC 3339);
+/// the run ends [`JOB_TIMEOUT_MARGIN`] before that, so the job log always
+/// gets the summary and the note is posted.
+pub fn run_budget(
+    max: Duration,
+    now_unix: u64,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> (Duration, String) {
+    let mut budget = max;
+    let mut why = format!("--max-run-time {}", human_duration(max));
+    let timeout = non_empty(lookup("CI_JOB_TIMEOUT")).and_then(|v| v.parse::<u64>().ok());
+    let started = non_empty(lookup("CI_JOB_STARTED_AT")).and_then(|v| {
+        time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| u64::try_from(t.unix_timestamp()).ok())
+    });
+    if let (Some(timeout), Some(started)) = (timeout, started) {
+        let ends = started.saturating_add(timeout);
+        let left =
+            Duration::from_secs(ends.saturating_sub(now_unix)).saturating_sub(JOB_TIMEOUT_MARGIN);
+        if left < budget {
+            budget = left;
+            why = format!(
+                "the CI job's timeout of {} less a minute",
+                human_duration(Duration::from_secs(timeout))
+            );
+        }
+    }
+    (budget.max(MIN_RUN_BUDGET), why)
+}
+
+fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, s) => format!("{s}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, s) => format!("{m}m{s}s"),
+        (h, 0, 0) => format!("{h}h"),
+        (h, m, _) => format!("{h}h{m}m"),
+    }
+}
+
 fn env_lookup(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
@@ -228,7 +277,19 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let config = crate::config::Config::for_job(args.config.as_deref())?;
     let catalog = load_catalog(&args.rules)?;
     let templates = Templates::load(args.templates.as_deref())?;
-    let cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
+    let started = std::time::Instant::now();
+    let (run_budget, budget_why) =
+        run_budget(args.max_run_time, publish::notify::now(), env_lookup);
+    let run_end = started + run_budget;
+    // The analysis stops early enough to leave time for posting.
+    let analysis_end = run_end - (run_budget / 5).min(Duration::from_secs(60));
+    let trace_limits = fetch::TraceLimits {
+        max_bytes: args.trace_max_bytes,
+        timeout: args.trace_timeout,
+        deadline: Some(analysis_end),
+    };
+    let mut cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
+    cfg.run_deadline = Some(run_end);
     let token_kind = cfg.token.as_ref().map(|t| t.kind());
     // Secrets in log lines are redacted before a note (or the job log, or
     // an LLM) gets them; our own token by value, the rest by pattern.
@@ -339,6 +400,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             } else {
                 0
             },
+            &trace_limits,
         );
         (changes, outcomes)
     };
@@ -357,7 +419,21 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    let opinions = second_opinions(fallback.as_mut(), &parts, &changes, &mut outcomes, &catalog);
+    let out_of_time = |what: &str, warnings: &mut Vec<String>| {
+        let over = std::time::Instant::now() >= analysis_end;
+        if over {
+            warnings.push(format!(
+                "{what}: the run's time budget ({}) was used up",
+                budget_why
+            ));
+        }
+        over
+    };
+    let opinions = if fallback.is_some() && out_of_time("no LLM was asked", &mut warnings) {
+        Vec::new()
+    } else {
+        second_opinions(fallback.as_mut(), &parts, &changes, &mut outcomes, &catalog)
+    };
     if let Some(f) = fallback.as_mut() {
         for w in f.take_warnings() {
             eprintln!("runneriq: warning: {w}");
@@ -387,7 +463,13 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let branch = inputs.branch.clone().or_else(|| root_branch(&tree));
     let mut lookups = history::Lookups::default();
     let mut default_branch = inputs.default_branch.clone();
-    if !n.failed.is_empty() && (config.history.enabled || config.upstream.enabled) {
+    if !n.failed.is_empty()
+        && (config.history.enabled || config.upstream.enabled)
+        && !out_of_time(
+            "the target branch and the jobs' history were not checked",
+            &mut warnings,
+        )
+    {
         let before = client.request_count();
         let (db, tb) = target_branches(&client, &inputs, mr, &mut warnings);
         default_branch = db;
@@ -413,6 +495,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             &config.history,
             &catalog,
             &redactor,
+            &trace_limits,
         );
         lookups.requests = client.request_count().saturating_sub(before);
         warnings.extend(lookups.warnings.iter().cloned());
@@ -948,7 +1031,45 @@ mod tests {
             rules: Vec::new(),
             templates: None,
             config: None,
+            trace_max_bytes: fetch::DEFAULT_TRACE_MAX_BYTES,
+            trace_timeout: fetch::DEFAULT_TRACE_TIMEOUT,
+            max_run_time: Duration::from_secs(600),
         }
+    }
+
+    #[test]
+    fn the_run_ends_a_minute_before_the_ci_job_would_time_out() {
+        let ten = Duration::from_secs(600);
+        let (b, why) = run_budget(ten, 1_000_000, env(&[]));
+        assert_eq!((b, why.as_str()), (ten, "--max-run-time 10m"));
+        // Started 50 minutes ago with a 1 h timeout: 10 min left, 9 to use.
+        let (b, why) = run_budget(
+            Duration::from_secs(3600),
+            1_767_225_600 + 3000,
+            env(&[
+                ("CI_JOB_TIMEOUT", "3600"),
+                ("CI_JOB_STARTED_AT", "2026-01-01T00:00:00Z"),
+            ]),
+        );
+        assert_eq!(b, Duration::from_secs(540));
+        assert!(why.contains("CI job's timeout of 1h"), "{why}");
+        // Nearly out of time: still a short budget, never zero.
+        let (b, _) = run_budget(
+            ten,
+            1_767_225_600 + 3590,
+            env(&[
+                ("CI_JOB_TIMEOUT", "3600"),
+                ("CI_JOB_STARTED_AT", "2026-01-01T00:00:00Z"),
+            ]),
+        );
+        assert_eq!(b, MIN_RUN_BUDGET);
+        // Unreadable variables are ignored.
+        let (b, _) = run_budget(
+            ten,
+            0,
+            env(&[("CI_JOB_TIMEOUT", "soon"), ("CI_JOB_STARTED_AT", "x")]),
+        );
+        assert_eq!(b, ten);
     }
 
     fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {

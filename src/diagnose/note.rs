@@ -149,6 +149,8 @@ pub struct JobReport {
     pub next_step: Option<String>,
     pub empty_log: bool,
     pub output_limit_hit: bool,
+    /// Why only part of the log was read (size or time budget).
+    pub incomplete: Option<String>,
     /// The best evidence lines with their context, most relevant first.
     pub evidence: Vec<Evidence>,
     /// `evidence` as a fenced, line-numbered code block (safe Markdown).
@@ -605,6 +607,13 @@ pub fn summary_text(note: &Note) -> String {
                 let _ = write!(out, ", verdict by LLM ({})", clean(&o.model));
             }
             out.push('\n');
+            if let Some(why) = &j.incomplete {
+                let _ = writeln!(
+                    out,
+                    "    its log could not be read completely: {}",
+                    clean(why)
+                );
+            }
             if let Some(why) = &j.llm_unavailable {
                 let _ = writeln!(out, "    LLM unavailable: {}", clean(why));
             }
@@ -769,6 +778,7 @@ pub fn job_report(
         next_step: None,
         empty_log: false,
         output_limit_hit: false,
+        incomplete: None,
         evidence: Vec::new(),
         evidence_block: String::new(),
         evidence_truncated: false,
@@ -823,6 +833,7 @@ pub fn apply_classification(
     );
     r.empty_log = c.log.bytes == 0;
     r.output_limit_hit = c.log.output_limit_hit;
+    r.incomplete = c.log.incomplete.clone();
     r.evidence = c.evidence.iter().take(SHOWN_EVIDENCE).cloned().collect();
     r.set_evidence_level(0);
     if let Some((f, change)) = super::correlate::headline_file(&refs, &hits) {
@@ -1064,6 +1075,7 @@ mod tests {
                     long_lines: 0,
                     invalid_utf8: false,
                     sections: vec![],
+                    incomplete: None,
                 },
             };
             apply_classification(&mut r, &c, vec![], vec![]);

@@ -129,6 +129,9 @@ pub struct ClientConfig {
     pub initial_backoff: Duration,
     /// Lets GitLab admins see which tool is calling (`runneriq/<version>`).
     pub user_agent: String,
+    /// The whole run's end: no call, retries included, goes beyond it (a CI
+    /// job must finish before its own timeout). `None`: only `deadline`.
+    pub run_deadline: Option<Instant>,
     /// PEM files whose certificates replace the built-in (Mozilla) roots, for
     /// a GitLab behind a private CA: `SSL_CERT_FILE` (the image's bundle),
     /// `CI_SERVER_TLS_CA_FILE` (written by the runner when it has
@@ -150,6 +153,7 @@ impl ClientConfig {
             max_retry_wait: Duration::from_secs(60),
             initial_backoff: Duration::from_millis(500),
             user_agent: concat!("runneriq/", env!("CARGO_PKG_VERSION")).to_string(),
+            run_deadline: None,
             ca_files: Vec::new(),
         }
     }
@@ -256,6 +260,8 @@ struct Req<'a> {
     /// Path for error messages.
     endpoint: &'a str,
     stream: bool,
+    /// Streams: the total time for reading the body.
+    body_budget: Option<Duration>,
 }
 
 enum Reply {
@@ -433,6 +439,7 @@ impl Client {
                 body: None,
                 endpoint: path,
                 stream: false,
+                body_budget: None,
             };
             let Reply::Buffered { headers, body } = self.execute(&req)? else {
                 return Err(self.error(ApiErrorKind::Decode, Method::Get, path, None));
@@ -490,10 +497,16 @@ impl Client {
         }
     }
 
-    /// GET a body as a stream, without size limit and without buffering: job traces
-    /// can be hundreds of MB. The time budget covers getting the response headers;
-    /// reading the body is bounded by the per-read timeout only.
-    pub fn get_reader(&self, path: &str) -> Result<Box<dyn Read + Send>, ApiError> {
+    /// GET a body as a stream, without buffering: job traces can be hundreds
+    /// of MB. The time budget covers getting the response headers; reading
+    /// the body is bounded by the per-read timeout and by `body_budget` in
+    /// all (a trace that dribbles forever must not hang the job). The caller
+    /// bounds the size.
+    pub fn get_reader(
+        &self,
+        path: &str,
+        body_budget: Option<Duration>,
+    ) -> Result<Box<dyn Read + Send>, ApiError> {
         let req = Req {
             method: Method::Get,
             url: self.url_for(path),
@@ -501,6 +514,7 @@ impl Client {
             body: None,
             endpoint: path,
             stream: true,
+            body_budget,
         };
         match self.execute(&req)? {
             Reply::Stream(resp) => Ok(Box::new(resp.into_body().into_reader())),
@@ -564,6 +578,7 @@ impl Client {
             body,
             endpoint: path,
             stream: false,
+            body_budget: None,
         };
         match self.execute(&req)? {
             Reply::Buffered { headers, body } => Ok((headers, body)),
@@ -630,9 +645,12 @@ impl Client {
         let cfg = &self.inner.config;
         let start = Instant::now();
         // A configured "infinite" budget must not overflow Instant arithmetic.
-        let deadline_at = start
+        let mut deadline_at = start
             .checked_add(cfg.deadline)
             .unwrap_or_else(|| start + Duration::from_secs(365 * 24 * 3600));
+        if let Some(run_end) = cfg.run_deadline {
+            deadline_at = deadline_at.min(run_end);
+        }
         let max_attempts = cfg.max_attempts.max(1);
         let mut attempt: u32 = 0;
         let mut last: Option<ApiError> = None;
@@ -795,6 +813,7 @@ impl Client {
                     .timeout_resolve(Some(connect))
                     .timeout_connect(Some(connect))
                     .timeout_recv_response(Some(headers_within))
+                    .timeout_recv_body(req.body_budget)
                     .timeout_per_call(whole_call)
                     .build()
             }};

@@ -198,14 +198,22 @@ fn classify_sample(client: &Client, project: &str, ids: &[u64]) -> Vec<(u64, Str
             has_trace: true,
         })
         .collect();
-    fetch::classify_traces(client, &tasks, &catalog, 1, fetch::TRACE_WORKERS, 0)
-        .into_iter()
-        .zip(ids)
-        .filter_map(|(o, id)| match o {
-            TraceOutcome::Classified(c) => Some((*id, c.category.clone())),
-            TraceOutcome::Unreadable(_) => None,
-        })
-        .collect()
+    fetch::classify_traces(
+        client,
+        &tasks,
+        &catalog,
+        1,
+        fetch::TRACE_WORKERS,
+        0,
+        &fetch::TraceLimits::default(),
+    )
+    .into_iter()
+    .zip(ids)
+    .filter_map(|(o, id)| match o {
+        TraceOutcome::Classified(c) => Some((*id, c.category.clone())),
+        TraceOutcome::Unreadable(_) => None,
+    })
+    .collect()
 }
 
 /// What was read, aggregated.

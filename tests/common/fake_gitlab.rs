@@ -136,6 +136,12 @@ enum Route {
         items: Vec<serde_json::Value>,
         options: ListOptions,
     },
+    /// A text body that never ends: `head`, then `chunk` every `every`.
+    Dribble {
+        head: Arc<Vec<u8>>,
+        chunk: Arc<Vec<u8>>,
+        every: Duration,
+    },
 }
 
 #[derive(Default)]
@@ -267,6 +273,21 @@ impl FakeGitLab {
         );
     }
 
+    /// A plain-text GET body that never ends (a trace streamed by a hostile or
+    /// broken server): `head` at once, then `chunk` every `every`, until the
+    /// client hangs up. No `Content-Length`: the body ends at the close.
+    pub fn route_dribble(&self, path: &str, head: Vec<u8>, chunk: Vec<u8>, every: Duration) {
+        self.insert(
+            "GET",
+            path,
+            Route::Dribble {
+                head: Arc::new(head),
+                chunk: Arc::new(chunk),
+                every,
+            },
+        );
+    }
+
     /// Faults served (one per request, any method) before the route for `path`.
     pub fn fail_next(&self, path: &str, responses: Vec<Fault>) {
         self.shared
@@ -364,6 +385,11 @@ enum Action {
     Respond(Response),
     Close,
     Hang(Duration),
+    Dribble {
+        head: Arc<Vec<u8>>,
+        chunk: Arc<Vec<u8>>,
+        every: Duration,
+    },
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) {
@@ -402,6 +428,25 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             let until = Instant::now() + d;
             while Instant::now() < until && !shared.stop.load(Ordering::SeqCst) {
                 std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = writer.shutdown(Shutdown::Both);
+        }
+        Action::Dribble { head, chunk, every } => {
+            let start = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                         Connection: close\r\n\r\n";
+            if writer.write_all(start.as_bytes()).is_err() || writer.write_all(&head).is_err() {
+                return;
+            }
+            // Until the client hangs up (a write fails) or the fake stops.
+            while !shared.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(every);
+                if writer
+                    .write_all(&chunk)
+                    .and_then(|()| writer.flush())
+                    .is_err()
+                {
+                    break;
+                }
             }
             let _ = writer.shutdown(Shutdown::Both);
         }
@@ -624,6 +669,11 @@ fn decide(req: &RecordedRequest, shared: &Shared) -> Action {
         Some(Route::List { items, options }) => {
             Action::Respond(list_page(req, items, options, shared.addr))
         }
+        Some(Route::Dribble { head, chunk, every }) => Action::Dribble {
+            head: Arc::clone(head),
+            chunk: Arc::clone(chunk),
+            every: *every,
+        },
         None => Action::Respond(Response::message(404)),
     }
 }
