@@ -11,8 +11,9 @@
 //!
 //! Three passes: exact values we know are secret (RunnerIQ's own GitLab token,
 //! the LLM key), then per-line patterns, then multi-line private key blocks
-//! (a `BEGIN ... PRIVATE KEY` line and everything up to its `END` line, and a
-//! whole block joined on one line). Every regex is compiled once.
+//! (a `BEGIN ... PRIVATE KEY` line and everything up to its `END` line, the
+//! short last body line above an `END` line whose `BEGIN` is out of view, and
+//! a whole block joined on one line). Every regex is compiled once.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -234,14 +235,18 @@ impl Redactor {
 
     /// Numbered lines in line order: each line through [`Redactor::line`],
     /// and the body of a private key block (the lines after a `BEGIN ...
-    /// PRIVATE KEY` line, up to its `END` line) replaced whole.
+    /// PRIVATE KEY` line, up to its `END` line) replaced whole. Without its
+    /// `BEGIN` line (an excerpt that starts inside the block), the body's
+    /// last line, too short for the base64 pattern, is still replaced when
+    /// it looks like base64 and sits right above the `END` line.
     pub fn lines(&self, lines: &[(u64, String)]) -> Vec<(u64, String)> {
-        let mut out = Vec::with_capacity(lines.len());
+        let mut out: Vec<(u64, String)> = Vec::with_capacity(lines.len());
         let mut in_block = false;
-        let mut prev: Option<u64> = None;
+        let mut prev: Option<(u64, &str)> = None;
         for (n, text) in lines {
-            let adjacent = prev.is_some_and(|p| p + 1 == *n);
-            prev = Some(*n);
+            let above = prev.filter(|(p, _)| p + 1 == *n).map(|(_, t)| t);
+            let adjacent = above.is_some();
+            prev = Some((*n, text.as_str()));
             if in_block && adjacent {
                 if KEY_END_RE.is_match(text) {
                     in_block = false;
@@ -252,6 +257,10 @@ impl Redactor {
             in_block = false;
             if let Some(b) = KEY_BEGIN_RE.find(text) {
                 in_block = !KEY_END_RE.is_match(&text[b.end()..]);
+            } else if above.is_some_and(looks_like_key_tail) && KEY_END_RE.is_match(text) {
+                if let Some(last) = out.last_mut() {
+                    last.1 = marker("private-key");
+                }
             }
             out.push((*n, self.line(text).into_owned()));
         }
@@ -272,6 +281,30 @@ impl Redactor {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// The last line of a PEM body: base64 only (padding at the end), at least 4
+/// characters, and with a digit, `+`, `/`, `=` or a capital after the first
+/// character next to a small letter, so `done`, `Done`, `DONE` or `ok` right
+/// above an `END` line stay as they are.
+fn looks_like_key_tail(line: &str) -> bool {
+    let t = line.trim();
+    let body = t.trim_end_matches('=');
+    if t.len() < 4 || t.len() - body.len() > 2 || body.is_empty() {
+        return false;
+    }
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        return false;
+    }
+    let symbol = t
+        .bytes()
+        .any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='));
+    let inner_capital = body.bytes().skip(1).any(|b| b.is_ascii_uppercase());
+    let small = body.bytes().any(|b| b.is_ascii_lowercase());
+    symbol || (inner_capital && small)
 }
 
 fn rewrite(p: &Pattern, caps: &Captures<'_>) -> String {
@@ -637,6 +670,52 @@ mod tests {
         ] {
             assert_eq!(r(line), line);
         }
+    }
+
+    #[test]
+    fn pem_short_last_line_above_an_end_line_without_its_begin() {
+        let body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun";
+        let numbered = |from: u64, ls: &[&str]| -> Vec<(u64, String)> {
+            ls.iter()
+                .enumerate()
+                .map(|(i, l)| (from + i as u64, l.to_string()))
+                .collect()
+        };
+        // An excerpt around the END line: the BEGIN line is out of view.
+        for tail in ["VQr1RzAN", "QUFBQUE=", "ab+/", "xYzAbCdEfG", "  9fQ==  "] {
+            let out = Redactor::default().lines(&numbered(
+                40,
+                &[body, tail, "-----END RSA PRIVATE KEY-----", "$ ssh-add -"],
+            ));
+            let texts: Vec<&str> = out.iter().map(|(_, t)| t.as_str()).collect();
+            assert_eq!(
+                texts,
+                [
+                    "[REDACTED:private-key]",
+                    "[REDACTED:private-key]",
+                    "[REDACTED:private-key]",
+                    "$ ssh-add -"
+                ],
+                "{tail:?}"
+            );
+        }
+        // The same through `text` (an LLM answer quoting the end of a key).
+        let out = r("the key ends with\nVQr1RzAN\n-----END OPENSSH PRIVATE KEY-----");
+        assert!(!out.contains("VQr1RzAN"), "{out}");
+        // Ordinary short lines above an END line, a line not directly above
+        // it, and a base64-looking line above something else stay.
+        for above in ["done", "Done", "DONE", "ok", "abc", "echo hi", "key saved."] {
+            let out =
+                Redactor::default().lines(&numbered(7, &[above, "-----END EC PRIVATE KEY-----"]));
+            assert_eq!(out[0].1, above);
+        }
+        let out = Redactor::default().lines(&[
+            (3, "VQr1RzAN".to_string()),
+            (5, "-----END PRIVATE KEY-----".to_string()),
+        ]);
+        assert_eq!(out[0].1, "VQr1RzAN");
+        let out = Redactor::default().lines(&numbered(1, &["VQr1RzAN", "all done"]));
+        assert_eq!(out[0].1, "VQr1RzAN");
     }
 
     #[test]
