@@ -7,7 +7,8 @@
 //! `sig=...`. [`Redactor`] replaces them with kind-tagged markers
 //! (`[REDACTED:gitlab-token]`), keeping the harmless part (the variable name,
 //! the header name, the URL's host, the user name) so the model can still
-//! read the failure.
+//! read the failure. The LLM's own answer goes through it too before it is
+//! shown: it may echo what it was told or invent a secret's shape.
 //!
 //! Three passes: exact values we know are secret (RunnerIQ's own GitLab token,
 //! the LLM key), then per-line patterns, then multi-line private key blocks
