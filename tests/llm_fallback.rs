@@ -578,6 +578,16 @@ fn gitlab() -> FakeGitLab {
 }
 
 fn diagnose(gl: &FakeGitLab, llm_env: &[(&str, &str)], state: &Path) -> (String, String) {
+    diagnose_with(gl, &[], llm_env, state)
+}
+
+/// `diagnose --dry-run` with `extra` arguments (e.g. `--format json`).
+fn diagnose_with(
+    gl: &FakeGitLab,
+    extra: &[&str],
+    llm_env: &[(&str, &str)],
+    state: &Path,
+) -> (String, String) {
     let api = gl.base_url();
     let mut env: Vec<(&str, &str)> = vec![
         ("CI_API_V4_URL", api.as_str()),
@@ -589,7 +599,9 @@ fn diagnose(gl: &FakeGitLab, llm_env: &[(&str, &str)], state: &Path) -> (String,
         ("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS", "5"),
     ];
     env.extend_from_slice(llm_env);
-    let o = runneriq(&["diagnose", "--dry-run"], &env, state);
+    let mut args = vec!["diagnose", "--dry-run"];
+    args.extend_from_slice(extra);
+    let o = runneriq(&args, &env, state);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     (
         String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -684,4 +696,100 @@ fn diagnose_marks_the_llm_verdict_in_the_note() {
     );
     assert!(note.contains("the rules' answer stands"));
     assert_eq!(llm.requests().len(), 1);
+}
+
+#[test]
+fn an_answer_echoing_the_llm_key_or_a_log_secret_is_redacted_in_the_note_and_json() {
+    let gl = gitlab();
+    // The log shows the LLM key bare, next to the failing line.
+    let log = SECRET_LOG.replace(
+        "The frobnicator reticulated 3 splines",
+        &format!("frobnicator licence key {OPENAI_KEY} accepted"),
+    );
+    gl.route_text(
+        &format!("/projects/{PROJECT}/jobs/5002/trace"),
+        log.into_bytes(),
+    );
+    // Secrets the answer echoes: the LLM key (known by value only) and
+    // secrets of the log in shapes the patterns know.
+    let echoed = [
+        OPENAI_KEY,
+        "glpat-Zx9Yw8Vu7Ts6Rq5Po4Nm",
+        "AKIAIOSFODNN7EXAMPLE",
+        "hunter2-very-secret",
+    ];
+    let llm = FakeLlm::start();
+    llm.default_text(
+        &json!({
+            "category": "runtime_crash",
+            "summary": format!(
+                "The frobnicator rejected licence key {OPENAI_KEY} and crashed; the job also printed GITLAB_TOKEN=glpat-Zx9Yw8Vu7Ts6Rq5Po4Nm"
+            ),
+            "evidence_lines": [16, 15],
+            "suggested_fix": format!(
+                "Rotate {OPENAI_KEY}, AKIAIOSFODNN7EXAMPLE and password=hunter2-very-secret, then re-run."
+            ),
+            "confidence": 0.8,
+        })
+        .to_string(),
+    );
+    let dir = temp_dir("echo");
+    let base = llm.openai_base();
+    let env = [
+        ("RUNNERIQ_LLM_URL", base.as_str()),
+        ("RUNNERIQ_LLM_KEY", OPENAI_KEY),
+    ];
+    let (note, _) = diagnose_with(&gl, &[], &env, &dir);
+    assert!(
+        note.contains("**LLM summary:** The frobnicator rejected"),
+        "{note}"
+    );
+    for s in echoed {
+        assert!(!note.contains(s), "secret {s:?} in the note:\n{note}");
+    }
+    assert!(note.contains("[REDACTED:"), "{note}");
+    let (json_out, _) = diagnose_with(&gl, &["--format", "json"], &env, &dir);
+    let v: Value = serde_json::from_str(&json_out).unwrap();
+    let job = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "deploy:splines")
+        .unwrap();
+    assert_eq!(job["llm"]["taken"], true, "{job}");
+    assert!(
+        job["llm"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED:"),
+        "{job}"
+    );
+    for s in echoed {
+        assert!(
+            !json_out.contains(s),
+            "secret {s:?} in the JSON:\n{json_out}"
+        );
+    }
+    // Nothing of the key reached the LLM either.
+    for r in llm.requests() {
+        assert!(!r.prompt().contains(OPENAI_KEY), "{}", r.prompt());
+    }
+
+    // A refused answer quotes its category: the key is not quoted back.
+    let llm = FakeLlm::start();
+    llm.default_text(&answer(OPENAI_KEY, &[16], 0.9));
+    let base = llm.openai_base();
+    let env = [
+        ("RUNNERIQ_LLM_URL", base.as_str()),
+        ("RUNNERIQ_LLM_KEY", OPENAI_KEY),
+    ];
+    let (json_out, _) = diagnose_with(&gl, &["--format", "json"], &env, &dir);
+    assert!(
+        json_out.contains("is not an allowed category"),
+        "{json_out}"
+    );
+    assert!(
+        !json_out.contains(OPENAI_KEY),
+        "the LLM key in the JSON:\n{json_out}"
+    );
 }

@@ -291,12 +291,21 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let mut cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
     cfg.run_deadline = Some(run_end);
     let token_kind = cfg.token.as_ref().map(|t| t.kind());
-    // Secrets in log lines are redacted before a note (or the job log, or
-    // an LLM) gets them; our own token by value, the rest by pattern.
-    let redactor = crate::llm::redact::Redactor::new(cfg.token.iter().map(|t| t.expose_secret()));
-    // The LLM fallback (none without a provider): the GitLab token is
-    // redacted by value, and the LLM's text may only link into this GitLab.
     let llm_cfg = crate::llm::LlmConfig::from_env()?;
+    // Secrets in log lines are redacted before a note (or the job log, or
+    // an LLM) gets them; our own token and the LLM key by value, the rest by
+    // pattern.
+    let llm_key = llm_cfg
+        .provider
+        .as_ref()
+        .and_then(|p| p.api_key.as_ref())
+        .map(|k| k.expose_secret());
+    let redactor = crate::llm::redact::Redactor::new(
+        cfg.token.iter().map(|t| t.expose_secret()).chain(llm_key),
+    );
+    // The LLM fallback (none without a provider): the GitLab token and its
+    // key are redacted by value, in the prompt and in its answer, and the
+    // LLM's text may only link into this GitLab.
     let mut fallback = crate::llm::Fallback::from_config(
         &llm_cfg,
         &catalog,

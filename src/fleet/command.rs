@@ -274,9 +274,13 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     let running = route::running_counts(&l.jobs);
     let slots = route::Slots::new(&l.fleet, &running);
     let free_before: u32 = (0..l.fleet.len()).map(|i| slots.free(i)).sum();
-    // Ties for a free slot go to the LLM when one is configured.
+    // Ties for a free slot go to the LLM when one is configured; the GitLab
+    // token (and the LLM key) are redacted by value from what it gets and
+    // says.
+    let token = crate::gitlab::Token::from_env();
+    let secrets: Vec<&str> = token.iter().map(|t| t.expose_secret()).collect();
     let mut tiebreak = match crate::llm::LlmConfig::from_env() {
-        Ok(cfg) => super::tiebreak::TieBreaker::from_config(&cfg),
+        Ok(cfg) => super::tiebreak::TieBreaker::from_config(&cfg, &secrets),
         Err(e) => {
             warnings.push(format!("LLM tie-break off: {e}"));
             None

@@ -910,6 +910,11 @@ mod tests {
     }
 
     fn tied(answer: &'static str) -> Assignment {
+        let cfg = crate::llm::LlmConfig::from_lookup(|_| None).unwrap();
+        tied_with(answer, &cfg)
+    }
+
+    fn tied_with(answer: &'static str, cfg: &crate::llm::LlmConfig) -> Assignment {
         // Two identical runners: a tie; the rules pick the lower id.
         let fleet = [
             runner(1, &["docker"], 1, None),
@@ -918,9 +923,8 @@ mod tests {
         let jobs = [job(1, "t", &["docker"], "main")];
         let refs: Vec<&Job> = jobs.iter().collect();
         let pr = priorities(&refs, &inputs(), &PriorityRules::default());
-        let cfg = crate::llm::LlmConfig::from_lookup(|_| None).unwrap();
         let mut tb =
-            super::super::tiebreak::TieBreaker::with_provider(Box::new(Scripted(answer)), &cfg);
+            super::super::tiebreak::TieBreaker::with_provider(Box::new(Scripted(answer)), cfg);
         let (a, _) = assign_with(
             &refs,
             pr,
@@ -953,6 +957,26 @@ mod tests {
         );
         let a = tied("I think the first one.");
         assert_eq!((a.runner, a.decided_by.as_str()), (Some(1), "rules"));
+    }
+
+    #[test]
+    fn the_llm_reason_is_redacted() {
+        let cfg = crate::llm::LlmConfig::from_lookup(|k| match k {
+            "RUNNERIQ_LLM_URL" => Some("http://127.0.0.1:9/v1".into()),
+            "RUNNERIQ_LLM_KEY" => Some("local-llm-key-0123456789".into()),
+            _ => None,
+        })
+        .unwrap();
+        let a = tied_with(
+            r#"{"runner": 2, "reason": "key local-llm-key-0123456789 and password=hunter2 work there"}"#,
+            &cfg,
+        );
+        assert_eq!(a.decided_by, "llm");
+        let reason = &a.llm.as_ref().unwrap().reason;
+        assert_eq!(
+            reason,
+            "key [REDACTED:token] and password=[REDACTED:secret] work there"
+        );
     }
 
     #[test]

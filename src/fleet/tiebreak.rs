@@ -3,14 +3,17 @@
 //! table. Its answer must name one of the two runners and give a reason;
 //! anything else and the rules' choice stands. Same provider, budgets and
 //! switches as the failure-classification fallback (`RUNNERIQ_LLM=off`,
-//! `RUNNERIQ_LLM_MAX_TOKENS_RUN`, ...); no provider: rules only.
+//! `RUNNERIQ_LLM_MAX_TOKENS_RUN`, ...); no provider: rules only. The prompt,
+//! the reason and why there is none are redacted (the LLM key and the GitLab
+//! token by value, the rest by pattern): the reason goes into the route's
+//! output and its audit log, and the model may echo a secret.
 
 use std::fmt::Write as _;
 
 use super::route::{Assignment, Score};
 use crate::llm::budget::{self, Budget};
 use crate::llm::provider::{CallError, HttpConfig, HttpProvider, Prompt, Provider};
-use crate::llm::{LlmConfig, prompt::extract_json};
+use crate::llm::{LlmConfig, Redactor, prompt::extract_json};
 
 /// Longest reason kept.
 const MAX_REASON: usize = 300;
@@ -35,18 +38,20 @@ pub struct TieBreaker {
     provider: Box<dyn Provider>,
     budget: Budget,
     broken: Option<String>,
+    redactor: Redactor,
     pub sent: u32,
     pub warnings: Vec<String>,
 }
 
 impl TieBreaker {
-    /// `None` without a provider or with `RUNNERIQ_LLM=off`.
-    pub fn from_config(cfg: &LlmConfig) -> Option<TieBreaker> {
+    /// `None` without a provider or with `RUNNERIQ_LLM=off`. `secrets`
+    /// (RunnerIQ's GitLab token) are redacted by value, as is the LLM key.
+    pub fn from_config(cfg: &LlmConfig, secrets: &[&str]) -> Option<TieBreaker> {
         if !cfg.active() {
             return None;
         }
         let p = cfg.provider.as_ref()?;
-        Some(TieBreaker::with_provider(
+        let mut tb = TieBreaker::with_provider(
             Box::new(HttpProvider::new(HttpConfig {
                 kind: p.kind,
                 endpoint: p.endpoint.clone(),
@@ -55,11 +60,22 @@ impl TieBreaker {
                 timeout: cfg.timeout,
             })),
             cfg,
-        ))
+        );
+        let key = p.api_key.as_ref().map(|k| k.expose_secret());
+        tb.redactor = Redactor::new(secrets.iter().copied().chain(key));
+        Some(tb)
     }
 
+    /// A tie-breaker over any provider (tests inject one); the key of `cfg`'s
+    /// provider, if any, is redacted by value.
     pub fn with_provider(provider: Box<dyn Provider>, cfg: &LlmConfig) -> TieBreaker {
+        let key = cfg
+            .provider
+            .as_ref()
+            .and_then(|p| p.api_key.as_ref())
+            .map(|k| k.expose_secret());
         TieBreaker {
+            redactor: Redactor::new(key),
             provider,
             budget: Budget::new(
                 cfg.max_tokens_run,
@@ -77,8 +93,27 @@ impl TieBreaker {
     }
 
     /// Asks which of `a` and `b` should take the job; `Err` says why the
-    /// rules' choice stands.
+    /// rules' choice stands. Both are redacted.
     pub fn decide(
+        &mut self,
+        job: &Assignment,
+        a: (&str, &Score),
+        b: (&str, &Score),
+    ) -> Result<Decision, String> {
+        match self.ask(job, a, b) {
+            Ok(d) => {
+                let reason = self.redactor.text(&d.reason);
+                Ok(Decision {
+                    runner: d.runner,
+                    reason: crate::publish::sanitize::truncate_chars(&reason, MAX_REASON)
+                        .to_string(),
+                })
+            }
+            Err(why) => Err(self.redactor.text(&why)),
+        }
+    }
+
+    fn ask(
         &mut self,
         job: &Assignment,
         a: (&str, &Score),
@@ -87,7 +122,7 @@ impl TieBreaker {
         if let Some(why) = &self.broken {
             return Err(format!("not asked, an earlier request failed ({why})"));
         }
-        let user = user_prompt(job, a, b);
+        let user = self.redactor.text(&user_prompt(job, a, b));
         let estimate = budget::estimate_tokens(SYSTEM.len() + user.len());
         self.budget.check(estimate + u64::from(MAX_ANSWER_TOKENS))?;
         self.sent += 1;

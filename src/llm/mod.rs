@@ -10,9 +10,10 @@
 //!   line numbers), the changed files; cut to a token budget, with every
 //!   string redacted ([`redact`]) and the log delimited as untrusted data.
 //! - **What is accepted**: one JSON object validated against the catalog's
-//!   categories and the lines sent; its prose is neutralised
+//!   categories and the lines sent; its prose is redacted like the prompt
+//!   (the model may echo a secret) and neutralised
 //!   ([`crate::publish::sanitize::untrusted_text`]). Anything else leaves the
-//!   rules' answer in place, with the reason recorded.
+//!   rules' answer in place, with the reason recorded (redacted too).
 //! - **Budgets** ([`budget`]): tokens per run and per UTC day; timeouts and
 //!   bounded retries ([`provider`]). After a timeout or an unreachable
 //!   endpoint, later jobs of the same run are not sent.
@@ -452,7 +453,37 @@ impl Fallback {
     /// (the rules were sure enough). A taken answer rewrites `c`: category,
     /// title, advice, confidence, `decided_by: llm`, and the lines the LLM
     /// cited first in the evidence.
+    ///
+    /// Every text of the result (the answer's summary and fix, why it was not
+    /// taken, why there is no answer, which may quote the answer) is redacted
+    /// like the prompt: the model may echo a secret it was given or guessed,
+    /// and the result goes into notes and JSON.
     pub fn consult(
+        &mut self,
+        ctx: &JobContext<'_>,
+        c: &mut Classification,
+        catalog: &Catalog,
+    ) -> Option<Consultation> {
+        let got = self.ask(ctx, c, catalog)?;
+        Some(match got {
+            Consultation::Answered(mut o) => {
+                o.reason = o.reason.map(|r| self.redactor.text(&r));
+                Consultation::Answered(o)
+            }
+            Consultation::Unavailable(why) => Consultation::Unavailable(self.redactor.text(&why)),
+        })
+    }
+
+    /// The LLM's prose made safe to show: redacted, neutralised
+    /// ([`sanitize::untrusted_text`]), and redacted once more (removing markup
+    /// may have joined the pieces of a secret).
+    fn answer_text(&self, text: &str) -> String {
+        let origin = self.gitlab_origin.as_deref();
+        let clean = sanitize::untrusted_text(&self.redactor.text(text), origin);
+        self.redactor.text(&clean)
+    }
+
+    fn ask(
         &mut self,
         ctx: &JobContext<'_>,
         c: &mut Classification,
@@ -500,9 +531,8 @@ impl Fallback {
             Ok(a) => a,
             Err(why) => return Some(Consultation::Unavailable(why)),
         };
-        let origin = self.gitlab_origin.as_deref();
-        let summary = sanitize::untrusted_text(&a.summary, origin);
-        let suggested_fix = sanitize::untrusted_text(&a.suggested_fix, origin);
+        let summary = self.answer_text(&a.summary);
+        let suggested_fix = self.answer_text(&a.suggested_fix);
         if summary.trim().is_empty() || suggested_fix.trim().is_empty() {
             return Some(Consultation::Unavailable(
                 "the LLM's answer was invalid: its text was only markup".to_string(),
@@ -802,6 +832,44 @@ mod tests {
         assert_eq!(o.suggested_fix, "See [link removed]");
         let sent = &prompts.lock().unwrap()[0];
         assert!(!sent.user.contains("glpat-own-token-0001"), "{}", sent.user);
+    }
+
+    #[test]
+    fn answers_echoing_secrets_are_redacted() {
+        let cat = Catalog::builtin().unwrap();
+        let (mut f, _) = fallback(
+            vec![
+                // The own token by value, even split by markup that the
+                // neutralising removes; a log secret by pattern.
+                ok(
+                    r#"{"category":"runtime_crash","summary":"It printed glpat-own-<b></b>token-0001 and AKIAIOSFODNN7EXAMPLE","evidence_lines":[3],"suggested_fix":"Rotate glpat-own-token-0001; mysql -uroot -phunter2secret","confidence":0.7}"#,
+                ),
+                // A refused answer's reason quotes its category.
+                ok(
+                    r#"{"category":"glpat-own-token-0001","summary":"x","evidence_lines":[3],"suggested_fix":"y","confidence":0.7}"#,
+                ),
+            ],
+            &cfg(),
+        );
+        let ctx = JobContext::default();
+        let Some(Consultation::Answered(o)) = f.consult(&ctx, &mut unsure(), &cat) else {
+            panic!()
+        };
+        assert_eq!(
+            o.summary,
+            "It printed [REDACTED:token] and [REDACTED:aws-access-key-id]"
+        );
+        assert_eq!(
+            o.suggested_fix,
+            "Rotate [REDACTED:token]; mysql -uroot -p[REDACTED:secret]"
+        );
+        let Some(Consultation::Unavailable(why)) = f.consult(&ctx, &mut unsure(), &cat) else {
+            panic!()
+        };
+        assert!(
+            why.contains("\"[REDACTED:token]\" is not an allowed category"),
+            "{why}"
+        );
     }
 
     #[test]

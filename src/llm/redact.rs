@@ -2,14 +2,19 @@
 //!
 //! CI logs are full of credentials that slipped past masking: tokens in clone
 //! URLs, `export PASSWORD=...`, a private key `cat`-ed by mistake, `curl -H
-//! "PRIVATE-TOKEN: ..."`. [`Redactor`] replaces them with kind-tagged markers
+//! "PRIVATE-TOKEN: ..."`, `curl -u user:pass`, `docker login -p ...`,
+//! `sshpass -p ...`, `mysql -p...`, an Azure `AccountKey=...;`, a signed URL's
+//! `sig=...`. [`Redactor`] replaces them with kind-tagged markers
 //! (`[REDACTED:gitlab-token]`), keeping the harmless part (the variable name,
-//! the header name, the URL's host) so the model can still read the failure.
+//! the header name, the URL's host, the user name) so the model can still
+//! read the failure. The LLM's own answer goes through it too before it is
+//! shown: it may echo what it was told or invent a secret's shape.
 //!
 //! Three passes: exact values we know are secret (RunnerIQ's own GitLab token,
 //! the LLM key), then per-line patterns, then multi-line private key blocks
-//! (a `BEGIN ... PRIVATE KEY` line and everything up to its `END` line, and a
-//! whole block joined on one line). Every regex is compiled once.
+//! (a `BEGIN ... PRIVATE KEY` line and everything up to its `END` line, the
+//! short last body line above an `END` line whose `BEGIN` is out of view, and
+//! a whole block joined on one line). Every regex is compiled once.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -120,18 +125,40 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
             r"\b(?:sk-ant-[A-Za-z0-9_\-]{20,}|sk-(?:proj-)?[A-Za-z0-9_\-]{32,}|npm_[A-Za-z0-9]{36}|pypi-[A-Za-z0-9_\-]{50,}|AIza[0-9A-Za-z_\-]{35}|dckr_pat_[A-Za-z0-9_\-]{20,})",
             Rewrite::All,
         ),
-        // `--password x`, `--token=x`.
+        // Passwords on a command line: `--password x`, `--token=x`; `curl -u
+        // user:pass` (and `--user`, `-U`/`--proxy-user`: the user name is
+        // kept); `docker login -p x` (podman, skopeo, helm registry, ...);
+        // `sshpass -p x`; `mysql -px` (attached only: `mysql -p db` prompts
+        // and `db` is the database). The `-p` forms are anchored on their
+        // command and case-sensitive (`-P` is a port or a prompt), and a
+        // command's options stop at `|`, `;` or `&`.
         pattern(
             "secret",
-            r"(?i)(--?(?:password|passwd|token|api-key|secret|client-secret)[ =])[^\s'\x22]+",
+            concat!(
+                r"(?i)(",
+                r"--?(?:password|passwd|token|api-key|account-key|secret|client-secret)[ =]",
+                r#"|\bcurl\b[^|;&]*?\s(?:-u\s*|--user\s+|--proxy-user\s+)['"]?[^\s:'"]*:"#,
+                r"|\bsshpass(?:\s+-(?-i:[fdP]\s*\S+|[ev]))*\s+(?-i:-p)\s*",
+                r"|\b(?:docker|podman|nerdctl|buildah|skopeo|oras|helm\s+registry)\s+login(?:\s+[^\s|;&]+)*?\s+(?-i:-p)(?:=|\s+)?",
+                r"|\b(?:mysql|mysqldump|mysqladmin|mysqlimport|mysqlshow|mysqlcheck|mysqlslap|mariadb(?:-dump|-admin|-import|-show|-check)?)(?:\s+[^\s|;&]+)*?\s+(?-i:-p)",
+                r#")(?:"[^"]*"|'[^']*'|[^\s'"]+)"#,
+            ),
             Rewrite::KeepPrefix,
         ),
-        // `DB_PASSWORD=x`, `"token": "x"`, `passwd: x`, `?private_token=x`: the
-        // key must END with the sensitive word, so `tokenizer:` and
-        // `test_password_reset: FAILED` stay as they are.
+        // Signed URLs: an Azure SAS `sig=`, S3 and GCS presigned
+        // `X-Amz-Signature=` / `X-Goog-Signature=` (query parameters only).
+        pattern(
+            "signature",
+            r"(?i)([?&](?:sig|signature|x-amz-signature|x-goog-signature)=)[^\s&#'\x22<>]+",
+            Rewrite::KeepPrefix,
+        ),
+        // `DB_PASSWORD=x`, `"token": "x"`, `passwd: x`, `?private_token=x`,
+        // Azure's `AccountKey=x;` and `SharedAccessKey=x;`: the key must END
+        // with the sensitive word, so `tokenizer:` and `test_password_reset:
+        // FAILED` stay as they are.
         pattern(
             "secret",
-            r#"(?i)(\b[A-Za-z0-9_.\-]*?(?:password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|private[_\-]?key|client[_\-]?secret)["']?\s*[:=]\s*)(?:"[^"]*"|'[^']*'|[^\s"',;&)]+)"#,
+            r#"(?i)(\b[A-Za-z0-9_.\-]*?(?:password|passwd|passphrase|secret|token|api[_\-]?key|apikey|access[_\-]?key|account[_\-]?key|secret[_\-]?key|private[_\-]?key|client[_\-]?secret)["']?\s*[:=]\s*)(?:"[^"]*"|'[^']*'|[^\s"',;&)]+)"#,
             Rewrite::KeepPrefix,
         ),
     ]
@@ -209,14 +236,18 @@ impl Redactor {
 
     /// Numbered lines in line order: each line through [`Redactor::line`],
     /// and the body of a private key block (the lines after a `BEGIN ...
-    /// PRIVATE KEY` line, up to its `END` line) replaced whole.
+    /// PRIVATE KEY` line, up to its `END` line) replaced whole. Without its
+    /// `BEGIN` line (an excerpt that starts inside the block), the body's
+    /// last line, too short for the base64 pattern, is still replaced when
+    /// it looks like base64 and sits right above the `END` line.
     pub fn lines(&self, lines: &[(u64, String)]) -> Vec<(u64, String)> {
-        let mut out = Vec::with_capacity(lines.len());
+        let mut out: Vec<(u64, String)> = Vec::with_capacity(lines.len());
         let mut in_block = false;
-        let mut prev: Option<u64> = None;
+        let mut prev: Option<(u64, &str)> = None;
         for (n, text) in lines {
-            let adjacent = prev.is_some_and(|p| p + 1 == *n);
-            prev = Some(*n);
+            let above = prev.filter(|(p, _)| p + 1 == *n).map(|(_, t)| t);
+            let adjacent = above.is_some();
+            prev = Some((*n, text.as_str()));
             if in_block && adjacent {
                 if KEY_END_RE.is_match(text) {
                     in_block = false;
@@ -227,6 +258,10 @@ impl Redactor {
             in_block = false;
             if let Some(b) = KEY_BEGIN_RE.find(text) {
                 in_block = !KEY_END_RE.is_match(&text[b.end()..]);
+            } else if above.is_some_and(looks_like_key_tail) && KEY_END_RE.is_match(text) {
+                if let Some(last) = out.last_mut() {
+                    last.1 = marker("private-key");
+                }
             }
             out.push((*n, self.line(text).into_owned()));
         }
@@ -247,6 +282,30 @@ impl Redactor {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// The last line of a PEM body: base64 only (padding at the end), at least 4
+/// characters, and with a digit, `+`, `/`, `=` or a capital after the first
+/// character next to a small letter, so `done`, `Done`, `DONE` or `ok` right
+/// above an `END` line stay as they are.
+fn looks_like_key_tail(line: &str) -> bool {
+    let t = line.trim();
+    let body = t.trim_end_matches('=');
+    if t.len() < 4 || t.len() - body.len() > 2 || body.is_empty() {
+        return false;
+    }
+    if !body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+    {
+        return false;
+    }
+    let symbol = t
+        .bytes()
+        .any(|b| b.is_ascii_digit() || matches!(b, b'+' | b'/' | b'='));
+    let inner_capital = body.bytes().skip(1).any(|b| b.is_ascii_uppercase());
+    let small = body.bytes().any(|b| b.is_ascii_lowercase());
+    symbol || (inner_capital && small)
 }
 
 fn rewrite(p: &Pattern, caps: &Captures<'_>) -> String {
@@ -438,6 +497,229 @@ mod tests {
     }
 
     #[test]
+    fn curl_user_and_password_keeps_the_user() {
+        assert_eq!(
+            r("$ curl -fsS -u deployer:hunter2pass https://nexus.example.com/x"),
+            "$ curl -fsS -u deployer:[REDACTED:secret] https://nexus.example.com/x"
+        );
+        assert_eq!(
+            r("curl --user deployer:hunter2pass -O https://x/a.tgz"),
+            "curl --user deployer:[REDACTED:secret] -O https://x/a.tgz"
+        );
+        assert_eq!(
+            r("curl -udeployer:hunter2pass https://x"),
+            "curl -udeployer:[REDACTED:secret] https://x"
+        );
+        assert_eq!(
+            r("curl -u \"deployer:hunter2pass\" https://x"),
+            "curl -u \"deployer:[REDACTED:secret]\" https://x"
+        );
+        assert_eq!(
+            r("curl -u :glpat-AbCdEf1234567890xYzW https://x"),
+            "curl -u :[REDACTED:gitlab-token] https://x"
+        );
+        assert_eq!(
+            r("curl -x http://proxy:3128 -U proxyuser:proxypass https://x"),
+            "curl -x http://proxy:3128 -U proxyuser:[REDACTED:secret] https://x"
+        );
+        assert_eq!(
+            r("curl --proxy-user proxyuser:proxypass https://x"),
+            "curl --proxy-user proxyuser:[REDACTED:secret] https://x"
+        );
+        // No password given (curl prompts), another command's `-u`, and a
+        // header that merely contains a colon.
+        for line in [
+            "curl -u deployer https://nexus.example.com:8443/x",
+            "curl -sS https://x | docker run -u 1000:1000 img",
+            "curl https://x && docker run -u 1000:1000 img",
+            "docker run -u 1000:1000 img",
+            "curl --user-agent 'a:b' https://x",
+            "curl -H 'Accept: text/plain' https://x:8080/",
+        ] {
+            assert_eq!(r(line), line);
+        }
+    }
+
+    #[test]
+    fn registry_logins_with_a_password_flag() {
+        assert_eq!(
+            r("$ docker login -u gitlab-ci-token -p s3cr3tvalue registry.example.com"),
+            "$ docker login -u gitlab-ci-token -p [REDACTED:secret] registry.example.com"
+        );
+        assert_eq!(
+            r("docker login -u bob -p=s3cr3tvalue registry.example.com"),
+            "docker login -u bob -p=[REDACTED:secret] registry.example.com"
+        );
+        assert_eq!(
+            r("docker login -u bob -ps3cr3tvalue registry.example.com"),
+            "docker login -u bob -p[REDACTED:secret] registry.example.com"
+        );
+        assert_eq!(
+            r("docker login --username bob --password s3cr3tvalue r.example.com"),
+            "docker login --username bob --password [REDACTED:secret] r.example.com"
+        );
+        assert_eq!(
+            r("docker login -u bob --password=s3cr3tvalue r.example.com"),
+            "docker login -u bob --password=[REDACTED:secret] r.example.com"
+        );
+        assert_eq!(
+            r("docker login -u bob --password \"s3cr3t value\" r.example.com"),
+            "docker login -u bob --password [REDACTED:secret] r.example.com"
+        );
+        assert_eq!(
+            r("podman login -u bob -p s3cr3tvalue quay.io"),
+            "podman login -u bob -p [REDACTED:secret] quay.io"
+        );
+        assert_eq!(
+            r("helm registry login r.example.com -u bob -p s3cr3tvalue"),
+            "helm registry login r.example.com -u bob -p [REDACTED:secret]"
+        );
+        for line in [
+            "docker login -u bob r.example.com",
+            "echo \"$PASS\" | docker login -u bob --password-stdin r.example.com",
+            "docker run -p 8080:80 nginx",
+            "docker login -u bob --password-stdin r.example.com && docker run -p 80:80 x",
+        ] {
+            assert_eq!(r(line), line);
+        }
+    }
+
+    #[test]
+    fn sshpass_password_flag() {
+        assert_eq!(
+            r("sshpass -p s3cr3tvalue ssh -p 2222 deploy@host uptime"),
+            "sshpass -p [REDACTED:secret] ssh -p 2222 deploy@host uptime"
+        );
+        assert_eq!(
+            r("sshpass -ps3cr3tvalue scp a deploy@host:/tmp"),
+            "sshpass -p[REDACTED:secret] scp a deploy@host:/tmp"
+        );
+        assert_eq!(
+            r("sshpass -v -p 's3cr3t value' rsync -a . host:/srv"),
+            "sshpass -v -p [REDACTED:secret] rsync -a . host:/srv"
+        );
+        // The password from a file or the environment; ssh's own `-p` port.
+        for line in [
+            "sshpass -f /run/pw ssh -p 2222 deploy@host",
+            "sshpass -e ssh -p 2222 deploy@host",
+            "ssh -p 2222 deploy@host",
+        ] {
+            assert_eq!(r(line), line);
+        }
+    }
+
+    #[test]
+    fn mysql_attached_password_but_not_the_database() {
+        assert_eq!(
+            r("$ mysql -h db -u root -ps3cr3tvalue app < dump.sql"),
+            "$ mysql -h db -u root -p[REDACTED:secret] app < dump.sql"
+        );
+        assert_eq!(
+            r("mysqldump -uroot -p's3cr3t value' app > dump.sql"),
+            "mysqldump -uroot -p[REDACTED:secret] app > dump.sql"
+        );
+        assert_eq!(
+            r("mariadb -u root -ps3cr3tvalue -e 'select 1'"),
+            "mariadb -u root -p[REDACTED:secret] -e 'select 1'"
+        );
+        // `-p` alone prompts and the next word is the database; `-P` is the
+        // port.
+        for line in [
+            "mysql -h db -u root -p app",
+            "mysql -h db -u root -p",
+            "mysql -h db -P 3306 -u root app",
+            "mysql -h db -P3306 -u root app",
+            "mysql -h db -u root",
+        ] {
+            assert_eq!(r(line), line);
+        }
+    }
+
+    #[test]
+    fn azure_account_keys_and_signed_urls() {
+        let conn = "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;EndpointSuffix=core.windows.net";
+        assert_eq!(
+            r(conn),
+            "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=[REDACTED:secret];EndpointSuffix=core.windows.net"
+        );
+        assert_eq!(
+            r("az storage blob upload --account-name acct --account-key abcDEF123+/= -f x"),
+            "az storage blob upload --account-name acct --account-key [REDACTED:secret] -f x"
+        );
+        assert_eq!(
+            r(
+                "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=abcDEF123+/=;EntityPath=q"
+            ),
+            "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=[REDACTED:secret];EntityPath=q"
+        );
+        assert_eq!(
+            r(
+                "PUT https://acct.blob.core.windows.net/c/f?sv=2022-11-02&ss=b&sig=abc%2Bdef%3D&se=2026-01-01T00%3A00%3A00Z failed"
+            ),
+            "PUT https://acct.blob.core.windows.net/c/f?sv=2022-11-02&ss=b&sig=[REDACTED:signature]&se=2026-01-01T00%3A00%3A00Z failed"
+        );
+        assert_eq!(
+            r(
+                "GET https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=0a1b2c3d4e5f 403"
+            ),
+            "GET https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=[REDACTED:signature] 403"
+        );
+        for line in [
+            "AccountName=acct;EndpointSuffix=core.windows.net",
+            "GET https://example.com/search?q=signal&page=2",
+            "gpg: Good signature from \"Jane <jane@example.com>\"",
+        ] {
+            assert_eq!(r(line), line);
+        }
+    }
+
+    #[test]
+    fn pem_short_last_line_above_an_end_line_without_its_begin() {
+        let body = "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun";
+        let numbered = |from: u64, ls: &[&str]| -> Vec<(u64, String)> {
+            ls.iter()
+                .enumerate()
+                .map(|(i, l)| (from + i as u64, l.to_string()))
+                .collect()
+        };
+        // An excerpt around the END line: the BEGIN line is out of view.
+        for tail in ["VQr1RzAN", "QUFBQUE=", "ab+/", "xYzAbCdEfG", "  9fQ==  "] {
+            let out = Redactor::default().lines(&numbered(
+                40,
+                &[body, tail, "-----END RSA PRIVATE KEY-----", "$ ssh-add -"],
+            ));
+            let texts: Vec<&str> = out.iter().map(|(_, t)| t.as_str()).collect();
+            assert_eq!(
+                texts,
+                [
+                    "[REDACTED:private-key]",
+                    "[REDACTED:private-key]",
+                    "[REDACTED:private-key]",
+                    "$ ssh-add -"
+                ],
+                "{tail:?}"
+            );
+        }
+        // The same through `text` (an LLM answer quoting the end of a key).
+        let out = r("the key ends with\nVQr1RzAN\n-----END OPENSSH PRIVATE KEY-----");
+        assert!(!out.contains("VQr1RzAN"), "{out}");
+        // Ordinary short lines above an END line, a line not directly above
+        // it, and a base64-looking line above something else stay.
+        for above in ["done", "Done", "DONE", "ok", "abc", "echo hi", "key saved."] {
+            let out =
+                Redactor::default().lines(&numbered(7, &[above, "-----END EC PRIVATE KEY-----"]));
+            assert_eq!(out[0].1, above);
+        }
+        let out = Redactor::default().lines(&[
+            (3, "VQr1RzAN".to_string()),
+            (5, "-----END PRIVATE KEY-----".to_string()),
+        ]);
+        assert_eq!(out[0].1, "VQr1RzAN");
+        let out = Redactor::default().lines(&numbered(1, &["VQr1RzAN", "all done"]));
+        assert_eq!(out[0].1, "VQr1RzAN");
+    }
+
+    #[test]
     fn urls_with_credentials() {
         assert_eq!(
             r(
@@ -521,6 +803,13 @@ mod tests {
             "warning: unused variable: `token`",
             "Author: Jane Doe <jane@example.com>",
             "commit 0ff3ae198f8601a285adcf5c0fff204ee6fba5fd",
+            "$ gcc -p -O2 -o app main.c",
+            "$ pytest -p no:cacheprovider -q tests/",
+            "$ ls -la",
+            "$ mysql -h db -u root -e 'show databases'",
+            "$ ssh -p 2222 -o StrictHostKeyChecking=no deploy@host",
+            "$ docker run -p 5432:5432 -u 1000:1000 postgres:16",
+            "$ curl -fsSL https://example.com/install.sh -o install.sh",
         ] {
             let out = r(line);
             if line.starts_with("ssh://git@") {
