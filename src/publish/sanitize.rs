@@ -94,6 +94,9 @@ pub fn inline(text: &str) -> String {
                 }
             }
             c if c.is_control() => out.push(' '),
+            // After `@` a zero-width space is what breaks a mention (ours,
+            // from `untrusted_text`): it hides nothing there.
+            ZWSP if prev == Some('@') => {}
             c if is_invisible(c) => {
                 let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
             }
@@ -330,6 +333,19 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn invisible_characters_are_written_out() {
+        let evil = "ok\u{202E}gnp.exe\u{2066}x\u{200B}y\u{FEFF}";
+        assert_eq!(visible(evil), "ok<U+202E>gnp.exe<U+2066>x<U+200B>y<U+FEFF>");
+        assert_eq!(visible("a\tb\nc\rd"), "a\tb\nc d");
+        assert_eq!(code_span("job\u{202E}name"), "`job<U+202E>name`");
+        assert_eq!(inline("a\u{2067}b"), "a&lt;U+2067&gt;b");
+        // Emoji sequences keep their joiner.
+        assert_eq!(visible("👩\u{200D}💻"), "👩\u{200D}💻");
+        // A zero-width space after `@` breaks a mention: kept, not shown.
+        assert_eq!(inline("@\u{200B}all"), "@\u{200B}all");
     }
 
     #[test]
