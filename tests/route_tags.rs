@@ -13,9 +13,10 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::fake_gitlab::FakeGitLab;
+use common::fake_gitlab::{FakeGitLab, gitlab_tag_list};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "glpat-route-tags-0001";
@@ -68,6 +69,9 @@ struct Gl {
     runners: Arc<Mutex<BTreeMap<u64, Value>>>,
     /// Runner id → status its PUT answers instead of applying.
     refuse: Arc<Mutex<HashMap<u64, u16>>>,
+    /// Store PUT tag lists as GitLab does (split on commas, stripped,
+    /// blanks and duplicates dropped) instead of verbatim.
+    gitlab_parsing: Arc<AtomicBool>,
     dir: PathBuf,
     fleet_file: PathBuf,
 }
@@ -115,6 +119,8 @@ impl Gl {
         );
         let state = Arc::clone(&runners);
         let refused = Arc::clone(&refuse);
+        let gitlab_parsing: Arc<AtomicBool> = Arc::default();
+        let parsing = Arc::clone(&gitlab_parsing);
         fake.on_write(
             "PUT",
             "/runners/",
@@ -129,7 +135,11 @@ impl Gl {
                 let mut all = state.lock().unwrap();
                 match (all.get_mut(&id), body.get("tag_list")) {
                     (Some(r), Some(tags)) if tags.is_array() => {
-                        r["tag_list"] = tags.clone();
+                        r["tag_list"] = if parsing.load(Ordering::SeqCst) {
+                            json!(gitlab_tag_list(tags).unwrap_or_default())
+                        } else {
+                            tags.clone()
+                        };
                         (200, r.to_string())
                     }
                     (None, _) => (404, r#"{"message":"404 Not found"}"#.into()),
@@ -148,6 +158,7 @@ impl Gl {
             fake,
             runners,
             refuse,
+            gitlab_parsing,
             dir,
             fleet_file,
         }
@@ -155,6 +166,12 @@ impl Gl {
 
     fn tags(&self, id: u64) -> Vec<String> {
         strings(&self.runners.lock().unwrap()[&id]["tag_list"])
+    }
+
+    /// From now on, PUT tag lists are stored the way GitLab stores them.
+    #[allow(dead_code)]
+    fn parse_tags_like_gitlab(&self) {
+        self.gitlab_parsing.store(true, Ordering::SeqCst);
     }
 
     fn refuse(&self, id: u64, status: u16) {
