@@ -169,7 +169,6 @@ impl Gl {
     }
 
     /// From now on, PUT tag lists are stored the way GitLab stores them.
-    #[allow(dead_code)]
     fn parse_tags_like_gitlab(&self) {
         self.gitlab_parsing.store(true, Ordering::SeqCst);
     }
@@ -745,4 +744,120 @@ fn the_audit_log_has_a_line_per_recommendation_and_tag_change() {
 
 fn audit_lines_count(path: &Path) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count()
+}
+
+/// `route --mode supervised --plan p.json` at NOW: changes for 101 and 105
+/// (green and a lease each).
+fn supervised_plan(gl: &Gl) -> Value {
+    let fleet = gl.fleet();
+    let jobs = jobs_file();
+    let o = gl.run(
+        &[
+            "route",
+            "--mode",
+            "supervised",
+            "--plan",
+            "p.json",
+            "--fleet",
+            &fleet,
+            "--jobs",
+            &jobs,
+        ],
+        &[],
+    );
+    assert_exit(&o, 0);
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(gl.dir.join("p.json")).unwrap()).unwrap();
+    let ids: Vec<u64> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["runner"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![101, 105]);
+    plan
+}
+
+#[test]
+fn a_plan_tag_gitlab_would_not_store_as_one_runneriq_tag_is_refused_and_nothing_is_written() {
+    let gl = Gl::start("plan-comma", &[]);
+    // GitLab splits every `tag_list` entry on commas: the fake does too.
+    gl.parse_tags_like_gitlab();
+    let plan = supervised_plan(&gl);
+    let audit = gl.dir.join("runneriq-audit.jsonl");
+    let logged = audit_lines_count(&audit);
+    let later = (NOW + 600).to_string();
+    let at_later = [("RUNNERIQ_NOW", later.as_str())];
+    let long = format!("runneriq:{}", "a".repeat(247));
+    // (field, tag, what the error says about it)
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("add", "runneriq:x,production,gpu", "comma"),
+        ("add", "runneriq:x, production", "comma"),
+        ("remove", "runneriq:green,production", "comma"),
+        ("add", "runneriq:x ", "whitespace"),
+        ("add", "runneriq:\"q\"", "quote"),
+        ("add", "runneriq:a\nb", "control character"),
+        ("add", &long, "255"),
+    ];
+    for (n, (field, tag, why)) in cases.iter().enumerate() {
+        let mut evil = plan.clone();
+        // The second change (105): the first (101) is valid, so a partial
+        // apply would show as a PUT to 101.
+        evil["changes"][1][*field] = json!([tag]);
+        let name = format!("evil{n}.json");
+        std::fs::write(gl.dir.join(&name), evil.to_string()).unwrap();
+        let o = gl.run(&["apply", &name, "--execute"], &at_later);
+        eprintln!(
+            "apply {name} ({field} {tag:?}):\nstderr: {}request log:\n{}runner 105 on GitLab: {:?}",
+            stderr(&o),
+            gl.log(),
+            gl.tags(105)
+        );
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains(&name), "names the file: {err}");
+        assert!(err.contains("runner 105"), "names the runner: {err}");
+        assert!(
+            err.contains(&serde_json::to_string(tag).unwrap()),
+            "names the tag: {err}"
+        );
+        assert!(err.contains(why), "says why ({why}): {err}");
+        assert!(gl.puts().is_empty(), "nothing is written:\n{}", gl.log());
+        // Nor logged: the route's lines only.
+        assert_eq!(audit_lines_count(&audit), logged);
+    }
+    assert_eq!(gl.tags(101), v(&["docker", "linux"]));
+    assert_eq!(gl.tags(105), v(&["deploy", "docker"]));
+    // The untampered plan applies.
+    let o = gl.run(&["apply", "p.json", "--execute"], &at_later);
+    assert_exit(&o, 0);
+    assert_eq!(
+        gl.tags(105),
+        v(&["deploy", "docker", "runneriq:green", &lease(NOW + TTL)])
+    );
+}
+
+#[test]
+fn a_runner_tag_gitlab_would_split_is_never_sent_back() {
+    // GitLab can hold a tag with a comma (a quoted "ci, nightly"); sent back
+    // in `tag_list`, it would come back as two tags.
+    let gl = Gl::start(
+        "own-comma",
+        &[(101, v(&["docker", "ci, nightly", "linux"]))],
+    );
+    gl.parse_tags_like_gitlab();
+    let o = gl.execute(&[], &[]);
+    eprintln!("request log:\n{}", gl.log());
+    assert_exit(&o, 1);
+    assert!(gl.fake.requests_to("PUT", "/runners/101").is_empty());
+    assert_eq!(gl.tags(101), v(&["docker", "ci, nightly", "linux"]));
+    // The other runner of the pool still gets it.
+    assert!(gl.tags(105).contains(&"runneriq:green".to_string()));
+    let err = stderr(&o);
+    assert!(
+        err.contains("runneriq: error: runner 101")
+            && err.contains("\"ci, nightly\"")
+            && err.contains("comma"),
+        "{err}"
+    );
 }

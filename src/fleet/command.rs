@@ -756,6 +756,13 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
         let changes = tags::plan(&loaded.fleet, now_s, &rules);
         tags::make_plan(&loaded.fleet, now_s, &rules, mode.as_str(), changes)
     });
+    // The plan only computes `runneriq:green` and `runneriq:until:<unix>`
+    // (from --tag-ttl); checked anyway before it is written or applied.
+    if let Some(p) = &plan {
+        tags::check_changes(&p.changes).map_err(|why| {
+            anyhow::anyhow!("the tag plan has a tag GitLab would not store as given: {why}")
+        })?;
+    }
     if let (Some(path), Some(p)) = (&args.plan, &plan) {
         let json = serde_json::to_string_pretty(p)? + "\n";
         crate::fleet::write_atomically(path, json.as_bytes())?;
