@@ -173,6 +173,11 @@ impl Gl {
         self.gitlab_parsing.store(true, Ordering::SeqCst);
     }
 
+    /// Replaces runner `id`'s tags on GitLab's side (a change made elsewhere).
+    fn set_tags(&self, id: u64, tags: &[String]) {
+        self.runners.lock().unwrap().get_mut(&id).unwrap()["tag_list"] = json!(tags);
+    }
+
     fn refuse(&self, id: u64, status: u16) {
         self.refuse.lock().unwrap().insert(id, status);
     }
@@ -860,4 +865,158 @@ fn a_runner_tag_gitlab_would_split_is_never_sent_back() {
             && err.contains("comma"),
         "{err}"
     );
+}
+
+#[test]
+fn reset_tags_reports_the_tags_its_audit_log_cannot_explain_and_keeps_them() {
+    let gl = Gl::start("reset-review", &[]);
+    // A run an hour ago greened 101 and 105, recording their tag lists.
+    let earlier = (NOW - 3600).to_string();
+    let o = gl.execute(&["--audit", "a.jsonl"], &[("RUNNERIQ_NOW", &earlier)]);
+    assert_exit(&o, 0);
+    let until = lease(NOW - 3600 + TTL);
+    for l in audit_lines(&gl.dir.join("a.jsonl"))
+        .iter()
+        .filter(|l| l["kind"] == "tag_change" && l["runner"] == 101)
+    {
+        assert_eq!(strings(&l["before"]), v(&["docker", "linux"]), "{l}");
+        assert_eq!(
+            strings(&l["tag_list"]),
+            v(&["docker", "linux", "runneriq:green", &until]),
+            "{l}"
+        );
+    }
+    // Since then: an `apply` before the fix wrote `runneriq:x,production,gpu`
+    // to 101 and 103 (its audit lines as it wrote them, without tag lists),
+    // GitLab split it, and someone added `nightly` to 105.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(gl.dir.join("a.jsonl"))
+        .unwrap();
+    for (id, name) in [(101, "fr-runner"), (103, "pl-runner")] {
+        let line = json!({"time": "2025-12-31T23:30:00Z", "kind": "tag_change", "runner": id,
+            "runner_name": name, "tag": "runneriq:x,production,gpu", "action": "add",
+            "reason": "", "expires_at": null, "applied": true, "error": null,
+            "decided_by": "rules", "mode": "supervised"});
+        std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).unwrap();
+    }
+    drop(f);
+    gl.set_tags(
+        101,
+        &v(&[
+            "docker",
+            "linux",
+            "runneriq:green",
+            &until,
+            "runneriq:x",
+            "production",
+            "gpu",
+        ]),
+    );
+    gl.set_tags(
+        103,
+        &v(&[
+            "docker",
+            "large",
+            "linux",
+            "runneriq:x",
+            "production",
+            "gpu",
+        ]),
+    );
+    gl.set_tags(
+        105,
+        &v(&["deploy", "docker", "runneriq:green", &until, "nightly"]),
+    );
+    gl.fake.clear_requests();
+    let o = gl.run(
+        &[
+            "reset-tags",
+            "--project",
+            PROJECT,
+            "--execute",
+            "--audit",
+            "a.jsonl",
+        ],
+        &[],
+    );
+    eprintln!("stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 0);
+    // Only runneriq: tags are removed; every other tag goes back untouched.
+    assert_eq!(gl.tags(101), v(&["docker", "linux", "production", "gpu"]));
+    assert_eq!(
+        gl.tags(103),
+        v(&["docker", "large", "linux", "production", "gpu"])
+    );
+    assert_eq!(gl.tags(105), v(&["deploy", "docker", "nightly"]));
+    assert_eq!(gl.tags(104), v(&["cuda", "docker", "gpu"]));
+    let out = stdout(&o);
+    assert!(
+        out.contains("not explained by RunnerIQ's audit log"),
+        "{out}"
+    );
+    let review: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("not explained by RunnerIQ's audit log"))
+        .collect();
+    let line = |id: u64| {
+        review
+            .iter()
+            .find(|l| l.contains(&format!("(#{id})")))
+            .copied()
+            .unwrap_or("")
+    };
+    assert!(
+        line(101).contains("`production`")
+            && line(101).contains("`gpu`")
+            && line(101).contains("`runneriq:x,production,gpu`")
+            && !line(101).contains("`docker`"),
+        "{out}"
+    );
+    assert!(
+        line(103).contains("`production`") && line(103).contains("`gpu`"),
+        "{out}"
+    );
+    assert!(
+        line(105).contains("`nightly`") && !line(105).contains("`deploy`"),
+        "{out}"
+    );
+    // Never written to by RunnerIQ (104 has its own `gpu`): not reviewed.
+    assert_eq!(line(104), "", "{out}");
+    assert_eq!(line(102), "", "{out}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("runneriq: warning:") && err.contains("nightly"),
+        "{err}"
+    );
+    // The audit log records them.
+    let lines = audit_lines(&gl.dir.join("a.jsonl"));
+    let mut reviewed: Vec<(u64, String)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "tag_review")
+        .map(|l| {
+            (
+                l["runner"].as_u64().unwrap(),
+                l["tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    reviewed.sort();
+    assert_eq!(
+        reviewed,
+        vec![
+            (101, "gpu".to_string()),
+            (101, "production".to_string()),
+            (103, "gpu".to_string()),
+            (103, "production".to_string()),
+            (105, "nightly".to_string()),
+        ]
+    );
+    let o = gl.run(&["audit", "a.jsonl"], &[]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("review `nightly`"), "{}", stdout(&o));
+    // Without an audit log (the default file does not exist), it says so.
+    let o = gl.run(&["reset-tags", "--project", PROJECT], &[]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("no audit log"), "{}", stdout(&o));
 }

@@ -702,6 +702,10 @@ pub struct Applied {
     pub reason: String,
     pub expires_at: Option<u64>,
     pub decided_by: String,
+    /// The `tag_list` of the PUT, when one was sent (whatever GitLab
+    /// answered): the audit log records it.
+    #[serde(skip)]
+    pub put: Option<Vec<String>>,
 }
 
 /// Applies changes: fresh tags from `GET /runners/:id`, the new list, the
@@ -804,6 +808,7 @@ fn apply_with(
                 reason: c.reason.clone(),
                 expires_at: c.expires_at,
                 decided_by: c.decided_by.clone(),
+                put: None,
             })
             .collect();
     }
@@ -854,6 +859,7 @@ fn apply_with(
             reason: c.reason.clone(),
             expires_at: c.expires_at,
             decided_by: c.decided_by.clone(),
+            put: None,
         };
         let r = match fresh.get(&c.runner) {
             Some(Ok(r)) => r,
@@ -946,6 +952,7 @@ fn apply_with(
             continue;
         }
         let body = serde_json::json!({ "tag_list": after });
+        a.put = Some(after.clone());
         match client.put_json::<_, serde_json::Value>(&format!("/runners/{}", c.runner), &body) {
             Ok(_) => {
                 a.ok = true;
