@@ -13,9 +13,10 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::fake_gitlab::FakeGitLab;
+use common::fake_gitlab::{FakeGitLab, gitlab_tag_list};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "glpat-route-tags-0001";
@@ -68,6 +69,9 @@ struct Gl {
     runners: Arc<Mutex<BTreeMap<u64, Value>>>,
     /// Runner id → status its PUT answers instead of applying.
     refuse: Arc<Mutex<HashMap<u64, u16>>>,
+    /// Store PUT tag lists as GitLab does (split on commas, stripped,
+    /// blanks and duplicates dropped) instead of verbatim.
+    gitlab_parsing: Arc<AtomicBool>,
     dir: PathBuf,
     fleet_file: PathBuf,
 }
@@ -115,6 +119,8 @@ impl Gl {
         );
         let state = Arc::clone(&runners);
         let refused = Arc::clone(&refuse);
+        let gitlab_parsing: Arc<AtomicBool> = Arc::default();
+        let parsing = Arc::clone(&gitlab_parsing);
         fake.on_write(
             "PUT",
             "/runners/",
@@ -129,7 +135,11 @@ impl Gl {
                 let mut all = state.lock().unwrap();
                 match (all.get_mut(&id), body.get("tag_list")) {
                     (Some(r), Some(tags)) if tags.is_array() => {
-                        r["tag_list"] = tags.clone();
+                        r["tag_list"] = if parsing.load(Ordering::SeqCst) {
+                            json!(gitlab_tag_list(tags).unwrap_or_default())
+                        } else {
+                            tags.clone()
+                        };
                         (200, r.to_string())
                     }
                     (None, _) => (404, r#"{"message":"404 Not found"}"#.into()),
@@ -148,6 +158,7 @@ impl Gl {
             fake,
             runners,
             refuse,
+            gitlab_parsing,
             dir,
             fleet_file,
         }
@@ -155,6 +166,16 @@ impl Gl {
 
     fn tags(&self, id: u64) -> Vec<String> {
         strings(&self.runners.lock().unwrap()[&id]["tag_list"])
+    }
+
+    /// From now on, PUT tag lists are stored the way GitLab stores them.
+    fn parse_tags_like_gitlab(&self) {
+        self.gitlab_parsing.store(true, Ordering::SeqCst);
+    }
+
+    /// Replaces runner `id`'s tags on GitLab's side (a change made elsewhere).
+    fn set_tags(&self, id: u64, tags: &[String]) {
+        self.runners.lock().unwrap().get_mut(&id).unwrap()["tag_list"] = json!(tags);
     }
 
     fn refuse(&self, id: u64, status: u16) {
@@ -728,4 +749,274 @@ fn the_audit_log_has_a_line_per_recommendation_and_tag_change() {
 
 fn audit_lines_count(path: &Path) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count()
+}
+
+/// `route --mode supervised --plan p.json` at NOW: changes for 101 and 105
+/// (green and a lease each).
+fn supervised_plan(gl: &Gl) -> Value {
+    let fleet = gl.fleet();
+    let jobs = jobs_file();
+    let o = gl.run(
+        &[
+            "route",
+            "--mode",
+            "supervised",
+            "--plan",
+            "p.json",
+            "--fleet",
+            &fleet,
+            "--jobs",
+            &jobs,
+        ],
+        &[],
+    );
+    assert_exit(&o, 0);
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(gl.dir.join("p.json")).unwrap()).unwrap();
+    let ids: Vec<u64> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["runner"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![101, 105]);
+    plan
+}
+
+#[test]
+fn a_plan_tag_gitlab_would_not_store_as_one_runneriq_tag_is_refused_and_nothing_is_written() {
+    let gl = Gl::start("plan-comma", &[]);
+    // GitLab splits every `tag_list` entry on commas: the fake does too.
+    gl.parse_tags_like_gitlab();
+    let plan = supervised_plan(&gl);
+    let audit = gl.dir.join("runneriq-audit.jsonl");
+    let logged = audit_lines_count(&audit);
+    let later = (NOW + 600).to_string();
+    let at_later = [("RUNNERIQ_NOW", later.as_str())];
+    let long = format!("runneriq:{}", "a".repeat(247));
+    // (field, tag, what the error says about it)
+    let cases: Vec<(&str, &str, &str)> = vec![
+        ("add", "runneriq:x,production,gpu", "comma"),
+        ("add", "runneriq:x, production", "comma"),
+        ("remove", "runneriq:green,production", "comma"),
+        ("add", "runneriq:x ", "whitespace"),
+        ("add", "runneriq:\"q\"", "quote"),
+        ("add", "runneriq:a\nb", "control character"),
+        ("add", &long, "255"),
+    ];
+    for (n, (field, tag, why)) in cases.iter().enumerate() {
+        let mut evil = plan.clone();
+        // The second change (105): the first (101) is valid, so a partial
+        // apply would show as a PUT to 101.
+        evil["changes"][1][*field] = json!([tag]);
+        let name = format!("evil{n}.json");
+        std::fs::write(gl.dir.join(&name), evil.to_string()).unwrap();
+        let o = gl.run(&["apply", &name, "--execute"], &at_later);
+        eprintln!(
+            "apply {name} ({field} {tag:?}):\nstderr: {}request log:\n{}runner 105 on GitLab: {:?}",
+            stderr(&o),
+            gl.log(),
+            gl.tags(105)
+        );
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(err.contains(&name), "names the file: {err}");
+        assert!(err.contains("runner 105"), "names the runner: {err}");
+        assert!(
+            err.contains(&serde_json::to_string(tag).unwrap()),
+            "names the tag: {err}"
+        );
+        assert!(err.contains(why), "says why ({why}): {err}");
+        assert!(gl.puts().is_empty(), "nothing is written:\n{}", gl.log());
+        // Nor logged: the route's lines only.
+        assert_eq!(audit_lines_count(&audit), logged);
+    }
+    assert_eq!(gl.tags(101), v(&["docker", "linux"]));
+    assert_eq!(gl.tags(105), v(&["deploy", "docker"]));
+    // The untampered plan applies.
+    let o = gl.run(&["apply", "p.json", "--execute"], &at_later);
+    assert_exit(&o, 0);
+    assert_eq!(
+        gl.tags(105),
+        v(&["deploy", "docker", "runneriq:green", &lease(NOW + TTL)])
+    );
+}
+
+#[test]
+fn a_runner_tag_gitlab_would_split_is_never_sent_back() {
+    // GitLab can hold a tag with a comma (a quoted "ci, nightly"); sent back
+    // in `tag_list`, it would come back as two tags.
+    let gl = Gl::start(
+        "own-comma",
+        &[(101, v(&["docker", "ci, nightly", "linux"]))],
+    );
+    gl.parse_tags_like_gitlab();
+    let o = gl.execute(&[], &[]);
+    eprintln!("request log:\n{}", gl.log());
+    assert_exit(&o, 1);
+    assert!(gl.fake.requests_to("PUT", "/runners/101").is_empty());
+    assert_eq!(gl.tags(101), v(&["docker", "ci, nightly", "linux"]));
+    // The other runner of the pool still gets it.
+    assert!(gl.tags(105).contains(&"runneriq:green".to_string()));
+    let err = stderr(&o);
+    assert!(
+        err.contains("runneriq: error: runner 101")
+            && err.contains("\"ci, nightly\"")
+            && err.contains("comma"),
+        "{err}"
+    );
+}
+
+#[test]
+fn reset_tags_reports_the_tags_its_audit_log_cannot_explain_and_keeps_them() {
+    let gl = Gl::start("reset-review", &[]);
+    // A run an hour ago greened 101 and 105, recording their tag lists.
+    let earlier = (NOW - 3600).to_string();
+    let o = gl.execute(&["--audit", "a.jsonl"], &[("RUNNERIQ_NOW", &earlier)]);
+    assert_exit(&o, 0);
+    let until = lease(NOW - 3600 + TTL);
+    for l in audit_lines(&gl.dir.join("a.jsonl"))
+        .iter()
+        .filter(|l| l["kind"] == "tag_change" && l["runner"] == 101)
+    {
+        assert_eq!(strings(&l["before"]), v(&["docker", "linux"]), "{l}");
+        assert_eq!(
+            strings(&l["tag_list"]),
+            v(&["docker", "linux", "runneriq:green", &until]),
+            "{l}"
+        );
+    }
+    // Since then: an `apply` before the fix wrote `runneriq:x,production,gpu`
+    // to 101 and 103 (its audit lines as it wrote them, without tag lists),
+    // GitLab split it, and someone added `nightly` to 105.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(gl.dir.join("a.jsonl"))
+        .unwrap();
+    for (id, name) in [(101, "fr-runner"), (103, "pl-runner")] {
+        let line = json!({"time": "2025-12-31T23:30:00Z", "kind": "tag_change", "runner": id,
+            "runner_name": name, "tag": "runneriq:x,production,gpu", "action": "add",
+            "reason": "", "expires_at": null, "applied": true, "error": null,
+            "decided_by": "rules", "mode": "supervised"});
+        std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()).unwrap();
+    }
+    drop(f);
+    gl.set_tags(
+        101,
+        &v(&[
+            "docker",
+            "linux",
+            "runneriq:green",
+            &until,
+            "runneriq:x",
+            "production",
+            "gpu",
+        ]),
+    );
+    gl.set_tags(
+        103,
+        &v(&[
+            "docker",
+            "large",
+            "linux",
+            "runneriq:x",
+            "production",
+            "gpu",
+        ]),
+    );
+    gl.set_tags(
+        105,
+        &v(&["deploy", "docker", "runneriq:green", &until, "nightly"]),
+    );
+    gl.fake.clear_requests();
+    let o = gl.run(
+        &[
+            "reset-tags",
+            "--project",
+            PROJECT,
+            "--execute",
+            "--audit",
+            "a.jsonl",
+        ],
+        &[],
+    );
+    eprintln!("stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_exit(&o, 0);
+    // Only runneriq: tags are removed; every other tag goes back untouched.
+    assert_eq!(gl.tags(101), v(&["docker", "linux", "production", "gpu"]));
+    assert_eq!(
+        gl.tags(103),
+        v(&["docker", "large", "linux", "production", "gpu"])
+    );
+    assert_eq!(gl.tags(105), v(&["deploy", "docker", "nightly"]));
+    assert_eq!(gl.tags(104), v(&["cuda", "docker", "gpu"]));
+    let out = stdout(&o);
+    assert!(
+        out.contains("not explained by RunnerIQ's audit log"),
+        "{out}"
+    );
+    let review: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.contains("not explained by RunnerIQ's audit log"))
+        .collect();
+    let line = |id: u64| {
+        review
+            .iter()
+            .find(|l| l.contains(&format!("(#{id})")))
+            .copied()
+            .unwrap_or("")
+    };
+    assert!(
+        line(101).contains("`production`")
+            && line(101).contains("`gpu`")
+            && line(101).contains("`runneriq:x,production,gpu`")
+            && !line(101).contains("`docker`"),
+        "{out}"
+    );
+    assert!(
+        line(103).contains("`production`") && line(103).contains("`gpu`"),
+        "{out}"
+    );
+    assert!(
+        line(105).contains("`nightly`") && !line(105).contains("`deploy`"),
+        "{out}"
+    );
+    // Never written to by RunnerIQ (104 has its own `gpu`): not reviewed.
+    assert_eq!(line(104), "", "{out}");
+    assert_eq!(line(102), "", "{out}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("runneriq: warning:") && err.contains("nightly"),
+        "{err}"
+    );
+    // The audit log records them.
+    let lines = audit_lines(&gl.dir.join("a.jsonl"));
+    let mut reviewed: Vec<(u64, String)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "tag_review")
+        .map(|l| {
+            (
+                l["runner"].as_u64().unwrap(),
+                l["tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    reviewed.sort();
+    assert_eq!(
+        reviewed,
+        vec![
+            (101, "gpu".to_string()),
+            (101, "production".to_string()),
+            (103, "gpu".to_string()),
+            (103, "production".to_string()),
+            (105, "nightly".to_string()),
+        ]
+    );
+    let o = gl.run(&["audit", "a.jsonl"], &[]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("review `nightly`"), "{}", stdout(&o));
+    // Without an audit log (the default file does not exist), it says so.
+    let o = gl.run(&["reset-tags", "--project", PROJECT], &[]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("no audit log"), "{}", stdout(&o));
 }

@@ -10,6 +10,17 @@
 //!  "error":null,"decided_by":"rules","mode":"autonomous"}
 //! ```
 //!
+//! A `tag_change` line of a PUT that was sent also carries `before` (the
+//! runner's tags as GitLab returned them just before) and `tag_list` (the
+//! list sent). `reset-tags` compares the runners' tags with them and writes a
+//! `tag_review` line for each tag it cannot explain (kept, for a person to
+//! review):
+//!
+//! ```json
+//! {"time":"2026-01-01T00:00:00Z","kind":"tag_review","runner":101,"runner_name":"docker-fr-1",
+//!  "tag":"production","reason":"…","decided_by":"reset","mode":"manual"}
+//! ```
+//!
 //! Each line is written with one `write_all` on a file opened for appending,
 //! so runs that share a log never interleave partial lines.
 
@@ -22,8 +33,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::model::FleetRunner;
 use super::route::Assignment;
-use super::tags::{Applied, TagChange};
+use super::tags::{self, Applied, TagChange};
 use crate::error::input;
 use crate::publish::sanitize::{code_span, inline};
 
@@ -74,6 +86,26 @@ pub struct TagLine {
     /// GitLab accepted it (false: planned, a dry run, or failed).
     pub applied: bool,
     pub error: Option<String>,
+    pub decided_by: String,
+    pub mode: String,
+    /// The runner's tags just before, when a PUT was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<Vec<String>>,
+    /// The `tag_list` the PUT sent (whatever GitLab answered).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_list: Option<Vec<String>>,
+}
+
+/// A tag on a runner that the audit log does not explain (`reset-tags`
+/// keeps it and says so).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewLine {
+    pub time: String,
+    pub kind: &'static str,
+    pub runner: u64,
+    pub runner_name: String,
+    pub tag: String,
+    pub reason: String,
     pub decided_by: String,
     pub mode: String,
 }
@@ -141,12 +173,17 @@ pub fn recommendations(
         .collect()
 }
 
+/// A PUT's tag lists: the runner's tags before, the list sent.
+type Lists<'a> = Option<(&'a [String], &'a [String])>;
+
+#[allow(clippy::too_many_arguments)]
 fn tag_lines(
     runner: u64,
     runner_name: &str,
     add: &[String],
     remove: &[String],
     common: (&str, Option<u64>, bool, Option<&str>, &str),
+    lists: Lists<'_>,
     now: u64,
     mode: &str,
 ) -> Vec<TagLine> {
@@ -168,6 +205,8 @@ fn tag_lines(
             error: error.map(str::to_string),
             decided_by: decided_by.to_string(),
             mode: mode.to_string(),
+            before: lists.map(|l| l.0.to_vec()),
+            tag_list: lists.map(|l| l.1.to_vec()),
         })
         .collect()
 }
@@ -184,6 +223,7 @@ pub fn planned(changes: &[TagChange], now: u64, mode: &str) -> Vec<TagLine> {
                 &c.add,
                 &c.remove,
                 (&c.reason, c.expires_at, false, None, &c.decided_by),
+                None,
                 now,
                 mode,
             )
@@ -212,6 +252,7 @@ pub fn outcome(applied: &[Applied], now: u64, mode: &str) -> Vec<TagLine> {
                     a.error.as_deref(),
                     &a.decided_by,
                 ),
+                a.put.as_deref().map(|p| (a.before.as_slice(), p)),
                 now,
                 mode,
             )
@@ -346,7 +387,7 @@ fn parse_line(text: &str) -> Result<(i64, Value), String> {
         .map_err(|_| format!("\"time\" {time:?} is not an RFC 3339 date"))?
         .unix_timestamp();
     match obj.get("kind").and_then(Value::as_str) {
-        Some("recommendation" | "tag_change") => Ok((at, value)),
+        Some("recommendation" | "tag_change" | "tag_review") => Ok((at, value)),
         Some(k) => Err(format!("unknown \"kind\" {k:?}")),
         None => Err("no \"kind\" string".into()),
     }
@@ -390,6 +431,15 @@ pub fn render_md(origin: &str, entries: &[Entry]) -> String {
                     "none" => "no runner".to_string(),
                     _ => format!("place on {runner}"),
                 },
+            )
+        } else if s(v, "kind") == "tag_review" {
+            (
+                format!(
+                    "runner {} (#{})",
+                    code_span(s(v, "runner_name")),
+                    num(v, "runner")
+                ),
+                format!("review {} (kept)", code_span(s(v, "tag"))),
             )
         } else {
             let state = match (
@@ -437,6 +487,263 @@ pub fn render_md(origin: &str, entries: &[Entry]) -> String {
     out
 }
 
+/// The audit log `reset-tags` compares the runners' tags with.
+#[derive(Debug)]
+pub enum ReviewSource {
+    /// The file does not exist.
+    Missing(PathBuf),
+    /// It exists but could not be read (why).
+    Unreadable(PathBuf, String),
+    Read(PathBuf, Vec<Entry>),
+}
+
+impl ReviewSource {
+    /// Reads `path` for [`review`]; a missing or unreadable file is not an
+    /// error (reset-tags still removes our tags, and says what it could not check).
+    pub fn load(path: &Path) -> ReviewSource {
+        if !path.exists() {
+            return ReviewSource::Missing(path.to_path_buf());
+        }
+        match read(path, None) {
+            Ok((entries, _)) => ReviewSource::Read(path.to_path_buf(), entries),
+            Err(e) => ReviewSource::Unreadable(path.to_path_buf(), e.to_string()),
+        }
+    }
+}
+
+/// A tag on a runner that the audit log does not explain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unexplained {
+    pub tag: String,
+    /// The tag RunnerIQ wrote that GitLab would split into this one, and
+    /// when it was written.
+    pub piece_of: Option<(String, String)>,
+}
+
+/// One runner's tags that the audit log does not explain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub runner: u64,
+    pub runner_name: String,
+    pub tags: Vec<Unexplained>,
+    /// When RunnerIQ first wrote to the runner with its tag list logged;
+    /// `None`: the log holds no tag list of it (lines written before tag
+    /// lists were logged), so only pieces of split tags were looked for.
+    pub first_write: Option<String>,
+}
+
+impl Review {
+    /// Why `u` is listed, with `code` quoting tags.
+    pub fn why(&self, u: &Unexplained, code: impl Fn(&str) -> String) -> String {
+        match (&u.piece_of, &self.first_write) {
+            (Some((whole, at)), _) => format!(
+                "from {}, which RunnerIQ wrote at {at} and GitLab split on its commas",
+                code(whole)
+            ),
+            (None, Some(at)) => {
+                format!("not on the runner when RunnerIQ first wrote its tags ({at})")
+            }
+            (None, None) => "not explained".to_string(),
+        }
+    }
+
+    /// The listed tags grouped by reason, in order, each group as
+    /// "`a`, `b`: reason"; then what a missing tag list means.
+    pub fn words(&self, code: impl Fn(&str) -> String) -> String {
+        let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+        for u in &self.tags {
+            let why = self.why(u, &code);
+            match groups.iter_mut().find(|g| g.0 == why) {
+                Some(g) => g.1.push(code(&u.tag)),
+                None => groups.push((why, vec![code(&u.tag)])),
+            }
+        }
+        let mut out = groups
+            .iter()
+            .map(|(why, tags)| format!("{}: {why}", tags.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        if self.first_write.is_none() && !self.tags.is_empty() {
+            out.push_str(
+                " (the log has no earlier tag list of this runner, so these may also be its own \
+                 tags)",
+            );
+        }
+        out
+    }
+}
+
+fn strings(v: Option<&Value>) -> Option<Vec<String>> {
+    v?.as_array()?
+        .iter()
+        .map(|t| t.as_str().map(str::to_string))
+        .collect()
+}
+
+/// The tags outside `runneriq:` that the audit log does not explain, for
+/// each runner of `fleet` that it records a tag change of (an empty list:
+/// all explained). A tag is
+/// explained when the runner had it before RunnerIQ first wrote to it (the
+/// earliest `before` list logged). Tags RunnerIQ wrote that GitLab would
+/// split (a comma) are listed too: their pieces, when the runner holds them.
+pub fn review(fleet: &[FleetRunner], entries: &[Entry]) -> Vec<Review> {
+    let mut out = Vec::new();
+    for r in fleet {
+        let id = r.id();
+        let mine: Vec<&Value> = entries
+            .iter()
+            .map(|e| &e.value)
+            .filter(|v| {
+                s(v, "kind") == "tag_change" && v.get("runner").and_then(Value::as_u64) == Some(id)
+            })
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let baseline = mine
+            .iter()
+            .find_map(|v| Some((s(v, "time").to_string(), strings(v.get("before"))?)));
+        // The pieces GitLab makes of what RunnerIQ wrote: piece, whole, when.
+        let mut pieces: Vec<(String, String, String)> = Vec::new();
+        for v in &mine {
+            let mut written: Vec<String> = strings(v.get("tag_list")).unwrap_or_default();
+            if s(v, "action") == "add" {
+                written.push(s(v, "tag").to_string());
+            }
+            for w in written.iter().filter(|w| tags::tag_problem(w).is_some()) {
+                for p in tags::gitlab_pieces(w) {
+                    if p != *w && !pieces.iter().any(|x| x.0 == p) {
+                        pieces.push((p, w.clone(), s(v, "time").to_string()));
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        for t in r.runner.tag_list.iter().filter(|t| !tags::is_ours(t)) {
+            let piece_of = pieces
+                .iter()
+                .find(|p| p.0 == *t)
+                .map(|p| (p.1.clone(), p.2.clone()));
+            let explained = match &baseline {
+                Some((_, before)) => before.contains(t),
+                None => piece_of.is_none(),
+            };
+            if !explained && !found.iter().any(|u: &Unexplained| u.tag == *t) {
+                found.push(Unexplained {
+                    tag: t.clone(),
+                    piece_of,
+                });
+            }
+        }
+        out.push(Review {
+            runner: id,
+            runner_name: r.label(),
+            tags: found,
+            first_write: baseline.map(|b| b.0),
+        });
+    }
+    out
+}
+
+/// The `tag_review` lines of `reviews`.
+pub fn review_lines(reviews: &[Review], origin: &str, now: u64, mode: &str) -> Vec<ReviewLine> {
+    let time = rfc3339(now);
+    reviews
+        .iter()
+        .flat_map(|r| {
+            r.tags.iter().map(|u| ReviewLine {
+                time: time.clone(),
+                kind: "tag_review",
+                runner: r.runner,
+                runner_name: r.runner_name.clone(),
+                tag: u.tag.clone(),
+                reason: format!(
+                    "not explained by RunnerIQ's audit log {origin}: {}; kept, review it",
+                    r.why(u, |t| format!("{t:?}"))
+                ),
+                decided_by: "reset".to_string(),
+                mode: mode.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `reset-tags`' review as Markdown.
+pub fn render_review_md(source: &ReviewSource, reviews: &[Review]) -> String {
+    let mut out =
+        String::from("\n### Tags not explained by RunnerIQ's audit log (kept: review them)\n\n");
+    let origin = match source {
+        ReviewSource::Missing(p) => {
+            let _ = writeln!(
+                out,
+                "Not checked: no audit log ({} does not exist; pass --audit FILE, the log of the \
+                 runs that wrote the tags), so tags outside `runneriq:` that RunnerIQ's writes \
+                 may have caused cannot be told from the runners' own.",
+                code_span(&p.display().to_string())
+            );
+            return out;
+        }
+        ReviewSource::Unreadable(p, why) => {
+            let _ = writeln!(
+                out,
+                "Not checked: the audit log {} could not be read ({}).",
+                code_span(&p.display().to_string()),
+                inline(why)
+            );
+            return out;
+        }
+        ReviewSource::Read(p, _) => code_span(&p.display().to_string()),
+    };
+    let flagged: Vec<&Review> = reviews.iter().filter(|r| !r.tags.is_empty()).collect();
+    if reviews.is_empty() {
+        let _ = writeln!(
+            out,
+            "None: {origin} records no tag change of these runners, so there is nothing to \
+             compare their tags with."
+        );
+        return out;
+    }
+    if flagged.is_empty() {
+        let _ = writeln!(
+            out,
+            "None: {origin} explains every tag outside `runneriq:` of the {} runner{} it records \
+             a tag change of.",
+            reviews.len(),
+            if reviews.len() == 1 { "" } else { "s" }
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "`reset-tags` removes only `runneriq:` tags and keeps these: \
+             {origin} does not explain them. Check them in GitLab and remove the ones nobody \
+             meant to add.\n"
+        );
+        for r in flagged {
+            let _ = writeln!(
+                out,
+                "- {} (#{}): {}",
+                code_span(&r.runner_name),
+                r.runner,
+                r.words(code_span)
+            );
+        }
+    }
+    let partial: Vec<String> = reviews
+        .iter()
+        .filter(|r| r.first_write.is_none() && r.tags.is_empty())
+        .map(|r| format!("{} (#{})", code_span(&r.runner_name), r.runner))
+        .collect();
+    if !partial.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{origin} has no tag list of {} (logged before RunnerIQ recorded them), so only \
+             pieces of split tags were looked for there: none found.",
+            partial.join(", ")
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +753,106 @@ mod tests {
             std::env::temp_dir().join(format!("runneriq-audit-unit-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir.join("audit.jsonl")
+    }
+
+    fn runner(id: u64, tags: &[&str]) -> FleetRunner {
+        let mut r = FleetRunner::default();
+        r.runner.id = id;
+        r.runner.description = Some(format!("r{id}"));
+        r.runner.tag_list = tags.iter().map(|t| t.to_string()).collect();
+        r
+    }
+
+    fn entry(at: i64, value: Value) -> Entry {
+        Entry { line: 0, at, value }
+    }
+
+    #[test]
+    fn review_lists_the_tags_the_log_does_not_explain() {
+        let applied = Applied {
+            runner: 1,
+            runner_name: "r1".into(),
+            ok: true,
+            sent: true,
+            before: vec!["docker".into(), "gpu".into()],
+            after: vec!["docker".into(), "gpu".into(), "runneriq:green".into()],
+            added: vec!["runneriq:green".into()],
+            removed: vec![],
+            error: None,
+            note: None,
+            reason: "clean".into(),
+            expires_at: None,
+            decided_by: "rules".into(),
+            put: Some(vec!["docker".into(), "gpu".into(), "runneriq:green".into()]),
+        };
+        let logged = |a: &Applied, at: u64| -> Vec<Entry> {
+            outcome(std::slice::from_ref(a), at, "autonomous")
+                .iter()
+                .map(|l| entry(at as i64, serde_json::to_value(l).unwrap()))
+                .collect()
+        };
+        let mut entries = logged(&applied, 100);
+        assert_eq!(
+            entries[0].value["before"],
+            serde_json::json!(["docker", "gpu"])
+        );
+        // A later write whose `before` already had `nightly`: still not explained.
+        let mut later = applied.clone();
+        later.before.push("nightly".into());
+        entries.extend(logged(&later, 200));
+        // Runner 2: an old line (no tag lists) adding a tag GitLab split.
+        entries.push(entry(
+            300,
+            serde_json::json!({"time": "1970-01-01T00:05:00Z", "kind": "tag_change", "runner": 2,
+                "tag": "runneriq:x, prod,gpu", "action": "add"}),
+        ));
+        let fleet = vec![
+            runner(1, &["docker", "gpu", "nightly", "runneriq:green"]),
+            runner(2, &["shell", "runneriq:x", "prod", "gpu"]),
+            runner(3, &["surprise"]),
+        ];
+        let r = review(&fleet, &entries);
+        assert_eq!(r.len(), 2, "runner 3 has no record: {r:?}");
+        assert_eq!(r[0].first_write.as_deref(), Some("1970-01-01T00:01:40Z"));
+        assert_eq!(
+            r[0].tags,
+            vec![Unexplained {
+                tag: "nightly".into(),
+                piece_of: None
+            }]
+        );
+        assert_eq!(r[1].first_write, None);
+        let tags: Vec<&str> = r[1].tags.iter().map(|u| u.tag.as_str()).collect();
+        assert_eq!(
+            tags,
+            ["prod", "gpu"],
+            "`shell` cannot be checked: kept quiet"
+        );
+        assert_eq!(
+            r[1].words(|t| format!("`{t}`")),
+            "`prod`, `gpu`: from `runneriq:x, prod,gpu`, which RunnerIQ wrote at \
+             1970-01-01T00:05:00Z and GitLab split on its commas (the log has no earlier tag list \
+             of this runner, so these may also be its own tags)"
+        );
+        let lines = review_lines(&r, "a.jsonl", 0, "manual");
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].kind, "tag_review");
+        assert!(lines[0].reason.starts_with("not explained by RunnerIQ's audit log a.jsonl: not on the runner when RunnerIQ first wrote its tags"), "{}", lines[0].reason);
+        let md = render_review_md(&ReviewSource::Read("a.jsonl".into(), entries.clone()), &r);
+        assert!(
+            md.contains("- `r1` (#1): `nightly`: not on the runner"),
+            "{md}"
+        );
+        let md = render_review_md(&ReviewSource::Missing("x.jsonl".into()), &[]);
+        assert!(
+            md.contains("Not checked: no audit log (`x.jsonl` does not exist"),
+            "{md}"
+        );
+        let md = render_review_md(&ReviewSource::Read("a.jsonl".into(), Vec::new()), &[]);
+        assert!(
+            md.contains("records no tag change of these runners"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -760,6 +760,13 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
         let changes = tags::plan(&loaded.fleet, now_s, &rules);
         tags::make_plan(&loaded.fleet, now_s, &rules, mode.as_str(), changes)
     });
+    // The plan only computes `runneriq:green` and `runneriq:until:<unix>`
+    // (from --tag-ttl); checked anyway before it is written or applied.
+    if let Some(p) = &plan {
+        tags::check_changes(&p.changes).map_err(|why| {
+            anyhow::anyhow!("the tag plan has a tag GitLab would not store as given: {why}")
+        })?;
+    }
     if let (Some(path), Some(p)) = (&args.plan, &plan) {
         let json = serde_json::to_string_pretty(p)? + "\n";
         crate::fleet::write_atomically(path, json.as_bytes())?;
@@ -903,6 +910,12 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
             "no project: pass --project ID|PATH, or --all for every runner",
         ));
     }
+    // The log the tags are checked against, read before this run appends to it.
+    let review_path = args
+        .audit
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(audit::DEFAULT_FILE));
+    let source = audit::ReviewSource::load(&review_path);
     let mut log = audit_log(args.audit.clone(), args.execute)?;
     let client = api_client(args.gitlab_url.clone())?;
     let fleet = match (&project, args.all) {
@@ -911,6 +924,10 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
         (None, false) => unreachable!("checked above"),
     };
     let changes = tags::reset_changes(&fleet);
+    let reviews = match &source {
+        audit::ReviewSource::Read(_, entries) => audit::review(&fleet, entries),
+        _ => Vec::new(),
+    };
     let applied = tags::apply_reset(&client, &changes, args.execute);
     let heading = if args.execute {
         "RunnerIQ tags removed"
@@ -918,6 +935,30 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
         "RunnerIQ tags to remove (dry run: nothing sent, pass --execute to apply)"
     };
     print_applied(&applied, heading, args.execute, args.format)?;
+    if args.format == crate::diagnose::NoteFormat::Md {
+        print(&audit::render_review_md(&source, &reviews))?;
+    }
+    let origin = review_path.display().to_string();
+    match &source {
+        audit::ReviewSource::Missing(_) => eprintln!(
+            "runneriq: warning: no audit log ({origin} does not exist): tags outside runneriq: \
+             that RunnerIQ's writes may have caused were not looked for (pass --audit FILE)"
+        ),
+        audit::ReviewSource::Unreadable(_, why) => {
+            eprintln!("runneriq: warning: tags outside runneriq: were not checked: {why}")
+        }
+        audit::ReviewSource::Read(..) => {}
+    }
+    for r in reviews.iter().filter(|r| !r.tags.is_empty()) {
+        let list: Vec<String> = r.tags.iter().map(|u| format!("{:?}", u.tag)).collect();
+        eprintln!(
+            "runneriq: warning: runner {} (#{}): {} not explained by RunnerIQ's audit log \
+             {origin}, kept: review them",
+            r.runner_name,
+            r.runner,
+            list.join(", ")
+        );
+    }
     let pools: BTreeSet<&str> = applied
         .iter()
         .flat_map(|a| a.removed.iter())
@@ -931,11 +972,9 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
         );
     }
     if let Some(log) = log.as_mut() {
-        log.append(&audit::outcome(
-            &applied,
-            crate::publish::notify::now(),
-            "manual",
-        ))?;
+        let now_s = crate::publish::notify::now();
+        log.append(&audit::review_lines(&reviews, &origin, now_s, "manual"))?;
+        log.append(&audit::outcome(&applied, now_s, "manual"))?;
     }
     Ok(exit_for(failures(&applied)))
 }

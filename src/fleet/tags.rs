@@ -28,6 +28,19 @@
 //! plan keeps it there (the change says so); `apply` checks again against the
 //! runners as GitLab returns them at that moment, and applies additions
 //! before removals so a failed addition cannot strand a pool.
+//!
+//! **Tag names.** GitLab does not store a `tag_list` entry as given: the API
+//! splits every entry on commas and strips each piece
+//! (`API::Validations::Types::CommaSeparatedToArray`), `Gitlab::Ci::Tags::Parser`
+//! reads `"…"` and `'…'` as quoting, `TagList` drops blank names and
+//! duplicates, and `Ci::Tag` allows at most 255 characters. So
+//! `runneriq:x,production,gpu` would become `runneriq:x`, `production` and
+//! `gpu`: two tags outside our namespace that `reset-tags` never removes.
+//! Every tag RunnerIQ writes must pass [`tag_problem`] (no comma, no quote, no
+//! control character, no leading or trailing whitespace, not empty, at most
+//! 255 characters); a plan that breaks it is refused whole, and a runner
+//! whose own tags include one with a comma (GitLab can hold a quoted one) is
+//! never written to, since sending it back would split it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -53,6 +66,8 @@ pub const PLAN_VERSION: u32 = 1;
 pub const DECIDED_BY_RULES: &str = "rules";
 /// Larger plan files are refused before parsing.
 const MAX_PLAN_BYTES: u64 = 64 << 20;
+/// GitLab's longest tag name: `Ci::Tag` validates `name` to 255 characters.
+pub const MAX_TAG_CHARS: usize = 255;
 
 /// How the plan picks pools.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +170,73 @@ pub fn is_ours(tag: &str) -> bool {
 /// A pool tag: ours and not a lease.
 pub fn is_pool(tag: &str) -> bool {
     is_ours(tag) && !is_lease(tag)
+}
+
+/// Why GitLab would not store `tag` as exactly this one tag, if it would
+/// not (see the module documentation); `None` when it would.
+pub fn tag_problem(tag: &str) -> Option<String> {
+    if tag.contains(',') {
+        return Some(
+            "contains a comma: GitLab splits `tag_list` entries on commas, so each piece would \
+             become a tag of its own"
+                .to_string(),
+        );
+    }
+    if tag.trim().is_empty() {
+        return Some("is blank: GitLab drops blank tags".to_string());
+    }
+    if tag.contains(['"', '\'']) {
+        return Some("contains a quote, which GitLab's tag parser reads as quoting".to_string());
+    }
+    if tag.chars().any(char::is_control) {
+        return Some("contains a control character".to_string());
+    }
+    if tag.trim() != tag {
+        return Some(
+            "has leading or trailing whitespace, which GitLab strips (the tag it stores would \
+             differ)"
+                .to_string(),
+        );
+    }
+    let n = tag.chars().count();
+    if n > MAX_TAG_CHARS {
+        return Some(format!(
+            "is {n} characters long: GitLab allows at most {MAX_TAG_CHARS}"
+        ));
+    }
+    None
+}
+
+/// The tags GitLab makes of one `tag_list` entry: split on commas, each
+/// piece stripped, blank ones dropped.
+pub fn gitlab_pieces(entry: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in entry.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !out.iter().any(|o| o == p) {
+            out.push(p.to_string());
+        }
+    }
+    out
+}
+
+/// Every tag the changes would add or remove is a `runneriq:` tag GitLab
+/// stores as given; else which runner and tag break it, and why.
+pub fn check_changes(changes: &[TagChange]) -> Result<(), String> {
+    for c in changes {
+        for t in c.add.iter().chain(&c.remove) {
+            if !is_ours(t) {
+                return Err(format!(
+                    "runner {}: {t:?} is not a runneriq: tag (RunnerIQ only changes tags that \
+                     start with {PREFIX:?})",
+                    c.runner
+                ));
+            }
+            if let Some(why) = tag_problem(t) {
+                return Err(format!("runner {}: {t:?} {why}", c.runner));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The lease tag for `until`.
@@ -555,6 +637,8 @@ pub fn parse_plan(bytes: &[u8], origin: &str) -> anyhow::Result<Plan> {
             plan.version
         )));
     }
+    // Every tag is checked before anything is sent: one bad tag refuses the
+    // whole plan, so nothing is half applied.
     for (i, c) in plan.changes.iter().enumerate() {
         if c.runner == 0 {
             return Err(input(format!(
@@ -568,6 +652,29 @@ pub fn parse_plan(bytes: &[u8], origin: &str) -> anyhow::Result<Plan> {
                      only changes tags that start with {PREFIX:?})"
                 )));
             }
+            for (j, t) in list.iter().enumerate() {
+                if let Some(why) = tag_problem(t) {
+                    return Err(input(format!(
+                        "{origin}: changes[{i}].{field}[{j}]: runner {}: {t:?} {why}; the plan \
+                         is refused and nothing was applied",
+                        c.runner
+                    )));
+                }
+            }
+        }
+    }
+    for t in plan.holders.keys() {
+        let why = if is_ours(t) {
+            tag_problem(t)
+        } else {
+            Some(format!(
+                "is not a runneriq: tag (RunnerIQ only changes tags that start with {PREFIX:?})"
+            ))
+        };
+        if let Some(why) = why {
+            return Err(input(format!(
+                "{origin}: holders: {t:?} {why}; the plan is refused and nothing was applied"
+            )));
         }
     }
     Ok(plan)
@@ -595,6 +702,10 @@ pub struct Applied {
     pub reason: String,
     pub expires_at: Option<u64>,
     pub decided_by: String,
+    /// The `tag_list` of the PUT, when one was sent (whatever GitLab
+    /// answered): the audit log records it.
+    #[serde(skip)]
+    pub put: Option<Vec<String>>,
 }
 
 /// Applies changes: fresh tags from `GET /runners/:id`, the new list, the
@@ -677,6 +788,30 @@ fn apply_with(
     keep_last_holder: bool,
 ) -> Vec<Applied> {
     let mut ordered: Vec<&TagChange> = changes.iter().filter(|c| !c.is_noop()).collect();
+    // A tag GitLab would not store as given refuses every change: nothing is
+    // read or sent.
+    if let Err(why) = check_changes(changes) {
+        let msg = format!("{why}; no runner was changed");
+        return ordered
+            .into_iter()
+            .map(|c| Applied {
+                runner: c.runner,
+                runner_name: c.runner_name.clone(),
+                ok: false,
+                sent: false,
+                before: Vec::new(),
+                after: Vec::new(),
+                added: c.add.clone(),
+                removed: c.remove.clone(),
+                error: Some(msg.clone()),
+                note: None,
+                reason: c.reason.clone(),
+                expires_at: c.expires_at,
+                decided_by: c.decided_by.clone(),
+                put: None,
+            })
+            .collect();
+    }
     // Additions first: a failed addition must not leave a pool empty.
     ordered.sort_by_key(|c| !c.add.iter().any(|t| is_pool(t)));
     // Tags and serving state of every runner read, as they are after each step.
@@ -724,6 +859,7 @@ fn apply_with(
             reason: c.reason.clone(),
             expires_at: c.expires_at,
             decided_by: c.decided_by.clone(),
+            put: None,
         };
         let r = match fresh.get(&c.runner) {
             Some(Ok(r)) => r,
@@ -796,6 +932,19 @@ fn apply_with(
         if !notes.is_empty() {
             a.note = Some(notes.join("; "));
         }
+        // GitLab would split a tag with a comma into several: the runner's
+        // tags cannot be sent back as they are, so it is not written to.
+        if let Some(t) = after.iter().find(|t| t.contains(',')) {
+            a.error = Some(format!(
+                "runner {} has the tag {t:?}, which contains a comma: GitLab splits `tag_list` \
+                 entries on commas, so sending it back would turn it into several tags; runner {} \
+                 was not changed (rename that tag in GitLab)",
+                c.runner, c.runner
+            ));
+            a.after = before;
+            out.push(a);
+            continue;
+        }
         if !execute {
             a.ok = true;
             state.insert(c.runner, (serving(r), after));
@@ -803,6 +952,7 @@ fn apply_with(
             continue;
         }
         let body = serde_json::json!({ "tag_list": after });
+        a.put = Some(after.clone());
         match client.put_json::<_, serde_json::Value>(&format!("/runners/{}", c.runner), &body) {
             Ok(_) => {
                 a.ok = true;
@@ -1115,6 +1265,85 @@ mod tests {
         );
         let e = parse_plan(b"{", "p.json").unwrap_err().to_string();
         assert!(e.contains("expected a RunnerIQ plan"), "{e}");
+    }
+
+    #[test]
+    fn tags_gitlab_would_not_store_as_given_are_named_with_the_reason() {
+        for ok in [
+            GREEN,
+            "runneriq:until:18446744073709551615",
+            "runneriq:",
+            "runneriq:gpu pool",
+            "runneriq:région-é",
+        ] {
+            assert_eq!(tag_problem(ok), None, "{ok}");
+        }
+        let long = format!("runneriq:{}", "é".repeat(MAX_TAG_CHARS - PREFIX.len()));
+        assert_eq!(tag_problem(&long), None);
+        for (bad, why) in [
+            ("runneriq:x,production,gpu", "comma"),
+            ("runneriq:x,", "comma"),
+            ("runneriq:x ", "whitespace"),
+            ("runneriq:x\u{a0}", "whitespace"),
+            ("runneriq:\"q\"", "quote"),
+            ("runneriq:it's", "quote"),
+            ("runneriq:a\nb", "control character"),
+            ("runneriq:a\0", "control character"),
+            ("  ", "blank"),
+            (&format!("{long}x"), "256 characters long"),
+        ] {
+            let got = tag_problem(bad).unwrap_or_default();
+            assert!(got.contains(why), "{bad:?}: {got}");
+        }
+        assert_eq!(
+            gitlab_pieces("runneriq:x, production,,gpu ,production"),
+            ["runneriq:x", "production", "gpu"]
+        );
+        let mut c = reset_changes(&[runner(9, None, &[GREEN])]);
+        assert_eq!(check_changes(&c), Ok(()));
+        c[0].add.push("runneriq:a,b".into());
+        assert_eq!(
+            check_changes(&c).unwrap_err(),
+            "runner 9: \"runneriq:a,b\" contains a comma: GitLab splits `tag_list` entries on \
+             commas, so each piece would become a tag of its own"
+        );
+        c[0].add = vec!["docker".into()];
+        assert!(
+            check_changes(&c)
+                .unwrap_err()
+                .contains("is not a runneriq: tag")
+        );
+    }
+
+    #[test]
+    fn a_plan_with_a_tag_gitlab_would_split_is_refused_naming_the_runner() {
+        let f = fleet();
+        let rules = TagRules::default();
+        let p = make_plan(&f, NOW, &rules, "supervised", plan(&f, NOW, &rules));
+        let mut v = serde_json::to_value(&p).unwrap();
+        v["changes"][1]["add"][0] = "runneriq:x,production,gpu".into();
+        let e = parse_plan(v.to_string().as_bytes(), "p.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "p.json: changes[1].add[0]: runner 4: \"runneriq:x,production,gpu\" contains a comma"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("the plan is refused and nothing was applied"),
+            "{e}"
+        );
+        let mut v = serde_json::to_value(&p).unwrap();
+        v["holders"] = serde_json::json!({"runneriq:a,b": [3]});
+        let e = parse_plan(v.to_string().as_bytes(), "p.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("p.json: holders: \"runneriq:a,b\" contains a comma"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -345,6 +345,36 @@ impl Drop for FakeGitLab {
     }
 }
 
+/// What GitLab stores for a `tag_list` parameter of `PUT /runners/:id`, as
+/// far as a runner's tags go: the API coerces it with
+/// `API::Validations::Types::CommaSeparatedToArray` (every array element, or
+/// the string, split on `,` and each piece stripped), then
+/// `Gitlab::Ci::Tags::TagList` drops blank names and duplicates. (GitLab's
+/// parser also reads `"quoted, names"`; the fake does not.) `None` when the
+/// value is neither an array nor a string.
+pub fn gitlab_tag_list(value: &serde_json::Value) -> Option<Vec<String>> {
+    let items: Vec<String> = match value {
+        serde_json::Value::Array(a) => a
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect(),
+        serde_json::Value::String(s) => vec![s.clone()],
+        _ => return None,
+    };
+    let mut out: Vec<String> = Vec::new();
+    for piece in items.iter().flat_map(|s| s.split(',')) {
+        // Ruby's String#strip: ASCII whitespace and NUL.
+        let t = piece.trim_matches(|c: char| c.is_ascii_whitespace() || c == '\0' || c == '\x0b');
+        if !t.is_empty() && !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
+    }
+    Some(out)
+}
+
 fn full_path(path: &str) -> String {
     let p = if path.starts_with('/') {
         path.to_string()
