@@ -40,6 +40,36 @@ pub fn open_log(name: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
     maybe_gunzip(file).map_err(|e| input(format!("{name}: cannot read: {}", io_reason(&e))))
 }
 
+/// Reads a whole file of at most `max` bytes. The size is checked while
+/// reading, not from the file's metadata: `/dev/zero`, a FIFO or a file that
+/// grows report a length of 0, and must still not fill the memory.
+pub fn read_at_most(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a directory",
+        ));
+    }
+    let file = File::open(path)?;
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {}, the most RunnerIQ reads from it", size(max)),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{} KiB", bytes >> 10)
+    }
+}
+
 /// `io::Error`'s text without the `(os error N)` suffix.
 pub fn io_reason(e: &io::Error) -> String {
     match e.kind() {
@@ -58,6 +88,19 @@ pub fn io_reason(e: &io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_stops_at_the_cap_whatever_the_metadata_says() {
+        let e = read_at_most(Path::new("/dev/zero"), 1 << 20).unwrap_err();
+        assert_eq!(
+            io_reason(&e),
+            "larger than 1 MiB, the most RunnerIQ reads from it"
+        );
+        let e = read_at_most(Path::new("/"), 10).unwrap_err();
+        assert_eq!(io_reason(&e), "is a directory");
+        let e = read_at_most(Path::new("/no/such/file"), 10).unwrap_err();
+        assert_eq!(io_reason(&e), "no such file");
+    }
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
 

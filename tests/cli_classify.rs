@@ -395,3 +395,15 @@ fn help_lists_only_existing_commands() {
     let o = run(&["no-such-command"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn a_rules_file_that_never_ends_is_refused_at_its_cap() {
+    let log = fixture("logs/pt-compile_error.log");
+    let o = run(&["classify", "--rules", "/dev/zero", &log]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/zero: cannot read rules file: larger than 4 MiB"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -471,3 +471,82 @@ fn route_reads_a_report_snapshot_instead_of_the_api() {
             .any(|w| w.as_str().unwrap().contains("as if it were waiting"))
     );
 }
+
+/// A file of `n` bytes: a JSON array of `{}` elements (small JSON that would
+/// expand into gigabytes of default structs).
+fn empty_objects(name: &str, n: usize) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("runneriq-{}-{name}", std::process::id()));
+    let mut text = String::with_capacity(n + 4);
+    text.push('[');
+    while text.len() + 3 < n {
+        text.push_str("{},");
+    }
+    text.push_str("{}]");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn files_of_empty_objects_are_refused_at_their_first_element() {
+    // 10 MB of `{}`: 3.3 million jobs of defaults, once 6 GB of memory.
+    let jobs = empty_objects("jobs-10mb.json", 10_000_000);
+    let jobs_s = jobs.to_string_lossy().into_owned();
+    let fleet = fx("fleet.json");
+    let o = run(&["route", "--jobs", &jobs_s, "--fleet", &fleet], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!("{jobs_s}: [0]: missing field `id`")),
+        "{err}"
+    );
+    // A fleet is read as JSON values first (to name bad fields in runner
+    // objects), so a megabyte of `{}` hits the runner count cap, and one `{}`
+    // the missing id.
+    let runners = empty_objects("fleet-1mb.json", 1_000_000);
+    let runners_s = runners.to_string_lossy().into_owned();
+    let jobs_fx = fx("jobs.json");
+    let o = run(&["route", "--jobs", &jobs_fx, "--fleet", &runners_s], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{runners_s}: more than 50000 elements")),
+        "{}",
+        stderr(&o)
+    );
+    let one = empty_objects("fleet-one.json", 2);
+    let one_s = one.to_string_lossy().into_owned();
+    let o = run(&["route", "--jobs", &jobs_fx, "--fleet", &one_s], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{one_s}: [0]: missing field `id`")),
+        "{}",
+        stderr(&o)
+    );
+    // Valid but too many: the count is capped while parsing.
+    let many = std::env::temp_dir().join(format!("runneriq-{}-many.json", std::process::id()));
+    let text: Vec<String> = (1..=50_001).map(|i| format!(r#"{{"id":{i}}}"#)).collect();
+    std::fs::write(&many, format!("[{}]", text.join(","))).unwrap();
+    let many_s = many.to_string_lossy().into_owned();
+    let o = run(&["route", "--jobs", &jobs_fx, "--fleet", &many_s], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("more than 50000 elements"),
+        "{}",
+        stderr(&o)
+    );
+    for p in [jobs, runners, one, many] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+#[test]
+fn a_device_that_never_ends_is_refused_at_the_size_cap() {
+    let fleet = fx("fleet.json");
+    let o = run(&["route", "--jobs", "/dev/zero", "--fleet", &fleet], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/zero: cannot read the jobs file: larger than 512 MiB"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -2055,3 +2055,27 @@ fn the_run_deadline_leaves_time_to_post_whatever_the_traces_do() {
         "{body}"
     );
 }
+
+#[test]
+fn a_jobs_page_of_empty_objects_is_one_clear_error_not_gigabytes() {
+    let s = Scenario::empty();
+    // 8 MiB of `{}`: 2.8 million default jobs, once 5 GB of memory and an
+    // abort (exit 134) on allocation failure.
+    let mut page = String::with_capacity(8 << 20);
+    page.push('[');
+    while page.len() < (8 << 20) - 3 {
+        page.push_str("{},");
+    }
+    page.push_str("{}]");
+    s.fake
+        .route_json("GET", &p("/projects/{P}/pipelines/{PL}/jobs"), 200, page);
+    let o = s.run(&[], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("GET /projects/42/pipelines/1001/jobs") && err.contains("missing field `id`"),
+        "{err}"
+    );
+    assert!(s.writes().is_empty());
+}

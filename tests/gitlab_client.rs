@@ -34,7 +34,7 @@ fn client(fake: &FakeGitLab) -> Client {
 fn items(n: u64) -> Value {
     Value::Array(
         (1..=n)
-            .map(|i| json!({"id": i, "name": format!("job{i}")}))
+            .map(|i| json!({"id": i, "name": format!("job{i}"), "status": "success"}))
             .collect(),
     )
 }
@@ -85,6 +85,45 @@ fn base_url_without_api_v4_and_encoded_project_path() {
         fake.requests()[0].path,
         "/api/v4/projects/group%2Fsub%2Fproject"
     );
+}
+
+#[test]
+fn a_page_that_lies_is_refused_while_it_is_parsed() {
+    let fake = FakeGitLab::start();
+    // More items than the per_page asked for.
+    let mut too_many: Vec<Value> = (1..=101)
+        .map(|i| json!({"id": i, "status": "failed"}))
+        .collect();
+    fake.route_json(
+        "GET",
+        "/projects/1/jobs",
+        200,
+        Value::Array(too_many.clone()).to_string(),
+    );
+    let c = client(&fake);
+    let e = c
+        .get_pages::<Job>("/projects/1/jobs", &[], 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("GET /projects/1/jobs"), "{e}");
+    assert!(
+        e.contains("page 1") && e.contains("more than 100 elements"),
+        "{e}"
+    );
+    // Objects without what makes them jobs.
+    too_many.truncate(3);
+    too_many[1] = json!({});
+    fake.route_json(
+        "GET",
+        "/projects/1/jobs",
+        200,
+        Value::Array(too_many).to_string(),
+    );
+    let e = c
+        .get_pages::<Job>("/projects/1/jobs", &[], 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing field `id`"), "{e}");
 }
 
 #[test]

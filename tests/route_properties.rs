@@ -93,7 +93,7 @@ prop_compose! {
             tag_list,
             allow_failure,
             created_at: Some(format!("2026-01-01T10:{:02}:{:02}Z", (900 - age) / 60, (900 - age) % 60)),
-            pipeline: Some(PipelineRef { id: pipeline, ..PipelineRef::default() }),
+            pipeline: Some(Box::new(PipelineRef { id: pipeline, ..PipelineRef::default() })),
             ..Job::default()
         }
     }
@@ -110,10 +110,10 @@ fn history(fleet: &[FleetRunner]) -> History {
                 status: if i % 5 == 0 { "failed" } else { "success" }.into(),
                 failure_reason: (i % 5 == 0).then(|| "runner_system_failure".to_string()),
                 duration: Some(60.0 + (i * 17 % 120) as f64),
-                runner: Some(RunnerSummary {
+                runner: Some(Box::new(RunnerSummary {
                     id: r.runner.id,
                     ..RunnerSummary::default()
-                }),
+                })),
                 ..Job::default()
             });
         }

@@ -137,6 +137,9 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// A rules file is YAML written by people: the built-in one is 40 KiB.
+const MAX_RULES_FILE: u64 = 4 << 20;
+
 impl Catalog {
     /// The built-in catalog.
     pub fn builtin() -> anyhow::Result<Catalog> {
@@ -147,8 +150,13 @@ impl Catalog {
     pub fn with_overrides(paths: &[&Path]) -> anyhow::Result<Catalog> {
         let mut texts = vec![(DEFAULT_RULES.to_string(), None)];
         for p in paths {
-            let text = std::fs::read(p)
-                .map_err(|e| input(format!("{}: cannot read rules file: {e}", p.display())))?;
+            let text = crate::input::read_at_most(p, MAX_RULES_FILE).map_err(|e| {
+                input(format!(
+                    "{}: cannot read rules file: {}",
+                    p.display(),
+                    crate::input::io_reason(&e)
+                ))
+            })?;
             let text = String::from_utf8(text)
                 .map_err(|_| input(format!("{}: rules file is not UTF-8 text", p.display())))?;
             texts.push((text, Some(p.to_path_buf())));

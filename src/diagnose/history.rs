@@ -525,10 +525,10 @@ mod tests {
             name: name.into(),
             status: status.into(),
             git_ref: git_ref.into(),
-            pipeline: Some(crate::gitlab::models::PipelineRef {
+            pipeline: Some(Box::new(crate::gitlab::models::PipelineRef {
                 id: pipeline,
                 ..Default::default()
-            }),
+            })),
             ..Job::default()
         }
     }

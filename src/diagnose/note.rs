@@ -378,7 +378,14 @@ pub fn previous_diagnosis(
 /// The note template environment: built-in, or `note.md.j2` from `--templates DIR`.
 pub struct Templates {
     env: Environment<'static>,
+    /// The user's template file (`--templates DIR`), for errors.
+    user_file: Option<String>,
 }
+
+/// Template instructions one rendering may execute: the built-in note with
+/// hundreds of failed jobs needs well under a tenth of it, and a template
+/// that loops without end stops with an error instead of hanging the job.
+pub const TEMPLATE_FUEL: u64 = 20_000_000;
 
 fn filter_code(v: String) -> String {
     sanitize::code_span(&v)
@@ -413,6 +420,7 @@ impl Templates {
             .build()
             .context("template syntax configuration")?;
         env.set_syntax(syntax);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.add_filter("code", filter_code);
         env.add_filter("inline", filter_inline);
         env.add_filter("code_link", filter_code_link);
@@ -428,19 +436,22 @@ impl Templates {
             }
             let file = dir.join(NOTE_TEMPLATE_NAME);
             if file.is_file() {
-                source = std::fs::read_to_string(&file).map_err(|e| {
+                let bytes = crate::input::read_at_most(&file, 1 << 20).map_err(|e| {
                     input(format!(
                         "{}: cannot read: {}",
                         file.display(),
                         crate::input::io_reason(&e)
                     ))
                 })?;
+                source = String::from_utf8(bytes)
+                    .map_err(|_| input(format!("{}: not UTF-8 text", file.display())))?;
                 origin = file.display().to_string();
             }
         }
         env.add_template_owned(NOTE_TEMPLATE_NAME, source)
             .map_err(|e| input(format!("{origin}: {e}")))?;
-        Ok(Templates { env })
+        let user_file = (origin != format!("built-in {NOTE_TEMPLATE_NAME}")).then_some(origin);
+        Ok(Templates { env, user_file })
     }
 
     /// Renders the note and applies the final safety pass.
@@ -450,9 +461,12 @@ impl Templates {
             .get_template(NOTE_TEMPLATE_NAME)
             .context("loading the note template")?;
         let ctx = to_value(&serde_json::to_value(note).context("encoding the note")?);
-        let out = tpl
-            .render(ctx)
-            .map_err(|e| anyhow::anyhow!("rendering {NOTE_TEMPLATE_NAME}: {e}"))?;
+        let out = tpl.render(ctx).map_err(|e| match &self.user_file {
+            // The user's template is input: a mistake in it (or a loop that
+            // runs out of fuel) is an input error naming the file.
+            Some(file) => input(format!("{file}: {e}")),
+            None => anyhow::anyhow!("rendering the built-in {NOTE_TEMPLATE_NAME}: {e}"),
+        })?;
         Ok(sanitize::guard(&out))
     }
 
@@ -1085,6 +1099,46 @@ mod tests {
         n.verdict_md = md;
         n.verdict = text;
         n
+    }
+
+    #[test]
+    fn the_built_in_template_renders_a_huge_note_within_its_fuel() {
+        let t = Templates::load(None).unwrap();
+        // Two thousand failed jobs (more than a note ever details).
+        let body = t.render(&big_note(2000, 10)).unwrap();
+        assert_eq!(body.matches("#### ").count(), 2000);
+    }
+
+    #[test]
+    fn a_user_template_that_never_ends_is_an_input_error_naming_it() {
+        let dir = std::env::temp_dir().join(format!("runneriq-fuel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join(NOTE_TEMPLATE_NAME),
+            "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let t = Templates::load(Some(&dir)).unwrap();
+        let e = t.render(&big_note(1, 10)).unwrap_err();
+        assert!(
+            e.downcast_ref::<crate::error::InputError>().is_some(),
+            "{e}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains(NOTE_TEMPLATE_NAME) && msg.contains("fuel"),
+            "{msg}"
+        );
+        std::fs::write(dir.join(NOTE_TEMPLATE_NAME), "{{ 1 / 0 }}").unwrap();
+        let e = Templates::load(Some(&dir))
+            .unwrap()
+            .render(&big_note(1, 10))
+            .unwrap_err();
+        assert!(
+            e.downcast_ref::<crate::error::InputError>().is_some(),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -30,6 +30,10 @@ use crate::gitlab::models::{Job, Runner};
 
 /// Larger inputs are refused before parsing.
 const MAX_INPUT_BYTES: u64 = 512 << 20;
+/// Runners in a fleet file, jobs in a jobs file: parsing stops at one more,
+/// so a file of `{}` (or any small element) cannot expand into gigabytes.
+pub const MAX_RUNNERS: usize = 50_000;
+pub const MAX_JOBS: usize = 500_000;
 /// Sanity bound on `runneriq.concurrent`.
 const MAX_CONCURRENT: u32 = 10_000;
 
@@ -93,22 +97,7 @@ impl FleetRunner {
 }
 
 fn read_limited(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        input(format!(
-            "{}: cannot read {what}: {}",
-            path.display(),
-            crate::input::io_reason(&e)
-        ))
-    })?;
-    if meta.len() > MAX_INPUT_BYTES {
-        return Err(input(format!(
-            "{}: {what} is {} MiB, more than the {} MiB RunnerIQ reads",
-            path.display(),
-            meta.len() >> 20,
-            MAX_INPUT_BYTES >> 20
-        )));
-    }
-    std::fs::read(path).map_err(|e| {
+    crate::input::read_at_most(path, MAX_INPUT_BYTES).map_err(|e| {
         input(format!(
             "{}: cannot read {what}: {}",
             path.display(),
@@ -205,7 +194,10 @@ fn from_value_at<T: serde::de::DeserializeOwned>(
 
 /// Parses fleet JSON text (`origin` names it in errors).
 pub fn parse_fleet(bytes: &[u8], origin: &str) -> anyhow::Result<Vec<FleetRunner>> {
-    let items: Vec<serde_json::Value> = parse_json(bytes, origin, "an array of runner objects")?;
+    let items: Vec<serde_json::Value> = parse_json::<
+        crate::gitlab::bounded::Capped<serde_json::Value, MAX_RUNNERS>,
+    >(bytes, origin, "an array of runner objects")?
+    .0;
     let mut fleet = Vec::with_capacity(items.len());
     for (i, mut item) in items.into_iter().enumerate() {
         let ext = match item.as_object_mut() {
@@ -242,7 +234,12 @@ pub fn load_fleet(path: &Path) -> anyhow::Result<Vec<FleetRunner>> {
 
 /// Parses jobs JSON text: an array of GitLab job objects.
 pub fn parse_jobs(bytes: &[u8], origin: &str) -> anyhow::Result<Vec<Job>> {
-    let jobs: Vec<Job> = parse_json(bytes, origin, "an array of job objects")?;
+    let jobs: Vec<Job> = parse_json::<crate::gitlab::bounded::Capped<Job, MAX_JOBS>>(
+        bytes,
+        origin,
+        "an array of job objects",
+    )?
+    .0;
     let mut seen = HashSet::new();
     for (i, j) in jobs.iter().enumerate() {
         if j.id == 0 {

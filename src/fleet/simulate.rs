@@ -979,10 +979,10 @@ mod tests {
             created_at: Some(at(arrival)),
             duration: Some(duration),
             queued_duration: Some(wait),
-            runner: Some(RunnerSummary {
+            runner: Some(Box::new(RunnerSummary {
                 id: 1,
                 ..RunnerSummary::default()
-            }),
+            })),
             ..Job::default()
         }
     }

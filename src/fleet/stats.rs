@@ -151,10 +151,10 @@ mod tests {
             status: status.into(),
             duration: Some(duration),
             failure_reason: reason.map(str::to_string),
-            runner: Some(RunnerSummary {
+            runner: Some(Box::new(RunnerSummary {
                 id: runner,
                 ..RunnerSummary::default()
-            }),
+            })),
             ..Job::default()
         }
     }

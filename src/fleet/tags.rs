@@ -91,6 +91,15 @@ impl Default for TagRules {
     }
 }
 
+/// A plan has at most one change per runner of the largest fleet RunnerIQ
+/// reads: a plan file cannot expand into more.
+fn capped_changes<'de, D>(d: D) -> Result<Vec<TagChange>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    crate::gitlab::bounded::capped::<D, TagChange, { crate::fleet::model::MAX_RUNNERS }>(d)
+}
+
 /// One runner's planned tag change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,6 +142,7 @@ pub struct Plan {
     /// Lease length used; the plan itself expires with it.
     #[serde(default = "default_ttl")]
     pub ttl_s: u64,
+    #[serde(deserialize_with = "capped_changes")]
     pub changes: Vec<TagChange>,
     /// Pool tag → the online, unpaused runners the plan leaves holding it
     /// without changing them; `apply` re-reads them to check the last-holder
@@ -595,15 +605,7 @@ pub fn load_plan(path: &Path) -> anyhow::Result<Plan> {
             crate::input::io_reason(&e)
         ))
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_PLAN_BYTES {
-        return Err(input(format!(
-            "{origin}: the plan is {} MiB, more than the {} MiB RunnerIQ reads",
-            meta.len() >> 20,
-            MAX_PLAN_BYTES >> 20
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = crate::input::read_at_most(path, MAX_PLAN_BYTES).map_err(io)?;
     parse_plan(&bytes, &origin)
 }
 

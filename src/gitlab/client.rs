@@ -284,7 +284,7 @@ fn load_roots(
 ) -> Result<Vec<ureq::tls::Certificate<'static>>, InputError> {
     let mut roots = Vec::new();
     for f in files {
-        let pem = std::fs::read(f).map_err(|e| {
+        let pem = crate::input::read_at_most(f, 16 << 20).map_err(|e| {
             InputError(format!(
                 "{}: cannot read CA certificates: {}",
                 f.display(),
@@ -422,6 +422,14 @@ impl Client {
         if !q.iter().any(|(k, _)| k == "per_page") {
             q.push(("per_page".to_string(), PER_PAGE.to_string()));
         }
+        // GitLab never sends more than `per_page` items: an answer with more
+        // is refused while it is parsed, before it can fill the memory.
+        let per_page: usize = q
+            .iter()
+            .find(|(k, _)| k == "per_page")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(100)
+            .clamp(1, 100);
         let first_query = q.clone();
         let mut page: Page<()> = Page {
             items: Vec::new(),
@@ -444,7 +452,7 @@ impl Client {
             let Reply::Buffered { headers, body } = self.execute(&req)? else {
                 return Err(self.error(ApiErrorKind::Decode, Method::Get, path, None));
             };
-            let items: Vec<T> = self.decode(Method::Get, path, &body).map_err(|e| {
+            let items: Vec<T> = self.decode_list(path, &body, per_page).map_err(|e| {
                 let detail = e.detail.clone().unwrap_or_default();
                 e.with_detail(Some(format!("page {}: {detail}", page.pages + 1)))
             })?;
@@ -602,6 +610,24 @@ impl Client {
             self.error(ApiErrorKind::Decode, method, path, None)
                 .with_detail(self.clean(&format!("JSON did not match the expected model: {e}")))
         })
+    }
+
+    /// A page: a JSON array of at most `max` items.
+    fn decode_list<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+        max: usize,
+    ) -> Result<Vec<T>, ApiError> {
+        use serde::de::DeserializeSeed;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        super::bounded::CappedSeq::new(max)
+            .deserialize(&mut de)
+            .and_then(|v| de.end().map(|()| v))
+            .map_err(|e| {
+                self.error(ApiErrorKind::Decode, Method::Get, path, None)
+                    .with_detail(self.clean(&format!("JSON did not match the expected model: {e}")))
+            })
     }
 
     fn url_for(&self, path: &str) -> String {

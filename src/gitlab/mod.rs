@@ -4,6 +4,7 @@
 //! Everything above this module works on [`models`] structs, so the same analysis
 //! runs on live API data, snapshots and the demo set.
 
+pub mod bounded;
 pub mod client;
 pub mod error;
 pub mod models;

@@ -2,8 +2,12 @@
 //!
 //! GitLab adds fields in every release and omits or nulls others depending on the
 //! version, the endpoint and the caller's permissions, so these models are
-//! deliberately forgiving: every struct takes `#[serde(default)]`, unknown fields are
+//! deliberately forgiving: fields default when missing, unknown fields are
 //! ignored, and anything GitLab has been seen to send as `null` is an `Option`.
+//! Only what identifies an object is required (a job's `id` and `status`, a
+//! note's `id` and `body`, ...): an answer without it is not that object, and
+//! a list of `{}` must not turn into a million default structs. Nested lists
+//! are capped (see [`super::bounded`]).
 //! Ids are `u64` (GitLab uses bigint ids; artifact sizes reach `i64::MAX`).
 //!
 //! The models also derive `Serialize` so a snapshot of API data can be written and
@@ -13,22 +17,39 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// A nested list of at most [`super::bounded::NESTED`] elements: a lying
+/// server cannot make one object expand without end.
+fn capped_list<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    super::bounded::capped::<D, T, { super::bounded::NESTED }>(d)
+}
+
 /// A CI job as returned by `GET /projects/:id/pipelines/:pid/jobs`,
 /// `GET /projects/:id/jobs/:job_id` and `GET /runners/:id/jobs`.
 ///
 /// There is no `retried` field in the API: a retry is another job with the same
 /// name in the same pipeline (`include_retried=true` lists the earlier attempts).
+///
+/// The nested objects are boxed: a job is kept small (432 bytes) since
+/// reports and fleet files hold many.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Job {
     pub id: u64,
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub stage: String,
     /// created, pending, running, failed, success, canceled, skipped, manual, ...
     pub status: String,
     #[serde(rename = "ref")]
+    #[serde(default)]
     pub git_ref: String,
+    #[serde(default)]
     pub tag: bool,
+    #[serde(default)]
     pub allow_failure: bool,
     pub created_at: Option<String>,
     pub started_at: Option<String>,
@@ -43,33 +64,39 @@ pub struct Job {
     /// `runner_system_failure`, ...). Unknown values should be treated as
     /// `unknown_failure` by callers.
     pub failure_reason: Option<String>,
-    #[serde(deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient_f64")]
     pub coverage: Option<f64>,
     pub web_url: Option<String>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub tag_list: Vec<String>,
     /// `null` while the job has not been picked up.
-    pub runner: Option<RunnerSummary>,
-    pub runner_manager: Option<RunnerManager>,
-    pub user: Option<UserSummary>,
-    pub pipeline: Option<PipelineRef>,
-    pub commit: Option<Commit>,
-    pub project: Option<ProjectSummary>,
+    pub runner: Option<Box<RunnerSummary>>,
+    pub runner_manager: Option<Box<RunnerManager>>,
+    pub user: Option<Box<UserSummary>>,
+    pub pipeline: Option<Box<PipelineRef>>,
+    pub commit: Option<Box<Commit>>,
+    pub project: Option<Box<ProjectSummary>>,
     pub archived: Option<bool>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub artifacts: Vec<Artifact>,
-    pub artifacts_file: Option<ArtifactFile>,
+    pub artifacts_file: Option<Box<ArtifactFile>>,
 }
 
 /// A trigger job (`trigger:` keyword), listed by `GET /projects/:id/pipelines/:pid/bridges`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Bridge {
     pub id: u64,
+    #[serde(default)]
     pub name: String,
+    #[serde(default)]
     pub stage: String,
     pub status: String,
     #[serde(rename = "ref")]
+    #[serde(default)]
     pub git_ref: String,
+    #[serde(default)]
     pub tag: bool,
+    #[serde(default)]
     pub allow_failure: bool,
     pub created_at: Option<String>,
     pub started_at: Option<String>,
@@ -78,15 +105,15 @@ pub struct Bridge {
     pub duration: Option<f64>,
     pub queued_duration: Option<f64>,
     pub failure_reason: Option<String>,
-    #[serde(deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient_f64")]
     pub coverage: Option<f64>,
     pub web_url: Option<String>,
-    pub user: Option<UserSummary>,
-    pub pipeline: Option<PipelineRef>,
-    pub commit: Option<Commit>,
+    pub user: Option<Box<UserSummary>>,
+    pub pipeline: Option<Box<PipelineRef>>,
+    pub commit: Option<Box<Commit>>,
     /// `null` until the child/multi-project pipeline is created; it may live in
     /// another project (`project_id`).
-    pub downstream_pipeline: Option<PipelineRef>,
+    pub downstream_pipeline: Option<Box<PipelineRef>>,
 }
 
 /// The short pipeline object embedded in jobs, bridges and merge requests.
@@ -108,7 +135,6 @@ pub struct PipelineRef {
 
 /// A pipeline from `GET /projects/:id/pipelines/:pid` (also an MR's `head_pipeline`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Pipeline {
     pub id: u64,
     pub iid: Option<u64>,
@@ -132,7 +158,7 @@ pub struct Pipeline {
     pub duration: Option<f64>,
     pub queued_duration: Option<f64>,
     /// GitLab sends pipeline coverage as a string ("98.29"); parsed leniently.
-    #[serde(deserialize_with = "lenient_f64")]
+    #[serde(default, deserialize_with = "lenient_f64")]
     pub coverage: Option<f64>,
     pub web_url: Option<String>,
     pub detailed_status: Option<DetailedStatus>,
@@ -262,6 +288,7 @@ pub struct Commit {
     pub committer_email: Option<String>,
     pub committed_date: Option<String>,
     pub created_at: Option<String>,
+    #[serde(deserialize_with = "capped_list")]
     pub parent_ids: Vec<String>,
     pub web_url: Option<String>,
     pub stats: Option<CommitStats>,
@@ -283,20 +310,25 @@ pub struct CommitStats {
 /// A merge request (`GET /projects/:id/merge_requests/:iid`, and `.../changes`
 /// which adds `changes`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct MergeRequest {
+    #[serde(default)]
     pub id: u64,
     pub iid: u64,
+    #[serde(default)]
     pub project_id: u64,
+    #[serde(default)]
     pub title: String,
     pub description: Option<String>,
     /// opened, closed, locked, merged.
+    #[serde(default)]
     pub state: String,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
     pub merged_at: Option<String>,
     pub closed_at: Option<String>,
+    #[serde(default)]
     pub source_branch: String,
+    #[serde(default)]
     pub target_branch: String,
     pub source_project_id: Option<u64>,
     pub target_project_id: Option<u64>,
@@ -309,11 +341,14 @@ pub struct MergeRequest {
     pub references: Option<References>,
     pub author: Option<UserSummary>,
     pub assignee: Option<UserSummary>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub assignees: Vec<UserSummary>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub reviewers: Vec<UserSummary>,
     pub merged_by: Option<UserSummary>,
     pub merge_user: Option<UserSummary>,
     pub closed_by: Option<UserSummary>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub labels: Vec<String>,
     pub milestone: Option<Milestone>,
     pub draft: Option<bool>,
@@ -387,7 +422,9 @@ pub struct Diff {
 #[serde(default)]
 pub struct Compare {
     pub commit: Option<Commit>,
+    #[serde(deserialize_with = "capped_list")]
     pub commits: Vec<Commit>,
+    #[serde(deserialize_with = "capped_list")]
     pub diffs: Vec<Diff>,
     pub compare_timeout: Option<bool>,
     pub compare_same_ref: Option<bool>,
@@ -396,17 +433,18 @@ pub struct Compare {
 
 /// A note (comment) on an MR, issue or commit discussion.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Note {
     pub id: u64,
     /// null, DiscussionNote or DiffNote.
     #[serde(rename = "type")]
     pub note_type: Option<String>,
     pub body: String,
+    #[serde(default)]
     pub author: UserSummary,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
     /// System notes are GitLab's own activity log ("added 1 commit"), never ours.
+    #[serde(default)]
     pub system: bool,
     pub noteable_id: Option<u64>,
     /// MergeRequest, Issue, Commit, ...
@@ -421,26 +459,30 @@ pub struct Note {
 
 /// A discussion thread: `GET .../merge_requests/:iid/discussions`, commit discussions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Discussion {
     pub id: String,
+    #[serde(default)]
     pub individual_note: bool,
+    #[serde(default, deserialize_with = "capped_list")]
     pub notes: Vec<Note>,
 }
 
 /// An issue (the weekly report is one).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Issue {
     pub id: u64,
     pub iid: u64,
     pub project_id: Option<u64>,
+    #[serde(default)]
     pub title: String,
     pub description: Option<String>,
     /// opened or closed.
+    #[serde(default)]
     pub state: String,
+    #[serde(default, deserialize_with = "capped_list")]
     pub labels: Vec<String>,
     pub author: Option<UserSummary>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub assignees: Vec<UserSummary>,
     pub milestone: Option<Milestone>,
     pub confidential: Option<bool>,
@@ -456,7 +498,6 @@ pub struct Issue {
 /// A runner from `GET /runners`, `/runners/all`, `/projects/:id/runners` (short
 /// form) or `GET /runners/:id` (details). Fleet JSON files use this shape.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct Runner {
     pub id: u64,
     pub description: Option<String>,
@@ -470,6 +511,7 @@ pub struct Runner {
     /// online (contact within 2 h), offline, stale (> 7 days), never_contacted.
     pub status: Option<String>,
     pub ip_address: Option<String>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub tag_list: Vec<String>,
     pub run_untagged: Option<bool>,
     pub locked: Option<bool>,
@@ -484,7 +526,9 @@ pub struct Runner {
     pub platform: Option<String>,
     pub architecture: Option<String>,
     pub maintenance_note: Option<String>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub projects: Vec<ProjectSummary>,
+    #[serde(default, deserialize_with = "capped_list")]
     pub groups: Vec<GroupSummary>,
 }
 
@@ -515,21 +559,25 @@ mod tests {
 
     #[test]
     fn coverage_accepts_number_string_and_null() {
-        let j: Job = serde_json::from_str(r#"{"id":1,"coverage":"98.5"}"#).unwrap();
+        let j: Job =
+            serde_json::from_str(r#"{"id":1,"status":"success","coverage":"98.5"}"#).unwrap();
         assert_eq!(j.coverage, Some(98.5));
-        let j: Job = serde_json::from_str(r#"{"id":1,"coverage":12}"#).unwrap();
+        let j: Job = serde_json::from_str(r#"{"id":1,"status":"success","coverage":12}"#).unwrap();
         assert_eq!(j.coverage, Some(12.0));
-        let j: Job = serde_json::from_str(r#"{"id":1,"coverage":null}"#).unwrap();
+        let j: Job =
+            serde_json::from_str(r#"{"id":1,"status":"success","coverage":null}"#).unwrap();
         assert_eq!(j.coverage, None);
-        let j: Job = serde_json::from_str(r#"{"id":1,"coverage":"n/a"}"#).unwrap();
+        let j: Job =
+            serde_json::from_str(r#"{"id":1,"status":"success","coverage":"n/a"}"#).unwrap();
         assert_eq!(j.coverage, None);
     }
 
     #[test]
     fn minimal_job_and_unknown_fields() {
-        let j: Job =
-            serde_json::from_str(r#"{"id":7,"name":"x","ref":"main","brand_new_field":[1]}"#)
-                .unwrap();
+        let j: Job = serde_json::from_str(
+            r#"{"id":7,"status":"failed","name":"x","ref":"main","brand_new_field":[1]}"#,
+        )
+        .unwrap();
         assert_eq!(j.id, 7);
         assert_eq!(j.git_ref, "main");
         assert!(j.tag_list.is_empty());
@@ -537,8 +585,25 @@ mod tests {
     }
 
     #[test]
+    fn an_object_without_what_identifies_it_is_refused() {
+        for text in ["{}", r#"{"id":7}"#, r#"{"status":"failed"}"#] {
+            let e = serde_json::from_str::<Job>(text).unwrap_err().to_string();
+            assert!(e.starts_with("missing field"), "{text}: {e}");
+        }
+        assert!(serde_json::from_str::<Note>(r#"{"id":1}"#).is_err());
+        assert!(serde_json::from_str::<Runner>("{}").is_err());
+        assert!(serde_json::from_str::<Pipeline>(r#"{"id":1}"#).is_err());
+        let many = format!(
+            r#"{{"id":1,"status":"failed","tag_list":[{}]}}"#,
+            vec!["\"t\""; 1001].join(",")
+        );
+        let e = serde_json::from_str::<Job>(&many).unwrap_err().to_string();
+        assert!(e.contains("more than 1000 elements"), "{e}");
+    }
+
+    #[test]
     fn job_round_trips_with_ref_name() {
-        let j: Job = serde_json::from_str(r#"{"id":7,"ref":"main"}"#).unwrap();
+        let j: Job = serde_json::from_str(r#"{"id":7,"status":"failed","ref":"main"}"#).unwrap();
         let v = serde_json::to_value(&j).unwrap();
         assert_eq!(v["ref"], "main");
         let back: Job = serde_json::from_value(v).unwrap();

@@ -81,7 +81,7 @@ impl Budget {
             );
             return State::default();
         };
-        match std::fs::read(&path) {
+        match crate::input::read_at_most(&path, 1 << 20) {
             Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
                 Ok(s) => s,
                 Err(_) => {

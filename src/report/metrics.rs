@@ -390,26 +390,47 @@ impl std::hash::Hasher for IntHasher {
 
 type IntMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IntHasher>>;
 
+/// Longest string interned, in bytes: GitLab caps job names and refs at 255
+/// characters; longer text (from a damaged or hostile snapshot) is cut.
+const MAX_INTERNED_LEN: usize = 1024;
+/// Bytes one table holds; past it, new strings all share one entry.
+const MAX_INTERNED_BYTES: usize = 64 << 20;
+/// The shared entry of strings that did not fit.
+const OVERFLOW: &str = "(too many distinct values)";
+
 /// Strings stored once, referred to by index. Remembers the last string
 /// asked for: jobs arrive pipeline by pipeline, sharing ref, commit, stage.
+/// Bounded: strings are cut at [`MAX_INTERNED_LEN`], and a table that holds
+/// [`MAX_INTERNED_BYTES`] maps every new string to [`OVERFLOW`].
 #[derive(Debug, Default)]
 struct Interner {
     ids: HashMap<String, u32>,
     list: Vec<String>,
     last: Option<u32>,
+    bytes: usize,
 }
 
 impl Interner {
     fn id(&mut self, s: &str) -> u32 {
+        // The last char boundary at or below MAX_INTERNED_LEN bytes.
+        let cut = (0..=MAX_INTERNED_LEN.min(s.len()))
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        let s = &s[..cut];
         if let Some(i) = self.last.filter(|&i| self.list[i as usize] == s) {
             return i;
         }
         let i = match self.ids.get(s) {
             Some(&i) => i,
+            None if self.bytes + s.len() > MAX_INTERNED_BYTES && s != OVERFLOW => {
+                return self.id(OVERFLOW);
+            }
             None => {
                 let i = u32::try_from(self.list.len()).unwrap_or(NONE - 1);
                 self.ids.insert(s.to_owned(), i);
                 self.list.push(s.to_owned());
+                self.bytes += s.len();
                 i
             }
         };
@@ -1531,6 +1552,27 @@ fn day_string(day: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interned_strings_are_bounded() {
+        let mut t = Interner::default();
+        let long = "é".repeat(3000);
+        let i = t.id(&long);
+        assert!(t.get(i).len() <= MAX_INTERNED_LEN);
+        assert!(long.starts_with(t.get(i)));
+        assert_eq!(t.id(&long), i);
+        // Distinct strings past the table's budget share one entry.
+        let mut n = 0;
+        while t.bytes + MAX_INTERNED_LEN <= MAX_INTERNED_BYTES {
+            t.id(&format!("{n:01024}"));
+            n += 1;
+        }
+        let a = t.id(&format!("x{:01023}", 1));
+        let b = t.id(&format!("y{:01023}", 2));
+        assert_eq!(a, b);
+        assert_eq!(t.get(a), OVERFLOW);
+        assert!(t.bytes <= MAX_INTERNED_BYTES + OVERFLOW.len());
+    }
     use crate::fleet::model::RunnerExt;
     use crate::gitlab::models::{Commit, PipelineRef, Runner, RunnerSummary};
     use time::format_description::well_known::Rfc3339;
@@ -1605,21 +1647,23 @@ mod tests {
             queued_duration: Some(queued),
             web_url: Some(format!("https://gitlab.example.com/g/p/-/jobs/{id}")),
             tag_list: vec!["docker".into()],
-            runner: (runner != 0).then(|| RunnerSummary {
-                id: runner,
-                description: Some(format!("runner-{runner}")),
-                ..RunnerSummary::default()
+            runner: (runner != 0).then(|| {
+                Box::new(RunnerSummary {
+                    id: runner,
+                    description: Some(format!("runner-{runner}")),
+                    ..RunnerSummary::default()
+                })
             }),
-            pipeline: Some(PipelineRef {
+            pipeline: Some(Box::new(PipelineRef {
                 id: pipeline,
                 project_id: Some(7),
                 sha: Some(format!("sha{pipeline}")),
                 ..PipelineRef::default()
-            }),
-            commit: Some(Commit {
+            })),
+            commit: Some(Box::new(Commit {
                 id: format!("sha{pipeline}"),
                 ..Commit::default()
-            }),
+            })),
             ..Job::default()
         }
     }

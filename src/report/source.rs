@@ -145,33 +145,35 @@ pub fn trim(j: &Job) -> Job {
         failure_reason: j.failure_reason.clone(),
         web_url: j.web_url.clone(),
         tag_list: j.tag_list.clone(),
-        runner: j
-            .runner
-            .as_ref()
-            .map(|r| crate::gitlab::models::RunnerSummary {
+        runner: j.runner.as_ref().map(|r| {
+            Box::new(crate::gitlab::models::RunnerSummary {
                 id: r.id,
                 description: r.description.clone(),
                 ..Default::default()
-            }),
-        user: j.user.as_ref().map(|u| crate::gitlab::models::UserSummary {
-            id: u.id,
-            username: u.username.clone(),
-            ..Default::default()
+            })
         }),
-        pipeline: j
-            .pipeline
-            .as_ref()
-            .map(|p| crate::gitlab::models::PipelineRef {
+        user: j.user.as_ref().map(|u| {
+            Box::new(crate::gitlab::models::UserSummary {
+                id: u.id,
+                username: u.username.clone(),
+                ..Default::default()
+            })
+        }),
+        pipeline: j.pipeline.as_ref().map(|p| {
+            Box::new(crate::gitlab::models::PipelineRef {
                 id: p.id,
                 project_id: p.project_id,
                 sha: p.sha.clone(),
                 git_ref: p.git_ref.clone(),
                 source: p.source.clone(),
                 ..Default::default()
-            }),
-        commit: j.commit.as_ref().map(|c| crate::gitlab::models::Commit {
-            id: c.id.clone(),
-            ..Default::default()
+            })
+        }),
+        commit: j.commit.as_ref().map(|c| {
+            Box::new(crate::gitlab::models::Commit {
+                id: c.id.clone(),
+                ..Default::default()
+            })
         }),
         ..Job::default()
     }
