@@ -2079,3 +2079,282 @@ fn a_jobs_page_of_empty_objects_is_one_clear_error_not_gigabytes() {
     );
     assert!(s.writes().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Unknown failures: no rule matches, the log's last lines are the evidence
+
+/// A real build's first lines (ninja progress of `pt-compile_error.log`, no
+/// error yet) followed by `tail`: the output of a tool no rule knows.
+fn unknown_log(tail: &[&str]) -> Vec<u8> {
+    let real = read_log("pt-compile_error.log");
+    let mut out: Vec<u8> = real
+        .split(|b| *b == b'\n')
+        .take(20)
+        .flat_map(|l| l.iter().copied().chain(std::iter::once(b'\n')))
+        .collect();
+    for l in tail {
+        out.extend_from_slice(l.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// `trace` with gitlab-runner's after_script and artifact upload (for a
+/// failed job) between the script and the clean-up, as the runner writes
+/// them when `.gitlab-ci.yml` has `after_script:` and `artifacts: when:
+/// always`.
+fn with_after_script(trace: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(trace).into_owned();
+    let cleanup = text
+        .find("section_start:1767225700:cleanup_file_variables")
+        .unwrap();
+    let teardown = [
+        "section_start:1767225700:after_script\r\x1b[0K\x1b[0K\x1b[36;1mRunning after_script\x1b[0;m",
+        "\x1b[32;1mRunning after script...\x1b[0;m",
+        "\x1b[32;1m$ ./ci/collect-logs.sh\x1b[0;m",
+        "collect-logs: copied 14 files to artifacts/logs",
+        "section_end:1767225701:after_script\r\x1b[0K",
+        "section_start:1767225701:upload_artifacts_on_failure\r\x1b[0K\x1b[0K\x1b[36;1mUploading artifacts for failed job\x1b[0;m",
+        "\x1b[32;1mUploading artifacts...\x1b[0;m",
+        "artifacts/logs: found 15 matching artifact files and directories\x1b[0;m ",
+        "Uploading artifacts as \"archive\" to coordinator... 201 Created\x1b[0;m  id=5201 responseStatus=201 Created",
+        "section_end:1767225702:upload_artifacts_on_failure\r\x1b[0K",
+    ];
+    let mut out = text[..cleanup].to_string();
+    for l in teardown {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(&text[cleanup..]);
+    out.into_bytes()
+}
+
+/// The 1-based line of `trace` that contains `text` (the last such line).
+fn line_of(trace: &[u8], text: &str) -> usize {
+    String::from_utf8_lossy(trace)
+        .split('\n')
+        .enumerate()
+        .filter(|(_, l)| l.contains(text))
+        .map(|(i, _)| i + 1)
+        .last()
+        .unwrap_or_else(|| panic!("{text:?} is not in the trace"))
+}
+
+/// The failing output of a release tool no rule knows, ending with its last
+/// word just above the runner's `ERROR: Job failed`.
+const RELEASE_TAIL: &[&str] = &[
+    "$ ./ci/custom-tool --plan release.plan",
+    "custom-tool: loaded 7 steps from release.plan",
+    "custom-tool: step 5 ok (12 files)",
+    "custom-tool: step 6 ok (3 files)",
+    "custom-tool: step 7 waiting for the lock on dist/",
+    "custom-tool: step 7 gave up (code 3)",
+];
+
+impl Scenario {
+    /// An MR pipeline whose failed jobs (`id`, name, trace) no rule
+    /// recognises, and the diagnose job itself.
+    fn unknown_pipeline(failed: &[(u64, &str, Vec<u8>)]) -> Scenario {
+        let s = Scenario::empty();
+        let mut jobs = vec![job(
+            SELF_JOB,
+            "runneriq:diagnose",
+            ".post",
+            "running",
+            PIPELINE,
+            PROJECT,
+        )];
+        for (id, name, trace) in failed {
+            jobs.push(job(*id, name, "deploy", "failed", PIPELINE, PROJECT));
+            s.fake.route_text(
+                &p(&format!("/projects/{{P}}/jobs/{id}/trace")),
+                trace.clone(),
+            );
+        }
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines/{PL}/jobs"), Value::Array(jobs));
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+        s.fake.route_list(
+            &p("/projects/{P}/merge_requests/{MR}/diffs"),
+            diffs(&["ci/release.plan"]),
+        );
+        s
+    }
+
+    /// `main`'s latest finished pipeline failed, with these failed jobs.
+    fn main_failed_with(&self, failed: &[(u64, &str, Vec<u8>)]) {
+        let mut main = read_json("gitlab/api/pipeline.kitware.json");
+        main["id"] = MAIN_PIPELINE.into();
+        main["status"] = "failed".into();
+        main["ref"] = "main".into();
+        main["web_url"] = format!("{WEB}/-/pipelines/{MAIN_PIPELINE}").into();
+        self.fake
+            .route_list(&p("/projects/{P}/pipelines"), json!([main]));
+        let mut jobs = Vec::new();
+        for (id, name, trace) in failed {
+            jobs.push(on_main(*id, name, "deploy", "failed", MAIN_PIPELINE));
+            self.fake.route_text(
+                &p(&format!("/projects/{{P}}/jobs/{id}/trace")),
+                trace.clone(),
+            );
+        }
+        self.fake.route_list(
+            &p(&format!("/projects/{{P}}/pipelines/{MAIN_PIPELINE}/jobs")),
+            Value::Array(jobs),
+        );
+    }
+}
+
+/// The JSON report of the failed job `name` (an entry or not, see `same_failure`).
+fn failed_entry(v: &Value, name: &str) -> Option<Value> {
+    v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == name)
+        .cloned()
+}
+
+#[test]
+fn an_unknown_failure_shows_the_last_lines_above_the_runner_error_in_order() {
+    let trace = runner_trace(&unknown_log(RELEASE_TAIL), true);
+    let last = line_of(&trace, "custom-tool: step 7 gave up (code 3)");
+    assert_eq!(
+        line_of(&trace, "ERROR: Job failed"),
+        last + 5,
+        "fixture shape"
+    );
+    let s = Scenario::unknown_pipeline(&[(5201, "release:tool", trace)]);
+    let o = s.run(&["--dry-run"], &[]);
+    assert_ok(&o);
+    let md = stdout(&o);
+    // The excerpt: the three lines just above the runner's failure line (its
+    // section end and clean-up are runner noise), in the log's order.
+    let want = format!(
+        "> {} | custom-tool: step 6 ok (3 files)\n> {} | custom-tool: step 7 waiting for the lock on dist/\n> {} | custom-tool: step 7 gave up (code 3)\n```",
+        last - 2,
+        last - 1,
+        last
+    );
+    assert!(md.contains(&want), "want:\n{want}\nin:\n{md}");
+    assert!(md.contains("Unknown failure"), "{md}");
+    // Nothing older than those three lines is shown.
+    assert!(!md.contains("custom-tool: step 5 ok"), "{md}");
+    // The job log's summary quotes the last line, the failing tool's last word.
+    let summary = stderr(&o);
+    assert!(
+        summary.contains(&format!("> {last} | custom-tool: step 7 gave up (code 3)")),
+        "{summary}"
+    );
+}
+
+#[test]
+fn an_unknown_failure_that_fails_the_same_way_on_main_is_already_failing_upstream() {
+    // The same job fails the same way on main: another runner (no timestamp
+    // prefix there), other numbers in the lines that vary between runs.
+    let here = runner_trace(&unknown_log(RELEASE_TAIL), false);
+    let there_tail: Vec<String> = RELEASE_TAIL
+        .iter()
+        .map(|l| l.replace("(12 files)", "(14 files)"))
+        .collect();
+    let there_tail: Vec<&str> = there_tail.iter().map(String::as_str).collect();
+    let there = runner_trace(&unknown_log(&there_tail), true);
+    let s = Scenario::unknown_pipeline(&[(5201, "release:tool", here)]);
+    s.main_failed_with(&[(4201, "release:tool", there)]);
+    let o = s.run(&["--format", "json", "--dry-run"], &[]);
+    assert_ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let job = failed_entry(&v, "release:tool").unwrap();
+    assert_eq!(job["category"], "unknown", "{job}");
+    assert!(
+        s.log()
+            .iter()
+            .any(|l| l.ends_with("/projects/42/jobs/4201/trace")),
+        "main's trace was read: {:?}",
+        s.log()
+    );
+    assert_eq!(job["noise"], "upstream", "{job}");
+    assert_eq!(v["counts"]["upstream"], 1, "{}", v["counts"]);
+    assert_eq!(v["counts"]["new"], 0, "{}", v["counts"]);
+}
+
+#[test]
+fn two_different_unknown_failures_are_not_grouped_by_their_common_lines() {
+    // Two deploy jobs run the same wrapper and the same after_script, and
+    // upload the same logs; what failed differs in the last lines of each
+    // script.
+    let wrapper = |name: &str, last: &[&str]| -> Vec<u8> {
+        let mut tail = vec![
+            format!("$ ./ci/deploy.sh {name}"),
+            "deploy: using profile production-eu".to_string(),
+            "deploy: connected to the deploy agent".to_string(),
+        ];
+        tail.extend(last.iter().map(|l| l.to_string()));
+        let tail: Vec<&str> = tail.iter().map(String::as_str).collect();
+        with_after_script(&runner_trace(&unknown_log(&tail), true))
+    };
+    let cdn = wrapper(
+        "cdn",
+        &[
+            "cdn-sync: 3 objects differ from the manifest",
+            "cdn-sync: refusing to purge a partial upload",
+        ],
+    );
+    let db = wrapper(
+        "db",
+        &[
+            "schema-check: column orders.total has type numeric(10,2), plan says bigint",
+            "schema-check: plan and database disagree, nothing applied",
+        ],
+    );
+    let cdn_last = line_of(&cdn, "cdn-sync: refusing to purge a partial upload");
+    let db_last = line_of(&db, "schema-check: plan and database disagree");
+    let s = Scenario::unknown_pipeline(&[(5201, "deploy:cdn", cdn), (5202, "deploy:db", db)]);
+    let o = s.run(&["--format", "json", "--dry-run"], &[]);
+    assert_ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let entries: Vec<(&str, &Value, &Value)> = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["name"].as_str().unwrap(),
+                &j["same_failure"],
+                &j["evidence_block"],
+            )
+        })
+        .collect();
+    assert_eq!(entries.len(), 2, "one entry per failure: {entries:#?}");
+    let cdn = failed_entry(&v, "deploy:cdn").unwrap();
+    let db = failed_entry(&v, "deploy:db").unwrap();
+    assert_eq!(cdn["category"], "unknown");
+    assert_eq!(db["category"], "unknown");
+    assert_ne!(cdn["fingerprint"], db["fingerprint"]);
+    assert_eq!(cdn["jobs_in_group"], 1, "{cdn}");
+    assert_eq!(db["jobs_in_group"], 1, "{db}");
+    assert_eq!(v["counts"]["new"], 2, "{}", v["counts"]);
+    // Each excerpt ends with its own script's last line, not with the
+    // after_script and artifact upload the two jobs share.
+    for (j, last, text) in [
+        (
+            &cdn,
+            cdn_last,
+            "cdn-sync: refusing to purge a partial upload",
+        ),
+        (
+            &db,
+            db_last,
+            "schema-check: plan and database disagree, nothing applied",
+        ),
+    ] {
+        let block = j["evidence_block"].as_str().unwrap();
+        assert!(
+            block.contains(&format!("> {last} | {text}\n```")),
+            "{block}"
+        );
+        assert!(!block.contains("collect-logs"), "{block}");
+        assert!(!block.contains("matching artifact files"), "{block}");
+    }
+}

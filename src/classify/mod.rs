@@ -31,6 +31,13 @@ const KEEP_LAST: usize = 6;
 /// Non-empty lines remembered from the end, shown when no rule matched.
 const TAIL_LINES: usize = 8;
 
+/// Lines of the failing step itself: not `after_script` (it runs after a
+/// failure too and is the same for every failure of a job) nor the runner's
+/// cache and artifact upload and clean-up.
+fn in_failing_step(kind: SectionKind) -> bool {
+    !matches!(kind, SectionKind::AfterScript | SectionKind::Teardown)
+}
+
 #[derive(Debug, Clone)]
 pub struct ClassifyOptions {
     /// Evidence lines to report.
@@ -213,8 +220,12 @@ pub struct Scanner<'c> {
     recent: LineRing,
     tail: LineRing,
     /// The tail as it was at the last failure anchor: the lines just above
-    /// the CI system's "step failed" line, shown when no rule matched.
+    /// the CI system's "step failed" line.
     anchor_tail: Option<Vec<(u64, Vec<u8>)>>,
+    /// The last lines of the failing step (see [`in_failing_step`]), shown
+    /// when no rule matched, and as they were at the last failure anchor.
+    step_tail: LineRing,
+    anchor_step_tail: Option<Vec<(u64, Vec<u8>)>>,
     /// Hits still collecting lines after them: (rule, line of the hit).
     pending: Vec<(usize, u64)>,
     /// Lines waiting to be matched, joined by `\n` (see [`Catalog`]'s union).
@@ -254,6 +265,8 @@ impl<'c> Scanner<'c> {
             // the lines above it are copied out.
             tail: LineRing::new(TAIL_LINES.max(tail_lines) + 1),
             anchor_tail: None,
+            step_tail: LineRing::new(TAIL_LINES + 1),
+            anchor_step_tail: None,
             pending: Vec::new(),
             batch: Vec::with_capacity(BATCH_BYTES + MAX_EVIDENCE_TEXT),
             batch_lines: Vec::new(),
@@ -264,6 +277,9 @@ impl<'c> Scanner<'c> {
     pub fn feed(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
         if !text.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
             self.tail.push(line, text);
+            if in_failing_step(kind) {
+                self.step_tail.push(line, text);
+            }
         }
         let start = self.batch.len();
         self.batch.extend_from_slice(text);
@@ -352,14 +368,15 @@ impl<'c> Scanner<'c> {
 
     /// The line just fed is a failure anchor: remember the lines above it.
     pub fn mark_anchor(&mut self, line: u64) {
-        let kept: Vec<(u64, Vec<u8>)> = self
-            .tail
-            .items
-            .iter()
-            .filter(|(n, _)| *n < line)
-            .cloned()
-            .collect();
-        self.anchor_tail = Some(kept);
+        let above = |ring: &LineRing| -> Vec<(u64, Vec<u8>)> {
+            ring.items
+                .iter()
+                .filter(|(n, _)| *n < line)
+                .cloned()
+                .collect()
+        };
+        self.anchor_tail = Some(above(&self.tail));
+        self.anchor_step_tail = Some(above(&self.step_tail));
     }
 
     fn record(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
@@ -567,8 +584,21 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
         None => scanner.tail.items.iter().cloned().collect(),
     };
     if evidence.is_empty() {
-        let short = &tail[tail.len().saturating_sub(TAIL_LINES)..];
-        evidence = tail_evidence(short, facts, opts.max_evidence);
+        // The failing step's last lines, the closest to the anchor first
+        // (evidence is ranked): whoever shows or fingerprints the first few
+        // gets the last words before the failure. When the step printed
+        // nothing, what came after it is all there is.
+        let step: Vec<(u64, Vec<u8>)> = match &scanner.anchor_step_tail {
+            Some(t) => t.clone(),
+            None => scanner.step_tail.items.iter().cloned().collect(),
+        };
+        let step = &step[step.len().saturating_sub(TAIL_LINES)..];
+        evidence = tail_evidence(step, facts, opts.max_evidence);
+        if evidence.is_empty() {
+            let short = &tail[tail.len().saturating_sub(TAIL_LINES)..];
+            evidence = tail_evidence(short, facts, opts.max_evidence);
+        }
+        evidence.reverse();
     } else if scanner.anchor_tail.is_some() && opts.max_evidence >= 3 {
         // The last word of the failing command, just above the CI system's
         // failure line, often says what the rules did not: keep places for
@@ -725,7 +755,7 @@ fn is_runner_footer(text: &[u8]) -> bool {
     FOOTERS.iter().any(|f| text.starts_with(f))
 }
 
-/// When no rule matched: the last lines before the runner's footer.
+/// The last `max` lines of `tail` before the runner's footer, in log order.
 fn tail_evidence(tail: &[(u64, Vec<u8>)], facts: &TraceFacts, max: usize) -> Vec<Evidence> {
     let mut out: Vec<Evidence> = tail
         .iter()
@@ -790,8 +820,43 @@ mod tests {
         assert_eq!(c.category, "unknown");
         assert_eq!(c.confidence, 0.0);
         assert_eq!(c.decided_by, DecidedBy::None);
+        // Ranked: the line just above the runner's failure line first.
         let lines: Vec<u64> = c.evidence.iter().map(|e| e.line).collect();
-        assert_eq!(lines, vec![1, 2, 3]);
+        assert_eq!(lines, vec![3, 2, 1]);
+    }
+
+    #[test]
+    fn unknown_tail_is_the_failing_step_not_after_script_or_uploads() {
+        let log = "section_start:1:step_script\r\x1b[0K\n\
+                   $ ./deploy.sh\n\
+                   deploy: 3 objects differ\n\
+                   deploy: refusing to purge\n\
+                   section_end:2:step_script\r\x1b[0K\n\
+                   section_start:2:after_script\r\x1b[0KRunning after_script\n\
+                   Running after script...\n\
+                   $ ./collect-logs.sh\n\
+                   collect-logs: copied 14 files\n\
+                   section_end:3:after_script\r\x1b[0K\n\
+                   section_start:3:upload_artifacts_on_failure\r\x1b[0KUploading artifacts for failed job\n\
+                   logs: found 15 matching artifact files and directories\n\
+                   section_end:4:upload_artifacts_on_failure\r\x1b[0K\n\
+                   ERROR: Job failed: exit code 1\n";
+        let c = classify(log);
+        assert_eq!(c.category, "unknown");
+        let lines: Vec<u64> = c.evidence.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![4, 3, 2]);
+        assert_eq!(c.evidence[0].text, "deploy: refusing to purge");
+
+        // A step that printed nothing: what came after it is all there is.
+        let quiet = log
+            .replace("$ ./deploy.sh\n", "")
+            .replace("deploy: 3 objects differ\n", "")
+            .replace("deploy: refusing to purge\n", "");
+        let c = classify(&quiet);
+        assert_eq!(
+            c.evidence[0].text,
+            "logs: found 15 matching artifact files and directories"
+        );
     }
 
     #[test]

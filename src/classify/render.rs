@@ -40,6 +40,17 @@ fn width(evidence: &[Evidence]) -> usize {
         .len()
 }
 
+/// Evidence in the order a reader wants it: ranked, except the log's last
+/// lines (no rule matched), which are ranked closest to the failure first
+/// and read best in the log's order.
+fn reading_order(c: &Classification) -> Vec<&Evidence> {
+    let mut shown: Vec<&Evidence> = c.evidence.iter().collect();
+    if shown.iter().all(|e| e.rule == "tail") {
+        shown.sort_by_key(|e| e.line);
+    }
+    shown
+}
+
 /// Plain text for a terminal: evidence lines marked with `>`, context indented.
 pub fn text(file: &str, c: &Classification) -> String {
     let mut out = String::new();
@@ -55,7 +66,7 @@ pub fn text(file: &str, c: &Classification) -> String {
     }
     let _ = writeln!(out, "  next: {}", c.advice);
     let w = width(&c.evidence);
-    for e in &c.evidence {
+    for e in reading_order(c) {
         out.push('\n');
         for b in &e.before {
             let _ = writeln!(out, "    {:>w$} | {}", b.line, b.text);
@@ -100,10 +111,15 @@ pub fn markdown(file: &str, c: &Classification) -> String {
     if !c.evidence.is_empty() {
         let w = width(&c.evidence);
         let mut body = String::new();
-        for (i, e) in c.evidence.iter().enumerate() {
-            if i > 0 {
+        // Ranked excerpts are apart; the last lines only where lines are missing.
+        let last_lines = c.evidence.iter().all(|e| e.rule == "tail");
+        let mut prev: Option<u64> = None;
+        for e in reading_order(c) {
+            let first = e.before.first().map_or(e.line, |b| b.line);
+            if prev.is_some_and(|p| !last_lines || p + 1 < first) {
                 body.push_str("…\n");
             }
+            prev = Some(e.after.last().map_or(e.line, |a| a.line));
             for b in &e.before {
                 let _ = writeln!(body, "  {:>w$} | {}", b.line, b.text);
             }
@@ -121,6 +137,28 @@ pub fn markdown(file: &str, c: &Classification) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_lines_of_an_unknown_failure_read_in_the_log_order() {
+        let cat = super::super::Catalog::builtin().unwrap();
+        let log = "hello\nworld\n\nsomething odd\nERROR: Job failed: exit code 3\n";
+        let c = super::super::classify_reader(
+            log.as_bytes(),
+            &cat,
+            &super::super::ClassifyOptions::default(),
+        )
+        .unwrap();
+        let t = text("log", &c);
+        assert!(
+            t.ends_with("\n  > 1 | hello\n\n  > 2 | world\n\n  > 4 | something odd\n"),
+            "{t}"
+        );
+        let md = markdown("log", &c);
+        assert!(
+            md.ends_with("```text\n> 1 | hello\n> 2 | world\n…\n> 4 | something odd\n```\n"),
+            "{md}"
+        );
+    }
 
     #[test]
     fn fence_outgrows_backticks_in_the_log() {

@@ -151,7 +151,7 @@ fn lookups(
                 .map(|(_, bytes)| *bytes);
             let fp = trace.and_then(|bytes| {
                 let opts = ClassifyOptions {
-                    max_evidence: 2,
+                    max_evidence: history::FINGERPRINT_LINES,
                     failure_reason: j.failure_reason.clone(),
                     ..Default::default()
                 };

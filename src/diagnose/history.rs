@@ -94,20 +94,40 @@ pub struct Refs {
     pub upstream: bool,
 }
 
-/// The fingerprint of a classified failure: its category and its two best
-/// evidence lines, redacted then normalised. A failure with no evidence is
+/// Evidence lines a fingerprint is made of. A classification meant for
+/// [`fingerprint_of`] needs `max_evidence` of at least this many, whoever
+/// asks (a diagnose run asks for more to show, history for just these), so
+/// that the same failure gets the same fingerprint.
+pub const FINGERPRINT_LINES: usize = 2;
+
+/// The fingerprint of a classified failure: its category and its
+/// [`FINGERPRINT_LINES`] best evidence lines, redacted then normalised.
+///
+/// Lines the rules picked come first; the log's last lines that ranking
+/// adds near the failure anchor only when asked for more evidence
+/// (`max_evidence` ≥ 3) are left out, or the fingerprint would depend on how
+/// much evidence the caller asked for. When no rule picked a line (an
+/// unknown failure), the evidence is the failing step's last lines, closest
+/// to the failure first: the fingerprint is made of its last words, not of
+/// older lines or the runner's clean-up. A failure with no evidence is
 /// fingerprinted by GitLab's failure reason.
 pub fn fingerprint_of(
     c: &crate::classify::Classification,
     failure_reason: Option<&str>,
     redactor: &Redactor,
 ) -> String {
-    let lines: Vec<(u64, String)> = c
-        .evidence
+    let picked: Vec<&crate::classify::Evidence> = if c.evidence.iter().any(|e| e.rule != "tail") {
+        c.evidence.iter().filter(|e| e.rule != "tail").collect()
+    } else {
+        c.evidence.iter().collect()
+    };
+    let mut lines: Vec<(u64, String)> = picked
         .iter()
-        .take(2)
+        .take(FINGERPRINT_LINES)
         .map(|e| (e.line, e.text.clone()))
         .collect();
+    // The redactor reads lines in log order (a key block spans lines).
+    lines.sort_by_key(|(n, _)| *n);
     let lines = redactor.lines(&lines);
     if lines.is_empty() {
         let reason = failure_reason.unwrap_or("unknown_failure");
@@ -269,7 +289,7 @@ fn fingerprint_jobs(
         client,
         &tasks,
         catalog,
-        2,
+        FINGERPRINT_LINES,
         fetch::TRACE_WORKERS,
         0,
         budget.traces,
@@ -598,6 +618,43 @@ mod tests {
             .map(|j| j.id)
             .collect();
         assert_eq!(ids, vec![3]);
+    }
+
+    fn fingerprint_with(log: &str, max_evidence: usize) -> String {
+        let catalog = Catalog::builtin().unwrap();
+        let opts = crate::classify::ClassifyOptions {
+            max_evidence,
+            ..Default::default()
+        };
+        let c = crate::classify::classify_reader(log.as_bytes(), &catalog, &opts).unwrap();
+        fingerprint_of(&c, Some("script_failure"), &Redactor::default())
+    }
+
+    #[test]
+    fn a_fingerprint_does_not_depend_on_how_much_evidence_was_asked_for() {
+        let unknown = "$ ./ci/custom-tool --plan release.plan\n\
+                       custom-tool: loaded 7 steps\n\
+                       custom-tool: step 6 ok\n\
+                       custom-tool: step 7 waiting for the lock\n\
+                       custom-tool: step 7 gave up (code 3)\n\
+                       ERROR: Job failed: exit code 1\n";
+        // No rule matches, or only an evidence-only one far above the end:
+        // a diagnose run (5) and the history lookup (2) must agree.
+        let one_hit = format!(
+            "Exception in worker 3, restarting it\n{}",
+            "step\n".repeat(40)
+        ) + unknown;
+        for log in [unknown.to_string(), one_hit] {
+            assert_eq!(
+                fingerprint_with(&log, 5),
+                fingerprint_with(&log, FINGERPRINT_LINES),
+                "{log}"
+            );
+        }
+        // Made of the last words: another tool's end is another failure,
+        // even after the same first lines.
+        let other = unknown.replace("step 7 gave up (code 3)", "step 7 skipped, plan is stale");
+        assert_ne!(fingerprint_with(unknown, 5), fingerprint_with(&other, 5));
     }
 
     #[test]
