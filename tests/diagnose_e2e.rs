@@ -2358,3 +2358,35 @@ fn two_different_unknown_failures_are_not_grouped_by_their_common_lines() {
         assert!(!block.contains("matching artifact files"), "{block}");
     }
 }
+
+#[test]
+fn a_redirect_to_another_origin_is_an_error_not_an_empty_pipeline() {
+    let s = Scenario::mr_pipeline();
+    // Somebody between the job and GitLab sends the jobs listing elsewhere,
+    // where the pipeline has no failed job.
+    let elsewhere = FakeGitLab::start();
+    elsewhere.route_list(&p("/projects/{P}/pipelines/{PL}/jobs"), json!([]));
+    s.fake.route_raw(
+        "GET",
+        &p("/projects/{P}/pipelines/{PL}/jobs"),
+        302,
+        vec![(
+            "Location".into(),
+            format!(
+                "{}{}",
+                elsewhere.base_url(),
+                p("/projects/{P}/pipelines/{PL}/jobs")
+            ),
+        )],
+        Vec::new(),
+    );
+    let o = s.run(&[], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("redirected to another origin") && err.contains("the redirect was refused"),
+        "{err}"
+    );
+    assert!(elsewhere.requests().is_empty());
+    assert!(s.writes().is_empty(), "{:?}", s.writes());
+}

@@ -667,17 +667,17 @@ fn deadline_bounds_a_hanging_server() {
 }
 
 #[test]
-fn redirects_keep_the_token_only_on_the_same_origin() {
+fn redirects_are_followed_on_the_same_origin_only() {
     let fake = FakeGitLab::start();
-    let storage = FakeGitLab::start();
-    storage.route_text("/archive/trace.log", b"from object storage\n".to_vec());
+    let elsewhere = FakeGitLab::start();
+    elsewhere.route_list("/projects/1/pipelines/2/jobs", json!([]));
     fake.route_raw(
         "GET",
-        "/projects/1/jobs/5/trace",
+        "/projects/1/pipelines/2/jobs",
         302,
         vec![(
             "Location".into(),
-            format!("{}/archive/trace.log", storage.base_url()),
+            format!("{}/projects/1/pipelines/2/jobs", elsewhere.base_url()),
         )],
         Vec::new(),
     );
@@ -692,17 +692,43 @@ fn redirects_keep_the_token_only_on_the_same_origin() {
         Vec::new(),
     );
     fake.route_text("/projects/1/jobs/6/trace_raw", b"same origin\n".to_vec());
+    // The same host by another name is another origin too.
+    let port = fake.addr().port();
+    fake.route_raw(
+        "GET",
+        "/projects/1/jobs/7/trace",
+        302,
+        vec![(
+            "Location".into(),
+            format!("http://localhost:{port}/api/v4/projects/1/jobs/7/trace"),
+        )],
+        Vec::new(),
+    );
     let c = client(&fake);
 
-    let mut s = String::new();
-    c.get_reader("/projects/1/jobs/5/trace", None)
+    // Another origin's answer (an empty list) is never used: an error, and
+    // the other server is not even asked.
+    let e = c
+        .get_all::<Job>("/projects/1/pipelines/2/jobs", &[], 1)
+        .unwrap_err();
+    assert_eq!(e.kind(), ApiErrorKind::UnsafeUrl, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("redirected to another origin") && msg.contains(&elsewhere.origin()),
+        "{msg}"
+    );
+    assert!(elsewhere.requests().is_empty());
+    let e = c
+        .get_reader("/projects/1/jobs/7/trace", None)
+        .err()
         .unwrap()
-        .read_to_string(&mut s)
-        .unwrap();
-    assert_eq!(s, "from object storage\n");
-    let foreign = storage.requests();
-    assert_eq!(foreign.len(), 1);
-    assert_eq!(foreign[0].header("private-token"), None);
+        .to_string();
+    assert!(
+        e.contains(&format!("another origin (http://localhost:{port})"))
+            && e.contains("the redirect was refused")
+            && !e.contains("401"),
+        "{e}"
+    );
 
     let mut s = String::new();
     c.get_reader("/projects/1/jobs/6/trace", None)

@@ -745,6 +745,8 @@ impl Client {
         let mut query: &[(String, String)] = &req.query;
         for _ in 0..=MAX_REDIRECTS {
             let remaining = deadline_at.saturating_duration_since(Instant::now());
+            // Redirects to another origin are refused below, so every URL
+            // here is GitLab's: the check stays as a second line of defence.
             let send_token = origin_of(&url).as_ref() == Some(&self.inner.base_origin);
             let result = self.send_once(req, &url, query, send_token, remaining);
             let resp = match result {
@@ -778,6 +780,23 @@ impl Client {
                 let next =
                     header_str(resp.headers(), "location").and_then(|loc| resolve_url(&url, &loc));
                 match next {
+                    // An answer from another origin is not GitLab's: its
+                    // content (an empty job list, a forged trace) must not be
+                    // used, and it never gets the token.
+                    Some(n) if origin_of(&n).as_ref() != Some(&self.inner.base_origin) => {
+                        return Err(Failure {
+                            error: self
+                                .error(ApiErrorKind::UnsafeUrl, method, req.endpoint, Some(status))
+                                .with_detail(self.clean(&format!(
+                                    "GitLab redirected to another origin ({}); RunnerIQ only \
+                                     reads answers from {} (the --gitlab-url or CI_API_V4_URL \
+                                     origin): the redirect was refused",
+                                    origin_label(&n),
+                                    self.inner.base_origin.label()
+                                ))),
+                            retry: None,
+                        });
+                    }
                     Some(n) => {
                         url = n;
                         query = &[];
@@ -1095,6 +1114,13 @@ struct Origin {
     scheme: String,
     host: String,
     port: u16,
+}
+
+impl Origin {
+    /// `https://gitlab.example.com:8443`, for messages.
+    fn label(&self) -> String {
+        format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
 }
 
 /// Parses the origin of an absolute http(s) URL. URLs with userinfo are rejected:
