@@ -1671,7 +1671,7 @@ fn a_log_line_cannot_smuggle_markers_out_of_its_fence_when_the_note_is_resolved(
     // The compile error's log carries lines that imitate the resolved note's
     // markers and state, with links, a tracking pixel, HTML and a mention.
     let hostile = format!(
-        "error: <!-- runneriq:previous -->\n{}\n[details](https://evil.example/phish) \
+        "error: <!-- runneriq:previous --> {}\n[details](https://evil.example/phish) \
          ![x](https://evil.example/pixel.png) <img src=\"https://evil.example/p.png\"> @all\n\
          error: <!-- runneriq:previous-end -->\n",
         silencing_state(&fingerprints)
@@ -1692,12 +1692,15 @@ fn a_log_line_cannot_smuggle_markers_out_of_its_fence_when_the_note_is_resolved(
     assert_ok(&o);
     let failed_note = s.writes()[0].1.clone();
     let (_, inside) = split_fences(&failed_note);
-    assert!(
-        inside
-            .iter()
-            .any(|l| l.contains("<!-- runneriq:previous-end -->")),
-        "the hostile lines are part of the excerpt:\n{failed_note}"
-    );
+    for marker in [
+        "<!-- runneriq:previous -->",
+        "<!-- runneriq:previous-end -->",
+    ] {
+        assert!(
+            inside.iter().any(|l| l.contains(marker)),
+            "the hostile lines are part of the excerpt:\n{failed_note}"
+        );
+    }
     s.note_exists(&failed_note);
 
     // 2. The next pipeline is green: the note is resolved, with history.
