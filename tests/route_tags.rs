@@ -578,24 +578,8 @@ fn supervised_writes_a_plan_that_apply_puts_and_an_expired_plan_is_refused() {
     let gl = Gl::start("supervised", &[]);
     let fleet = gl.fleet();
     let jobs = jobs_file();
-    let o = gl.run(
-        &[
-            "route",
-            "--mode",
-            "supervised",
-            "--plan",
-            "p.json",
-            "--fleet",
-            &fleet,
-            "--jobs",
-            &jobs,
-        ],
-        &[],
-    );
-    assert_exit(&o, 0);
+    let plan = supervised_plan(&gl);
     assert!(gl.fake.requests().is_empty(), "{}", gl.log());
-    let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(gl.dir.join("p.json")).unwrap()).unwrap();
     assert_eq!(plan["version"], 1);
     assert_eq!(plan["mode"], "supervised");
     assert_eq!(plan["created_at"], NOW);

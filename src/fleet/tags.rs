@@ -710,6 +710,28 @@ pub struct Applied {
     pub put: Option<Vec<String>>,
 }
 
+impl Applied {
+    /// `c` before anything was done for it.
+    fn pending(c: &TagChange) -> Applied {
+        Applied {
+            runner: c.runner,
+            runner_name: c.runner_name.clone(),
+            ok: false,
+            sent: false,
+            before: Vec::new(),
+            after: Vec::new(),
+            added: c.add.clone(),
+            removed: c.remove.clone(),
+            error: None,
+            note: None,
+            reason: c.reason.clone(),
+            expires_at: c.expires_at,
+            decided_by: c.decided_by.clone(),
+            put: None,
+        }
+    }
+}
+
 /// Applies changes: fresh tags from `GET /runners/:id`, the new list, the
 /// last-holder check, then (only with `execute`) `PUT /runners/:id`. A
 /// failure on one runner is recorded and the others go on.
@@ -797,20 +819,8 @@ fn apply_with(
         return ordered
             .into_iter()
             .map(|c| Applied {
-                runner: c.runner,
-                runner_name: c.runner_name.clone(),
-                ok: false,
-                sent: false,
-                before: Vec::new(),
-                after: Vec::new(),
-                added: c.add.clone(),
-                removed: c.remove.clone(),
                 error: Some(msg.clone()),
-                note: None,
-                reason: c.reason.clone(),
-                expires_at: c.expires_at,
-                decided_by: c.decided_by.clone(),
-                put: None,
+                ..Applied::pending(c)
             })
             .collect();
     }
@@ -847,22 +857,7 @@ fn apply_with(
     }
     let mut out = Vec::with_capacity(ordered.len());
     for c in ordered {
-        let base = Applied {
-            runner: c.runner,
-            runner_name: c.runner_name.clone(),
-            ok: false,
-            sent: false,
-            before: Vec::new(),
-            after: Vec::new(),
-            added: c.add.clone(),
-            removed: c.remove.clone(),
-            error: None,
-            note: None,
-            reason: c.reason.clone(),
-            expires_at: c.expires_at,
-            decided_by: c.decided_by.clone(),
-            put: None,
-        };
+        let base = Applied::pending(c);
         let r = match fresh.get(&c.runner) {
             Some(Ok(r)) => r,
             Some(Err(msg)) => {
