@@ -639,3 +639,85 @@ fn the_tag_bridges_activity_comes_from_the_audit_log() {
         stderr(&o)
     );
 }
+
+/// The longest JSON string anywhere in `v`, in bytes.
+fn longest_string(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(longest_string).max().unwrap_or(0),
+        Value::Object(o) => o
+            .iter()
+            .map(|(k, v)| k.len().max(longest_string(v)))
+            .max()
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[test]
+fn a_snapshot_with_huge_names_keeps_them_cut_at_1_kib() {
+    use std::io::{BufRead, Write};
+    let fake = gitlab();
+    let snap = tmp("names.json.gz");
+    let snap_s = snap.to_string_lossy().into_owned();
+    ok(&with_env(
+        &[
+            "snapshot",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "-o",
+            &snap_s,
+            "-q",
+        ],
+        &env(&fake),
+    ));
+    // Every job name becomes 1 MiB long (a damaged or hostile snapshot: each
+    // line stays under the 4 MiB line limit). Interned whole, 150 names of
+    // 3.9 MiB took 3 GB.
+    let lines: Vec<String> = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(&snap).unwrap(),
+    ))
+    .lines()
+    .map(Result::unwrap)
+    .collect();
+    let huge = tmp("huge-names.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&huge).unwrap(),
+        flate2::Compression::fast(),
+    );
+    let mut names: Vec<String> = Vec::new();
+    for l in &lines {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        if v["kind"] == "job" {
+            // The same job name gets the same huge name, so the report's
+            // groupings (and the names it shows) stay.
+            let name = v["job"]["name"].as_str().unwrap().to_string();
+            let i = names.iter().position(|n| *n == name).unwrap_or_else(|| {
+                names.push(name);
+                names.len() - 1
+            });
+            v["job"]["name"] = format!("{i:06}{}", "n".repeat(1 << 20)).into();
+        }
+        writeln!(gz, "{v}").unwrap();
+    }
+    gz.finish().unwrap();
+    assert_eq!(names, ["build", "test", "lint"]);
+    let o = run(
+        &[
+            "report",
+            "--snapshot",
+            &huge.to_string_lossy(),
+            "--format",
+            "json",
+        ],
+        &[],
+    );
+    ok(&o);
+    let r: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(r["data"]["jobs"].as_u64().unwrap() > 0);
+    // Names are cut at 1 KiB when they are interned.
+    let longest = longest_string(&r);
+    assert!(longest <= 1100, "a string of {longest} bytes in the report");
+}

@@ -94,6 +94,14 @@ pub fn window(
     })
 }
 
+/// As many runners as a fleet file may hold.
+fn capped_runners<'de, D>(d: D) -> Result<Vec<FleetRunner>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    crate::gitlab::bounded::capped::<D, FleetRunner, { crate::fleet::model::MAX_RUNNERS }>(d)
+}
+
 /// The first record of a snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
@@ -103,7 +111,7 @@ pub struct Header {
     pub fetched_at: i64,
     pub default_branch: Option<String>,
     /// The fleet (fleet JSON entries), when the snapshot was made with one.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "capped_runners")]
     pub runners: Vec<FleetRunner>,
 }
 
