@@ -932,7 +932,8 @@ fn log_text_and_job_names_cannot_inject_markdown_mentions_or_quick_actions() {
         .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
     let mut log = read_log("pt-compile_error.log");
     // Put hostile text around the real compiler error, where evidence context is taken.
-    let hostile = "@all please look ```` here <script>alert(1)</script>\n/merge\n";
+    let hostile = "@all please look ```` here <script>alert(1)</script> \
+                   \u{202e}txt.exe\u{2066} hidden\u{200b}space\u{feff}\n/merge\n";
     let at = log
         .windows(8)
         .position(|w| w == b"FAILED: ")
@@ -978,6 +979,36 @@ fn log_text_and_job_names_cannot_inject_markdown_mentions_or_quick_actions() {
         body.contains("\n`````text\n"),
         "fence longer than the log's ````:\n{body}"
     );
+    // Bidi controls and zero-width characters are shown, not obeyed.
+    assert!(
+        inside
+            .iter()
+            .any(|l| l.ends_with("<U+202E>txt.exe<U+2066> hidden<U+200B>space<U+FEFF>")),
+        "{inside:#?}"
+    );
+    for c in ['\u{202e}', '\u{2066}', '\u{200b}', '\u{feff}'] {
+        assert!(
+            !inside.iter().any(|l| l.contains(c)),
+            "{c:?} left in an excerpt"
+        );
+    }
+}
+
+#[test]
+fn a_user_template_that_fails_is_an_input_error_naming_it() {
+    let s = Scenario::mr_pipeline();
+    let dir = std::env::temp_dir().join(format!("runneriq-e2e-tpl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("note.md.j2"), "{{ marker }}\n{{ 1 / 0 }}\n").unwrap();
+    let o = s.run(&["--templates", dir.to_str().unwrap()], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{}", dir.join("note.md.j2").display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(s.writes().is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
