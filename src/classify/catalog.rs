@@ -4,7 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 use regex_automata::meta::Regex as MetaRegex;
+use regex_automata::{Input, MatchKind};
 use serde::Deserialize;
 
 use crate::error::input;
@@ -68,7 +72,7 @@ pub struct Category {
     pub transient: bool,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Rule {
     pub id: String,
     /// Index into [`Catalog::categories`]; `None` for evidence-only rules.
@@ -77,41 +81,76 @@ pub struct Rule {
     pub weight: f64,
     pub unless: Option<regex::bytes::Regex>,
     pub prefer: Prefer,
+    /// The pattern alone, compiled on first use: most rules never see a
+    /// line with their literal, so most never compile.
+    matcher: OnceLock<Option<MetaRegex>>,
 }
 
-/// A validated, compiled rule catalog.
+impl Rule {
+    /// True when the rule's pattern matches `line` (one line, no `\n`).
+    pub fn is_match(&self, line: &[u8]) -> bool {
+        self.matcher
+            .get_or_init(|| {
+                compile(
+                    &[self.pattern.as_str()],
+                    MatchKind::LeftmostFirst,
+                    false,
+                    1 << 20,
+                )
+                .ok()
+            })
+            .as_ref()
+            .is_some_and(|m| m.is_match(Input::new(line)))
+    }
+}
+
+/// A validated rule catalog and its prefilter.
 #[derive(Debug)]
 pub struct Catalog {
     pub categories: Vec<Category>,
     pub rules: Vec<Rule>,
-    /// The rules' patterns in groups of [`GROUP_SIZE`], in rule order.
-    pub(crate) groups: Vec<RuleGroup>,
-    /// Every pattern in one leftmost-first automaton, multi-line (`^`/`$` at
-    /// line ends): it runs over a batch of many lines at once and skips to
-    /// the next line that may match, the way grep tools search; the groups
-    /// then check that line alone.
-    pub(crate) union: MetaRegex,
+    /// Every rule's required literals (see [`super::literals`]), ASCII case
+    /// insensitive: a line with none of a rule's literals cannot match it.
+    pub(crate) literals: AhoCorasick,
+    /// Literal pattern id → the rules that require it.
+    pub(crate) literal_rules: Vec<Vec<u32>>,
+    /// Rules without a useful literal, checked on every line...
+    pub(crate) always: Vec<u32>,
+    /// ...after this automaton of their patterns (multi-line, `^`/`$` at line
+    /// ends) finds the lines where one of them may match.
+    pub(crate) always_union: Option<MetaRegex>,
 }
 
-/// Rules per compiled group. One automaton for 150+ patterns has so many
-/// states that the lazy DFA's cache thrashes and matching crawls; small
-/// groups keep each automaton small and fast, at the cost of a few passes
-/// over each line (lines are short).
-pub(crate) const GROUP_SIZE: usize = 12;
+/// Bytes of a required literal searched for.
+const PREFILTER_LITERAL: usize = 8;
 
-/// Lazy DFA cache of the union automaton.
-const UNION_CACHE: usize = 48 << 20;
+/// Lazy DFA cache of the automaton of the rules without literals.
+const ALWAYS_CACHE: usize = 8 << 20;
 
-/// A slice of the catalog's rules compiled twice.
-#[derive(Debug)]
-pub(crate) struct RuleGroup {
-    /// Index of the group's first rule in [`Catalog::rules`].
-    pub(crate) first: usize,
-    /// Leftmost-first: "does any rule of the group match this line?", the
-    /// cheap question most lines answer with no.
-    pub(crate) any: MetaRegex,
-    /// Overlapping (MatchKind::All): which rules of the group match.
-    pub(crate) all: MetaRegex,
+/// One automaton of `patterns`, with the scanner's syntax: bytes, ASCII
+/// classes, `^`/`$` at line ends when `multi_line`.
+fn compile(
+    patterns: &[&str],
+    kind: MatchKind,
+    multi_line: bool,
+    cache: usize,
+) -> Result<MetaRegex, Box<regex_automata::meta::BuildError>> {
+    MetaRegex::builder()
+        .syntax(syntax().multi_line(multi_line))
+        .configure(
+            MetaRegex::config()
+                .utf8_empty(false)
+                .match_kind(kind)
+                .hybrid_cache_capacity(cache),
+        )
+        .build_many(patterns)
+        .map_err(Box::new)
+}
+
+fn syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .utf8(false)
+        .unicode(false)
 }
 
 /// Where a catalog text came from, for error messages.
@@ -235,6 +274,7 @@ impl Catalog {
             .map(|(i, c)| (c.id.as_str(), i))
             .collect();
         let mut rules = Vec::with_capacity(merged.len());
+        let mut required: Vec<Option<Vec<Vec<u8>>>> = Vec::with_capacity(merged.len());
         for (r, origin_s) in &merged {
             let at = |field: &str, msg: String| {
                 input(format!(
@@ -269,21 +309,34 @@ impl Catalog {
                     )
                 })?),
             };
-            // Validate each pattern alone, with the matcher's own syntax
-            // (bytes, ASCII classes), so the error names the rule.
-            MetaRegex::builder()
-                .syntax(
-                    regex_automata::util::syntax::Config::new()
-                        .utf8(false)
-                        .unicode(false),
+            // A user's pattern is checked now, with the matcher's own syntax
+            // (bytes, ASCII classes), so the error names the rule; the
+            // built-in ones are checked by the tests and compile on first use.
+            let hir =
+                regex_automata::util::syntax::parse_with(&pattern, &syntax()).map_err(|e| {
+                    at(
+                        "pattern",
+                        format!("invalid regex: {}", crate::error::one_line(&e.to_string())),
+                    )
+                })?;
+            let user_rule = origin_s.as_str() != "built-in rules";
+            let matcher = OnceLock::new();
+            if user_rule {
+                let m = compile(
+                    &[pattern.as_str()],
+                    MatchKind::LeftmostFirst,
+                    false,
+                    1 << 20,
                 )
-                .build(&pattern)
                 .map_err(|e| {
                     at(
                         "pattern",
                         format!("invalid regex: {}", crate::error::one_line(&e.to_string())),
                     )
                 })?;
+                let _ = matcher.set(Some(m));
+            }
+            required.push(super::literals::required(&hir));
             let unless = match &r.unless {
                 None => None,
                 Some(u) => Some(regex::bytes::Regex::new(u).map_err(|e| {
@@ -300,6 +353,7 @@ impl Catalog {
                 weight,
                 unless,
                 prefer: r.prefer.unwrap_or_default(),
+                matcher,
             });
         }
         // The last file given: where a catalog-wide problem is most likely.
@@ -311,51 +365,70 @@ impl Catalog {
                 "{last}: the rule catalog has no rules left (all disabled?)"
             )));
         }
-        let build_with =
-            |patterns: &[&str], kind: regex_automata::MatchKind, multi_line: bool, cache: usize| {
-                MetaRegex::builder()
-                    .syntax(
-                        regex_automata::util::syntax::Config::new()
-                            .utf8(false)
-                            .unicode(false)
-                            .multi_line(multi_line),
-                    )
-                    .configure(
-                        MetaRegex::config()
-                            .utf8_empty(false)
-                            .match_kind(kind)
-                            .hybrid_cache_capacity(cache),
-                    )
-                    .build_many(patterns)
-                    .map_err(|e| {
-                        input(format!(
-                            "{last}: cannot compile the rule catalog: {}",
-                            crate::error::one_line(&e.to_string())
-                        ))
-                    })
-            };
-        let build = |patterns: &[&str], kind| build_with(patterns, kind, false, 2 << 20);
-        let all_patterns: Vec<&str> = rules.iter().map(|r| r.pattern.as_str()).collect();
-        let union = build_with(
-            &all_patterns,
-            regex_automata::MatchKind::LeftmostFirst,
-            true,
-            UNION_CACHE,
-        )?;
-        let mut groups = Vec::new();
-        for (g, chunk) in rules.chunks(GROUP_SIZE).enumerate() {
-            let patterns: Vec<&str> = chunk.iter().map(|r| r.pattern.as_str()).collect();
-            groups.push(RuleGroup {
-                first: g * GROUP_SIZE,
-                any: build(&patterns, regex_automata::MatchKind::LeftmostFirst)?,
-                all: build(&patterns, regex_automata::MatchKind::All)?,
-            });
+        let compile_error = |e: &dyn std::fmt::Display| {
+            input(format!(
+                "{last}: cannot compile the rule catalog: {}",
+                crate::error::one_line(&e.to_string())
+            ))
+        };
+        // Literal → rules, and the rules that have none.
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut literal_rules: Vec<Vec<u32>> = Vec::new();
+        let mut always: Vec<u32> = Vec::new();
+        for (i, set) in required.into_iter().enumerate() {
+            let i = u32::try_from(i).map_err(|e| compile_error(&e))?;
+            match set {
+                None => always.push(i),
+                Some(set) => {
+                    // Any piece of a required literal is required too: a
+                    // short prefix keeps the automaton small (it is built on
+                    // every run) and still rare enough in log lines.
+                    let mut set: Vec<Vec<u8>> = set
+                        .into_iter()
+                        .map(|mut l| {
+                            l.truncate(PREFILTER_LITERAL);
+                            l
+                        })
+                        .collect();
+                    set.sort();
+                    set.dedup();
+                    for lit in set {
+                        match patterns.iter().position(|p| *p == lit) {
+                            Some(at) => literal_rules[at].push(i),
+                            None => {
+                                patterns.push(lit);
+                                literal_rules.push(vec![i]);
+                            }
+                        }
+                    }
+                }
+            }
         }
+        let literals = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&patterns)
+            .map_err(|e| compile_error(&e))?;
+        let always_union = if always.is_empty() {
+            None
+        } else {
+            let ps: Vec<&str> = always
+                .iter()
+                .map(|&i| rules[i as usize].pattern.as_str())
+                .collect();
+            Some(
+                compile(&ps, MatchKind::LeftmostFirst, true, ALWAYS_CACHE)
+                    .map_err(|e| compile_error(&e))?,
+            )
+        };
         Ok(Catalog {
             categories,
             rules,
-            groups,
-            union,
+            literals,
+            literal_rules,
+            always,
+            always_union,
         })
     }
 

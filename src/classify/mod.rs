@@ -9,12 +9,13 @@
 
 pub mod catalog;
 pub mod failure_reason;
+pub mod literals;
 pub mod render;
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead};
 
-use regex_automata::{Input, PatternSet};
+use regex_automata::Input;
 use serde::Serialize;
 
 pub use catalog::{Catalog, Category, Prefer, Rule};
@@ -213,7 +214,8 @@ impl LineRing {
 /// The streaming half of classification: feed lines, then [`Scanner::finish`].
 pub struct Scanner<'c> {
     catalog: &'c Catalog,
-    patset: PatternSet,
+    /// (line index in the batch, rule) pairs to check (reused buffer).
+    candidates: Vec<(u32, u32)>,
     /// Rules that matched the current line (reused buffer).
     matched: Vec<usize>,
     hits: Vec<RuleHits>,
@@ -257,7 +259,7 @@ impl<'c> Scanner<'c> {
         let n = catalog.rules.len();
         Scanner {
             catalog,
-            patset: PatternSet::new(catalog::GROUP_SIZE),
+            candidates: Vec::new(),
             matched: Vec::with_capacity(n),
             hits: (0..n).map(|_| RuleHits::default()).collect(),
             recent: LineRing::new(CONTEXT_LINES),
@@ -296,44 +298,84 @@ impl<'c> Scanner<'c> {
         }
     }
 
-    /// Matches the lines fed since the last flush: the union automaton finds
-    /// the next line that may match, the rule groups check that line.
+    /// Matches the lines fed since the last flush. One Aho-Corasick search
+    /// over the batch finds the lines holding a rule's required literal, one
+    /// small automaton the lines where a rule without a literal may match;
+    /// only those rules' regexes then run, on those lines alone.
     pub fn flush(&mut self) {
         let mut batch = std::mem::take(&mut self.batch);
         let mut lines = std::mem::take(&mut self.batch_lines);
-        // Lines [0, done) have been offered to hits waiting for after-context.
-        let mut done = 0usize;
+        let mut candidates = std::mem::take(&mut self.candidates);
+        candidates.clear();
+        let line_of = |lines: &[BatchLine], at: usize| lines.partition_point(|l| l.end < at);
+        // The first literal on a line marks it (a fast leftmost search over
+        // the whole batch); then every literal of that line alone gives its
+        // rules (an overlapping search: one literal may contain another).
         let mut pos = 0usize;
+        let ac = &self.catalog.literals;
         while pos < batch.len() {
-            let Some(m) = self.catalog.union.find(Input::new(&batch[..]).range(pos..)) else {
+            let Some(m) = ac.find(aho_corasick::Input::new(&batch[..]).range(pos..)) else {
                 break;
             };
-            let idx = lines.partition_point(|l| l.end < m.start());
+            let idx = line_of(&lines, m.start());
             let Some(l) = lines.get(idx) else { break };
+            for m in ac.find_overlapping_iter(&batch[l.start..l.end]) {
+                for &r in &self.catalog.literal_rules[m.pattern().as_usize()] {
+                    candidates.push((idx as u32, r));
+                }
+            }
+            pos = l.end + 1;
+        }
+        if let Some(u) = &self.catalog.always_union {
+            let mut pos = 0usize;
+            while pos < batch.len() {
+                let Some(m) = u.find(Input::new(&batch[..]).range(pos..)) else {
+                    break;
+                };
+                let idx = line_of(&lines, m.start());
+                let Some(l) = lines.get(idx) else { break };
+                for &r in &self.catalog.always {
+                    candidates.push((idx as u32, r));
+                }
+                pos = l.end + 1;
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+
+        // Lines [0, done) have been offered to hits waiting for after-context.
+        let mut done = 0usize;
+        let mut k = 0usize;
+        while k < candidates.len() {
+            let idx = candidates[k].0 as usize;
+            let l = &lines[idx];
+            let text = &batch[l.start..l.end];
+            self.matched.clear();
+            while k < candidates.len() && candidates[k].0 as usize == idx {
+                let r = candidates[k].1 as usize;
+                if self.catalog.rules[r].is_match(text) {
+                    self.matched.push(r);
+                }
+                k += 1;
+            }
             while done <= idx && !self.pending.is_empty() {
                 let d = &lines[done];
                 self.add_after_context(d.number, &batch[d.start..d.end]);
                 done += 1;
             }
             done = done.max(idx + 1);
-            let text = &batch[l.start..l.end];
-            if !text.iter().all(u8::is_ascii_whitespace) {
-                self.match_line(text);
-                if !self.matched.is_empty() {
-                    self.recent.items.clear();
-                    let from = idx.saturating_sub(CONTEXT_LINES);
-                    let missing = CONTEXT_LINES.saturating_sub(idx);
-                    for (n, t) in &self.prev_lines[self.prev_lines.len().saturating_sub(missing)..]
-                    {
-                        self.recent.push(*n, t);
-                    }
-                    for c in &lines[from..idx] {
-                        self.recent.push(c.number, &batch[c.start..c.end]);
-                    }
-                    self.record(l.number, text, l.section, l.kind);
+            if !self.matched.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
+                self.recent.items.clear();
+                let from = idx.saturating_sub(CONTEXT_LINES);
+                let missing = CONTEXT_LINES.saturating_sub(idx);
+                for (n, t) in &self.prev_lines[self.prev_lines.len().saturating_sub(missing)..] {
+                    self.recent.push(*n, t);
                 }
+                for c in &lines[from..idx] {
+                    self.recent.push(c.number, &batch[c.start..c.end]);
+                }
+                self.record(l.number, text, l.section, l.kind);
             }
-            pos = l.end + 1;
         }
         while done < lines.len() && !self.pending.is_empty() {
             let d = &lines[done];
@@ -348,22 +390,10 @@ impl<'c> Scanner<'c> {
         }
         batch.clear();
         lines.clear();
+        candidates.clear();
         self.batch = batch;
         self.batch_lines = lines;
-    }
-
-    /// Fills `self.matched` with the rules matching one line.
-    fn match_line(&mut self, text: &[u8]) {
-        self.matched.clear();
-        for g in &self.catalog.groups {
-            if g.any.is_match(Input::new(text)) {
-                self.patset.clear();
-                g.all
-                    .which_overlapping_matches(&Input::new(text), &mut self.patset);
-                self.matched
-                    .extend(self.patset.iter().map(|pid| g.first + pid.as_usize()));
-            }
-        }
+        self.candidates = candidates;
     }
 
     /// The line just fed is a failure anchor: remember the lines above it.
