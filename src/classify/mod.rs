@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod failure_reason;
 pub mod literals;
 pub mod render;
+pub mod stages;
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead};
@@ -499,6 +500,19 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
     let mut scored: Vec<(f64, usize, &Hit)> = Vec::new();
     let mut cat_best = vec![0.0f64; catalog.categories.len()];
     let mut cat_lines = vec![0u64; catalog.categories.len()];
+    // The runner's stages: where a GitLab job failed, and what a line in
+    // each stage can say (see `stages`).
+    let mut stages = stages::RunnerStages::new(facts, catalog);
+    if stages.failed_in_runner_stage() {
+        stages.claim(scanner.hits.iter().enumerate().flat_map(|(r, slot)| {
+            let categorised = catalog.rules[r].category.is_some();
+            slot.first
+                .iter()
+                .chain(slot.last.iter())
+                .filter(move |_| categorised)
+                .map(|h| h.line)
+        }));
+    }
     for (r, slot) in scanner.hits.iter().enumerate() {
         let rule = &catalog.rules[r];
         // A rule's lines form a cluster (a compiler's errors, a test
@@ -525,8 +539,13 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
             } else {
                 cluster.unwrap_or(1.0)
             };
-            let s = rule.weight * section_factor(hit.kind) * near;
-            if let Some(c) = rule.category {
+            let base = rule.weight * section_factor(hit.kind);
+            let (weight, counts_for) = stages.weigh(catalog, rule, hit.line, hit.section, base);
+            if weight <= 0.0 {
+                continue;
+            }
+            let s = weight * near;
+            if let Some(c) = counts_for {
                 cat_best[c] = cat_best[c].max(s);
             }
             let pos = hit.line as f64 / total;
@@ -570,9 +589,15 @@ fn rank(scanner: Scanner<'_>, facts: &TraceFacts, opts: &ClassifyOptions) -> Cla
 
     // Evidence: the chosen category's lines first, then the rest; one entry
     // per line, with the best score any rule gave it.
+    let counts_for = |r: usize, hit: &Hit| {
+        let rule = &catalog.rules[r];
+        stages
+            .weigh(catalog, rule, hit.line, hit.section, rule.weight)
+            .1
+    };
     scored.sort_by(|a, b| {
-        let in_a = category.is_some() && catalog.rules[a.1].category == category;
-        let in_b = category.is_some() && catalog.rules[b.1].category == category;
+        let in_a = category.is_some() && counts_for(a.1, a.2) == category;
+        let in_b = category.is_some() && counts_for(b.1, b.2) == category;
         in_b.cmp(&in_a)
             .then(b.0.total_cmp(&a.0))
             .then(a.2.line.cmp(&b.2.line))
@@ -908,6 +933,113 @@ mod tests {
         assert_eq!(c.category, "test_failure");
         assert_eq!(c.section.as_deref(), Some("step_script"));
         assert_eq!(c.evidence[0].line, 2);
+    }
+
+    /// A GitLab trace: runner stages, each `(name, lines)`, then the
+    /// runner's failure line.
+    fn runner_log(stages: &[(&str, &[&str])], failed: &str) -> String {
+        let mut log = String::new();
+        for (i, (name, lines)) in stages.iter().enumerate() {
+            log.push_str(&format!("section_start:{i}:{name}\r\x1b[0K\n"));
+            for l in *lines {
+                log.push_str(l);
+                log.push('\n');
+            }
+            log.push_str(&format!("section_end:{i}:{name}\r\x1b[0K\n"));
+        }
+        log.push_str(failed);
+        log.push('\n');
+        log
+    }
+
+    #[test]
+    fn a_runner_stage_never_gives_a_test_or_compile_verdict() {
+        // A pre_get_sources hook printed test-like lines; the job failed in
+        // get_sources on a git error no rule names.
+        let log = runner_log(
+            &[
+                (
+                    "prepare_executor",
+                    &["Using Docker executor with image alpine ..."],
+                ),
+                (
+                    "get_sources",
+                    &[
+                        "--- FAIL: TestHook (0.00s)",
+                        "src/hook.c:3:1: error: expected ';'",
+                        "fatal: the repository state is something new",
+                    ],
+                ),
+                ("cleanup_file_variables", &[]),
+            ],
+            "ERROR: Job failed: exit code 128",
+        );
+        let c = classify(&log);
+        assert_eq!(c.category, "git_checkout");
+        assert_eq!(c.evidence[0].line, 7, "{:?}", c.evidence);
+        assert!(
+            c.evidence
+                .iter()
+                .all(|e| e.rule != "go-test-fail" && e.rule != "c-compiler-error"),
+            "{:?}",
+            c.evidence
+        );
+        assert_eq!(c.section.as_deref(), Some("get_sources"));
+    }
+
+    #[test]
+    fn a_recovered_preparation_failure_does_not_decide_a_script_failure() {
+        let log = runner_log(
+            &[
+                (
+                    "prepare_executor",
+                    &[
+                        "ERROR: Preparation failed: unable to acquire instance: context deadline exceeded",
+                        "Will be retried in 3s ...",
+                        "Using Docker executor with image gcc:14 ...",
+                    ],
+                ),
+                (
+                    "step_script",
+                    &["$ make", "make: *** [Makefile:4: all] Error 2"],
+                ),
+            ],
+            "ERROR: Job failed: exit code 2",
+        );
+        let c = classify(&log);
+        assert_eq!(c.category, "compilation", "{:?}", c.candidates);
+        assert_eq!(c.evidence[0].text, "make: *** [Makefile:4: all] Error 2");
+    }
+
+    #[test]
+    fn after_a_script_that_passed_the_failing_upload_decides() {
+        let log = runner_log(
+            &[
+                (
+                    "step_script",
+                    &[
+                        "--- FAIL: TestFlaky (0.20s)",
+                        "DONE 2 runs, 40 tests, 1 failure",
+                    ],
+                ),
+                (
+                    "upload_artifacts_on_success",
+                    &[
+                        "ERROR: Uploading artifacts as \"archive\" to coordinator... 413 Request Entity Too Large  id=1 status=413",
+                        "FATAL: too large",
+                    ],
+                ),
+            ],
+            "ERROR: Job failed: exit code 1",
+        );
+        let c = classify(&log);
+        assert_eq!(c.category, "artifact_cache", "{:?}", c.candidates);
+        assert_eq!(c.evidence[0].line, 6);
+        assert!(c.candidates.iter().all(|s| s.category != "test_failure"));
+        assert_eq!(c.section.as_deref(), Some("upload_artifacts_on_success"));
+        // The same upload error after a failed script is not the cause.
+        let failed = log.replace("upload_artifacts_on_success", "upload_artifacts_on_failure");
+        assert_eq!(classify(&failed).category, "test_failure");
     }
 
     #[test]
