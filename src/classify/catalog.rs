@@ -114,10 +114,16 @@ pub struct Catalog {
     pub(crate) literals: AhoCorasick,
     /// Literal pattern id → the rules that require it.
     pub(crate) literal_rules: Vec<Vec<u32>>,
-    /// Rules without a useful literal, checked on every line...
+    /// Rules without a useful literal whose every match starts at the
+    /// beginning of the line (`^E\s{2,}\S`)...
+    pub(crate) anchored: Vec<u32>,
+    /// ...checked with one anchored search of their patterns at each line's
+    /// start (cheap: the lazy DFA dies on the first bytes of most lines).
+    pub(crate) anchored_union: Option<regex_automata::hybrid::dfa::DFA>,
+    /// The other rules without a useful literal...
     pub(crate) always: Vec<u32>,
-    /// ...after this automaton of their patterns (multi-line, `^`/`$` at line
-    /// ends) finds the lines where one of them may match.
+    /// ...found by this automaton of their patterns (multi-line, `^`/`$` at
+    /// line ends) running over the whole batch.
     pub(crate) always_union: Option<MetaRegex>,
 }
 
@@ -274,7 +280,7 @@ impl Catalog {
             .map(|(i, c)| (c.id.as_str(), i))
             .collect();
         let mut rules = Vec::with_capacity(merged.len());
-        let mut required: Vec<Option<Vec<Vec<u8>>>> = Vec::with_capacity(merged.len());
+        let mut required: Vec<(Option<Vec<Vec<u8>>>, bool)> = Vec::with_capacity(merged.len());
         for (r, origin_s) in &merged {
             let at = |field: &str, msg: String| {
                 input(format!(
@@ -336,7 +342,11 @@ impl Catalog {
                 })?;
                 let _ = matcher.set(Some(m));
             }
-            required.push(super::literals::required(&hir));
+            let start_anchored = hir
+                .properties()
+                .look_set_prefix()
+                .contains(regex_syntax::hir::Look::Start);
+            required.push((super::literals::required(&hir), start_anchored));
             let unless = match &r.unless {
                 None => None,
                 Some(u) => Some(regex::bytes::Regex::new(u).map_err(|e| {
@@ -375,9 +385,11 @@ impl Catalog {
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut literal_rules: Vec<Vec<u32>> = Vec::new();
         let mut always: Vec<u32> = Vec::new();
-        for (i, set) in required.into_iter().enumerate() {
+        let mut anchored: Vec<u32> = Vec::new();
+        for (i, (set, start_anchored)) in required.into_iter().enumerate() {
             let i = u32::try_from(i).map_err(|e| compile_error(&e))?;
             match set {
+                None if start_anchored => anchored.push(i),
                 None => always.push(i),
                 Some(set) => {
                     // Any piece of a required literal is required too: a
@@ -410,15 +422,36 @@ impl Catalog {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&patterns)
             .map_err(|e| compile_error(&e))?;
-        let always_union = if always.is_empty() {
+        let union_of = |ids: &[u32], multi_line: bool| -> anyhow::Result<Option<MetaRegex>> {
+            if ids.is_empty() {
+                return Ok(None);
+            }
+            let ps: Vec<&str> = ids
+                .iter()
+                .map(|&i| rules[i as usize].pattern.as_str())
+                .collect();
+            compile(&ps, MatchKind::LeftmostFirst, multi_line, ALWAYS_CACHE)
+                .map(Some)
+                .map_err(|e| compile_error(&e))
+        };
+        let always_union = union_of(&always, true)?;
+        let anchored_union = if anchored.is_empty() {
             None
         } else {
-            let ps: Vec<&str> = always
+            let ps: Vec<&str> = anchored
                 .iter()
                 .map(|&i| rules[i as usize].pattern.as_str())
                 .collect();
             Some(
-                compile(&ps, MatchKind::LeftmostFirst, true, ALWAYS_CACHE)
+                regex_automata::hybrid::dfa::DFA::builder()
+                    .syntax(syntax())
+                    .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
+                    .configure(
+                        regex_automata::hybrid::dfa::DFA::config()
+                            .match_kind(MatchKind::LeftmostFirst)
+                            .cache_capacity(ALWAYS_CACHE),
+                    )
+                    .build_many(&ps)
                     .map_err(|e| compile_error(&e))?,
             )
         };
@@ -427,6 +460,8 @@ impl Catalog {
             rules,
             literals,
             literal_rules,
+            anchored,
+            anchored_union,
             always,
             always_union,
         })

@@ -33,6 +33,44 @@ const KEEP_LAST: usize = 6;
 /// Non-empty lines remembered from the end, shown when no rule matched.
 const TAIL_LINES: usize = 8;
 
+/// True when one of `dfa`'s patterns (all anchored at the line's start) may
+/// match `line`. The DFA is walked by hand: a search call per line costs
+/// more than the few bytes most lines take to reach a dead state. When the
+/// lazy DFA gives up, the answer is yes (the rules' own regexes decide).
+fn may_match_at_start(
+    dfa: &regex_automata::hybrid::dfa::DFA,
+    cache: &mut regex_automata::hybrid::dfa::Cache,
+    line: &[u8],
+) -> bool {
+    let config = regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
+    let Ok(mut sid) = dfa.start_state(cache, &config) else {
+        return true;
+    };
+    for &b in line {
+        sid = match dfa.next_state(cache, sid, b) {
+            Ok(s) => s,
+            Err(_) => return true,
+        };
+        if sid.is_tagged() {
+            if sid.is_match() {
+                return true;
+            }
+            if sid.is_dead() {
+                return false;
+            }
+            if sid.is_quit() {
+                return true;
+            }
+        }
+    }
+    dfa.next_eoi_state(cache, sid).is_ok_and(|s| s.is_match())
+}
+
+/// A line the log's tail remembers: not empty, not only blanks.
+fn tail_worthy(text: &[u8]) -> bool {
+    !text.iter().all(u8::is_ascii_whitespace)
+}
+
 /// Lines of the failing step itself: not `after_script` (it runs after a
 /// failure too and is the same for every failure of a job) nor the runner's
 /// cache and artifact upload and clean-up.
@@ -217,6 +255,8 @@ pub struct Scanner<'c> {
     catalog: &'c Catalog,
     /// (line index in the batch, rule) pairs to check (reused buffer).
     candidates: Vec<(u32, u32)>,
+    /// The lazy DFA cache of the catalog's anchored rules.
+    anchored_cache: Option<regex_automata::hybrid::dfa::Cache>,
     /// Rules that matched the current line (reused buffer).
     matched: Vec<usize>,
     hits: Vec<RuleHits>,
@@ -261,6 +301,7 @@ impl<'c> Scanner<'c> {
         Scanner {
             catalog,
             candidates: Vec::new(),
+            anchored_cache: catalog.anchored_union.as_ref().map(|d| d.create_cache()),
             matched: Vec::with_capacity(n),
             hits: (0..n).map(|_| RuleHits::default()).collect(),
             recent: LineRing::new(CONTEXT_LINES),
@@ -278,12 +319,6 @@ impl<'c> Scanner<'c> {
     }
 
     pub fn feed(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {
-        if !text.is_empty() && !text.iter().all(u8::is_ascii_whitespace) {
-            self.tail.push(line, text);
-            if in_failing_step(kind) {
-                self.step_tail.push(line, text);
-            }
-        }
         let start = self.batch.len();
         self.batch.extend_from_slice(text);
         self.batch_lines.push(BatchLine {
@@ -326,6 +361,15 @@ impl<'c> Scanner<'c> {
                 }
             }
             pos = l.end + 1;
+        }
+        if let (Some(dfa), Some(cache)) = (&self.catalog.anchored_union, &mut self.anchored_cache) {
+            for (idx, l) in lines.iter().enumerate() {
+                if may_match_at_start(dfa, cache, &batch[l.start..l.end]) {
+                    for &r in &self.catalog.anchored {
+                        candidates.push((idx as u32, r));
+                    }
+                }
+            }
         }
         if let Some(u) = &self.catalog.always_union {
             let mut pos = 0usize;
@@ -383,6 +427,24 @@ impl<'c> Scanner<'c> {
             self.add_after_context(d.number, &batch[d.start..d.end]);
             done += 1;
         }
+        // The rings of the log's last lines take this batch's last ones.
+        for (ring, step_only) in [(&mut self.tail, false), (&mut self.step_tail, true)] {
+            let mut keep = 0usize;
+            let mut from = lines.len();
+            while from > 0 && keep < ring.cap {
+                from -= 1;
+                let l = &lines[from];
+                if tail_worthy(&batch[l.start..l.end]) && (!step_only || in_failing_step(l.kind)) {
+                    keep += 1;
+                }
+            }
+            for l in &lines[from..] {
+                let text = &batch[l.start..l.end];
+                if tail_worthy(text) && (!step_only || in_failing_step(l.kind)) {
+                    ring.push(l.number, text);
+                }
+            }
+        }
         self.prev_lines.clear();
         for l in &lines[lines.len().saturating_sub(CONTEXT_LINES)..] {
             let end = l.end.min(l.start + MAX_EVIDENCE_TEXT);
@@ -399,15 +461,34 @@ impl<'c> Scanner<'c> {
 
     /// The line just fed is a failure anchor: remember the lines above it.
     pub fn mark_anchor(&mut self, line: u64) {
-        let above = |ring: &LineRing| -> Vec<(u64, Vec<u8>)> {
-            ring.items
-                .iter()
-                .filter(|(n, _)| *n < line)
-                .cloned()
-                .collect()
-        };
-        self.anchor_tail = Some(above(&self.tail));
-        self.anchor_step_tail = Some(above(&self.step_tail));
+        self.anchor_tail = Some(self.last_lines(&self.tail, false, line));
+        self.anchor_step_tail = Some(self.last_lines(&self.step_tail, true, line));
+    }
+
+    /// What `ring` would hold if every line fed so far had gone through it
+    /// (the rings are only filled when a batch is flushed: copying every line
+    /// as it comes would cost more than matching it), keeping the lines
+    /// before `line`.
+    fn last_lines(&self, ring: &LineRing, step_only: bool, line: u64) -> Vec<(u64, Vec<u8>)> {
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+        for l in self.batch_lines.iter().rev() {
+            if out.len() >= ring.cap {
+                break;
+            }
+            let text = &self.batch[l.start..l.end];
+            if tail_worthy(text) && (!step_only || in_failing_step(l.kind)) {
+                out.push((l.number, text[..text.len().min(MAX_EVIDENCE_TEXT)].to_vec()));
+            }
+        }
+        for (n, t) in ring.items.iter().rev() {
+            if out.len() >= ring.cap {
+                break;
+            }
+            out.push((*n, t.clone()));
+        }
+        out.reverse();
+        out.retain(|(n, _)| *n < line);
+        out
     }
 
     fn record(&mut self, line: u64, text: &[u8], section: Option<usize>, kind: SectionKind) {

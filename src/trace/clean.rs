@@ -179,10 +179,17 @@ fn parse_marker(b: &[u8]) -> Option<(Marker, usize)> {
 
 /// Removes section markers from `line`, appending the rest to `out` and the
 /// markers to `markers`. Lines without `section_` take the fast path.
+/// Built once: a searcher made per line costs more than the search.
+static SECTION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"section_"));
+
+/// True when `line` holds `section_` (maybe a marker). Cheaper than a
+/// substring search on short lines: `_` is rare, and `section` must precede it.
+fn has_section_marker(line: &[u8]) -> bool {
+    memchr::memchr_iter(b'_', line).any(|i| line[..i].ends_with(b"section"))
+}
+
 fn extract_markers(line: &[u8], out: &mut Vec<u8>, markers: &mut Vec<Marker>) {
-    // Built once: a searcher made per line costs more than the search.
-    static SECTION: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"section_"));
     let finder = SECTION.find_iter(line);
     let mut last = 0;
     for pos in finder {
@@ -198,61 +205,112 @@ fn extract_markers(line: &[u8], out: &mut Vec<u8>, markers: &mut Vec<Marker>) {
     out.extend_from_slice(&line[last..]);
 }
 
-/// Keeps what a terminal would show after `\r` redraws: the text after the
-/// last carriage return that is followed by something. A trailing `\r` (from
-/// `\r\n` line ends) is dropped.
-fn apply_carriage_returns(buf: &mut Vec<u8>) {
-    while buf.last() == Some(&b'\r') {
-        buf.pop();
+/// What a terminal would show after `\r` redraws: the text after the last
+/// carriage return that is followed by something. Trailing `\r`s (from
+/// `\r\n` line ends) are dropped.
+fn after_carriage_returns(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\r'] = line {
+        line = rest;
     }
-    if let Some(pos) = memchr::memrchr(b'\r', buf) {
-        buf.drain(..=pos);
+    match memchr::memrchr(b'\r', line) {
+        Some(pos) => &line[pos + 1..],
+        None => line,
+    }
+}
+
+/// Bytes that end a run of plain text: ESC, other control characters (tabs
+/// stay) and DEL.
+fn is_special(c: u8) -> bool {
+    (c < 0x20 && c != b'\t') || c == 0x7f
+}
+
+/// Index of the first [`is_special`] byte of `s` (or its length). Checks
+/// 16 bytes at a time without an early exit, which the compiler vectorises:
+/// most lines have no special byte at all.
+fn first_special(s: &[u8]) -> usize {
+    let mut at = 0;
+    for chunk in s.chunks_exact(16) {
+        if chunk.iter().fold(false, |any, &c| any | is_special(c)) {
+            break;
+        }
+        at += 16;
+    }
+    at + s[at..]
+        .iter()
+        .position(|&c| is_special(c))
+        .unwrap_or(s.len() - at)
+}
+
+/// Colours and weight a line was printed with (many tools colour their errors).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Style {
+    /// Some text was red (SGR 31 or 91) or red-backed (41, 101).
+    pub red: bool,
+    /// Some text was bold (SGR 1).
+    pub bold: bool,
+    /// Some text was yellow (SGR 33 or 93), as warnings often are.
+    pub yellow: bool,
+}
+
+impl Style {
+    /// Reads the parameters of one SGR sequence (`31;1` of `\e[31;1m`).
+    fn apply_sgr(&mut self, params: &[u8]) {
+        for p in params.split(|&c| c == b';') {
+            match p {
+                b"31" | b"91" | b"41" | b"101" => self.red = true,
+                b"1" | b"01" => self.bold = true,
+                b"33" | b"93" => self.yellow = true,
+                _ => {}
+            }
+        }
     }
 }
 
 /// Removes ANSI escape sequences and other control characters (tabs stay)
-/// from `src`, appending the visible text to `out`.
-fn strip_ansi(src: &[u8], out: &mut Vec<u8>) {
+/// from `src`, appending the visible text to `out` a run at a time, and
+/// notes the colours the sequences set.
+fn strip_ansi(src: &[u8], out: &mut Vec<u8>, style: &mut Style) {
     let mut i = 0;
     while i < src.len() {
-        let c = src[i];
-        if c == 0x1b {
-            i += 1;
-            match src.get(i) {
-                Some(b'[') => {
-                    // CSI: parameters and intermediates, then one final byte.
-                    i += 1;
-                    while i < src.len() && !(0x40..=0x7e).contains(&src[i]) {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                Some(b']') => {
-                    // OSC: up to BEL or ESC \.
-                    i += 1;
-                    while i < src.len() {
-                        if src[i] == 0x07 {
-                            i += 1;
-                            break;
-                        }
-                        if src[i] == 0x1b && src.get(i + 1) == Some(&b'\\') {
-                            i += 2;
-                            break;
-                        }
-                        i += 1;
-                    }
-                }
-                Some(_) => i += 1,
-                None => {}
-            }
-            continue;
-        }
-        if c < 0x20 && c != b'\t' || c == 0x7f {
-            i += 1;
-            continue;
-        }
-        out.push(c);
+        let run = first_special(&src[i..]);
+        out.extend_from_slice(&src[i..i + run]);
+        i += run;
+        let Some(&c) = src.get(i) else { break };
         i += 1;
+        if c != 0x1b {
+            continue;
+        }
+        match src.get(i) {
+            Some(b'[') => {
+                // CSI: parameters and intermediates, then one final byte.
+                i += 1;
+                let params = i;
+                while i < src.len() && !(0x40..=0x7e).contains(&src[i]) {
+                    i += 1;
+                }
+                if src.get(i) == Some(&b'm') {
+                    style.apply_sgr(&src[params..i]);
+                }
+                i += 1;
+            }
+            Some(b']') => {
+                // OSC: up to BEL or ESC \.
+                i += 1;
+                while i < src.len() {
+                    if src[i] == 0x07 {
+                        i += 1;
+                        break;
+                    }
+                    if src[i] == 0x1b && src.get(i + 1) == Some(&b'\\') {
+                        i += 2;
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            Some(_) => i += 1,
+            None => {}
+        }
     }
 }
 
@@ -276,19 +334,27 @@ pub struct LineCleaner {
     pub text: Vec<u8>,
     /// Markers found on the last cleaned line.
     pub markers: Vec<Marker>,
+    /// How the last cleaned line was coloured.
+    pub style: Style,
 }
 
 impl LineCleaner {
-    /// Cleans `raw` into `self.text` (and `self.markers`).
+    /// Cleans `raw` into `self.text` (and `self.markers`, `self.style`).
+    /// A line without section markers is never copied but once.
     pub fn clean(&mut self, raw: &[u8]) -> LinePrefix {
-        self.scratch.clear();
         self.text.clear();
         self.markers.clear();
+        self.style = Style::default();
         let (rest, prefix) = strip_timestamp(raw);
         let rest = strip_travis_markers(rest);
-        extract_markers(rest, &mut self.scratch, &mut self.markers);
-        apply_carriage_returns(&mut self.scratch);
-        strip_ansi(&self.scratch, &mut self.text);
+        let src: &[u8] = if has_section_marker(rest) {
+            self.scratch.clear();
+            extract_markers(rest, &mut self.scratch, &mut self.markers);
+            &self.scratch
+        } else {
+            rest
+        };
+        strip_ansi(after_carriage_returns(src), &mut self.text, &mut self.style);
         // Trailing whitespace carries no meaning and breaks text comparisons.
         while self.text.last().is_some_and(|c| c.is_ascii_whitespace()) {
             self.text.pop();
@@ -309,6 +375,19 @@ mod tests {
             c.markers.clone(),
             p,
         )
+    }
+
+    #[test]
+    fn the_first_special_byte_is_found_in_any_position() {
+        for n in [0usize, 1, 15, 16, 17, 40] {
+            let mut line = vec![b'a'; n];
+            assert_eq!(first_special(&line), n);
+            line.push(0x1b);
+            line.extend_from_slice(b"xyz\tq");
+            assert_eq!(first_special(&line), n, "{n}");
+        }
+        assert_eq!(first_special(b"tab\tstays"), 9);
+        assert_eq!(first_special(b"del\x7f"), 3);
     }
 
     #[test]

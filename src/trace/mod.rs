@@ -291,10 +291,9 @@ fn is_step_failure(text: &[u8]) -> bool {
         || (text.starts_with(b"Build step '") && text.ends_with(b"marked build as failure"))
 }
 
-/// gitlab-runner's line when a log hit its `output_limit`; the searcher is
-/// built once, not per line.
-static OUTPUT_LIMIT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"Job's log exceeded limit of"));
+/// gitlab-runner's words when a log hit its `output_limit` (found by its
+/// rare first letter: a substring searcher per line costs more on short lines).
+const OUTPUT_LIMIT: &[u8] = b"Job's log exceeded limit of";
 
 fn note_runner_lines(facts: &mut TraceFacts, text: &[u8], number: u64) {
     if is_step_failure(text) {
@@ -306,7 +305,7 @@ fn note_runner_lines(facts: &mut TraceFacts, text: &[u8], number: u64) {
         if text.starts_with(b"ERROR: Job failed (system failure)") {
             facts.system_failure = true;
         }
-    } else if OUTPUT_LIMIT.find(text).is_some() {
+    } else if memchr::memchr_iter(b'J', text).any(|i| text[i..].starts_with(OUTPUT_LIMIT)) {
         facts.output_limit_line.get_or_insert(number);
     }
 }
