@@ -111,7 +111,13 @@ pub struct Catalog {
     pub rules: Vec<Rule>,
     /// Every rule's required literals (see [`super::literals`]), ASCII case
     /// insensitive: a line with none of a rule's literals cannot match it.
-    pub(crate) literals: AhoCorasick,
+    /// An NFA, quick to build, for small logs...
+    literals_nfa: AhoCorasick,
+    /// ...and a DFA, quicker to search but slower to build, made once this
+    /// catalog has searched [`DFA_AFTER`] bytes (a big log, or many logs).
+    literals_dfa: OnceLock<Option<AhoCorasick>>,
+    searched: std::sync::atomic::AtomicU64,
+    literal_patterns: Vec<Vec<u8>>,
     /// Literal pattern id → the rules that require it.
     pub(crate) literal_rules: Vec<Vec<u32>>,
     /// Rules without a useful literal whose every match starts at the
@@ -126,6 +132,9 @@ pub struct Catalog {
     /// line ends) running over the whole batch.
     pub(crate) always_union: Option<MetaRegex>,
 }
+
+/// Bytes searched with the literals' NFA before their DFA is built.
+const DFA_AFTER: u64 = 1 << 20;
 
 /// Bytes of a required literal searched for.
 const PREFILTER_LITERAL: usize = 8;
@@ -147,10 +156,43 @@ fn compile(
             MetaRegex::config()
                 .utf8_empty(false)
                 .match_kind(kind)
-                .hybrid_cache_capacity(cache),
+                .hybrid_cache_capacity(cache)
+                // Only "does it match" is asked: no capture groups, and no
+                // prefilter of its own where the catalog's literals already
+                // picked the line (building one costs more than it saves).
+                .which_captures(regex_automata::nfa::thompson::WhichCaptures::None)
+                .auto_prefilter(multi_line),
         )
         .build_many(patterns)
         .map_err(Box::new)
+}
+
+/// What the prefilter needs of a pattern: its required literals (see
+/// [`super::literals`]) and whether every match starts at the line's start.
+pub(crate) type PatternFacts = (Option<Vec<Vec<u8>>>, bool);
+
+/// Parses `pattern` with the matcher's syntax and reads its [`PatternFacts`].
+pub(crate) fn pattern_facts(pattern: &str) -> Result<PatternFacts, String> {
+    let hir =
+        regex_automata::util::syntax::parse_with(pattern, &syntax()).map_err(|e| e.to_string())?;
+    let start_anchored = hir
+        .properties()
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start);
+    Ok((super::literals::required(&hir), start_anchored))
+}
+
+/// One Aho-Corasick automaton of the literals, ASCII case-insensitive,
+/// reporting every match (a literal may contain another).
+fn literal_searcher(
+    patterns: &[Vec<u8>],
+    kind: aho_corasick::AhoCorasickKind,
+) -> Result<AhoCorasick, aho_corasick::BuildError> {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .kind(Some(kind))
+        .build(patterns)
 }
 
 fn syntax() -> regex_automata::util::syntax::Config {
@@ -317,36 +359,48 @@ impl Catalog {
             };
             // A user's pattern is checked now, with the matcher's own syntax
             // (bytes, ASCII classes), so the error names the rule; the
-            // built-in ones are checked by the tests and compile on first use.
-            let hir =
-                regex_automata::util::syntax::parse_with(&pattern, &syntax()).map_err(|e| {
-                    at(
-                        "pattern",
-                        format!("invalid regex: {}", crate::error::one_line(&e.to_string())),
-                    )
-                })?;
+            // built-in ones are checked by the tests and compile on first
+            // use, and their prefilter facts come from a table made at
+            // build time (parsing 150 patterns is a quarter of a run on a
+            // small log).
             let user_rule = origin_s.as_str() != "built-in rules";
             let matcher = OnceLock::new();
-            if user_rule {
-                let m = compile(
-                    &[pattern.as_str()],
-                    MatchKind::LeftmostFirst,
-                    false,
-                    1 << 20,
-                )
-                .map_err(|e| {
-                    at(
-                        "pattern",
-                        format!("invalid regex: {}", crate::error::one_line(&e.to_string())),
-                    )
-                })?;
-                let _ = matcher.set(Some(m));
-            }
-            let start_anchored = hir
-                .properties()
-                .look_set_prefix()
-                .contains(regex_syntax::hir::Look::Start);
-            required.push((super::literals::required(&hir), start_anchored));
+            let known = if user_rule {
+                None
+            } else {
+                super::prefilter_table::lookup(&r.id, &pattern)
+            };
+            let facts = match known {
+                Some(f) => f,
+                None => {
+                    let facts = pattern_facts(&pattern).map_err(|e| {
+                        at(
+                            "pattern",
+                            format!("invalid regex: {}", crate::error::one_line(&e)),
+                        )
+                    })?;
+                    if user_rule {
+                        let m = compile(
+                            &[pattern.as_str()],
+                            MatchKind::LeftmostFirst,
+                            false,
+                            1 << 20,
+                        )
+                        .map_err(|e| {
+                            at(
+                                "pattern",
+                                format!(
+                                    "invalid regex: {}",
+                                    crate::error::one_line(&e.to_string())
+                                ),
+                            )
+                        })?;
+                        let _ = matcher.set(Some(m));
+                    }
+                    facts
+                }
+            };
+            required.push(facts);
             let unless = match &r.unless {
                 None => None,
                 Some(u) => Some(regex::bytes::Regex::new(u).map_err(|e| {
@@ -416,12 +470,9 @@ impl Catalog {
                 }
             }
         }
-        let literals = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(&patterns)
-            .map_err(|e| compile_error(&e))?;
+        let literals_nfa =
+            literal_searcher(&patterns, aho_corasick::AhoCorasickKind::ContiguousNFA)
+                .map_err(|e| compile_error(&e))?;
         let union_of = |ids: &[u32], multi_line: bool| -> anyhow::Result<Option<MetaRegex>> {
             if ids.is_empty() {
                 return Ok(None);
@@ -458,13 +509,34 @@ impl Catalog {
         Ok(Catalog {
             categories,
             rules,
-            literals,
+            literals_nfa,
+            literals_dfa: OnceLock::new(),
+            searched: std::sync::atomic::AtomicU64::new(0),
+            literal_patterns: patterns,
             literal_rules,
             anchored,
             anchored_union,
             always,
             always_union,
         })
+    }
+
+    /// The literal searcher for the next `len` bytes: the NFA until the
+    /// catalog has searched [`DFA_AFTER`] bytes, then the DFA (its building
+    /// pays for itself within about a megabyte of log).
+    pub(crate) fn literals(&self, len: usize) -> &AhoCorasick {
+        let before = self
+            .searched
+            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
+        if before + (len as u64) < DFA_AFTER {
+            return &self.literals_nfa;
+        }
+        self.literals_dfa
+            .get_or_init(|| {
+                literal_searcher(&self.literal_patterns, aho_corasick::AhoCorasickKind::DFA).ok()
+            })
+            .as_ref()
+            .unwrap_or(&self.literals_nfa)
     }
 
     pub fn category(&self, id: &str) -> Option<usize> {

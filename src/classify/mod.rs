@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod failure_reason;
 pub mod literals;
+pub mod prefilter_table;
 pub mod render;
 pub mod stages;
 
@@ -279,7 +280,7 @@ pub struct Scanner<'c> {
 }
 
 /// Bytes of cleaned text matched at once.
-const BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const BATCH_BYTES: usize = 256 * 1024;
 
 /// Where one line sits in the batch.
 struct BatchLine {
@@ -348,7 +349,7 @@ impl<'c> Scanner<'c> {
         // the whole batch); then every literal of that line alone gives its
         // rules (an overlapping search: one literal may contain another).
         let mut pos = 0usize;
-        let ac = &self.catalog.literals;
+        let ac = self.catalog.literals(batch.len());
         while pos < batch.len() {
             let Some(m) = ac.find(aho_corasick::Input::new(&batch[..]).range(pos..)) else {
                 break;
