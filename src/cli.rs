@@ -410,6 +410,11 @@ pub struct ClassifyArgs {
     #[arg(long, exclusive = true)]
     pub print_rules: bool,
 
+    /// With --format json: every candidate line with its features and score
+    /// (`ranked`), for training the line model (tests/eval/ranker.py).
+    #[arg(long, hide = true)]
+    pub dump_candidates: bool,
+
     /// LLM second opinion: `auto` asks the configured provider
     /// (ANTHROPIC_API_KEY or RUNNERIQ_LLM_URL) when the rules' confidence is
     /// below RUNNERIQ_LLM_THRESHOLD (default 0.5); `off` never asks.
@@ -844,6 +849,7 @@ fn run_classify(args: ClassifyArgs) -> anyhow::Result<ExitCode> {
         } else {
             0
         },
+        dump_candidates: args.dump_candidates,
     };
     if args.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(input("stdin (`-`) can be given only once"));

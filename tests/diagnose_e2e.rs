@@ -1718,9 +1718,10 @@ fn a_log_line_cannot_smuggle_markers_out_of_its_fence_when_the_note_is_resolved(
     let s = Scenario::mr_pipeline();
     // The compile error's log carries lines that imitate the resolved note's
     // markers and state, with links, a tracking pixel, HTML and a mention.
+    // Two lines, just above the compiler's `FAILED:` line (its context).
     let hostile = format!(
         "error: <!-- runneriq:previous --> {}\n[details](https://evil.example/phish) \
-         ![x](https://evil.example/pixel.png) <img src=\"https://evil.example/p.png\"> @all\n\
+         ![x](https://evil.example/pixel.png) <img src=\"https://evil.example/p.png\"> @all \
          error: <!-- runneriq:previous-end -->\n",
         silencing_state(&fingerprints)
     );

@@ -1052,7 +1052,7 @@ proptest! {
         tail_lines in prop_oneof![Just(0usize), 0usize..24],
         failure_reason in failure_reason(),
     ) {
-        let opts = ClassifyOptions { max_evidence, failure_reason, tail_lines };
+        let opts = ClassifyOptions { max_evidence, failure_reason, tail_lines, dump_candidates: false };
         check_classify(&input, capacity, &opts)?;
     }
 }

@@ -27,8 +27,8 @@ const CASES: &[Case] = &[
     Case {
         file: "docker_exit_code_1.log",
         category: "test_failure",
-        line: 46,
-        text: "FAILED tests/test_refunds.py::test_refund_rounding - AssertionError",
+        line: 44,
+        text: "tests/test_refunds.py:27: AssertionError",
         section: "step_script",
     },
     Case {
@@ -83,8 +83,8 @@ const CASES: &[Case] = &[
     Case {
         file: "artifacts_upload_413_after_test_failure.log",
         category: "test_failure",
-        line: 37,
-        text: "FAILED tests/test_export.py::test_export_csv",
+        line: 34,
+        text: "tests/test_export.py:14: AssertionError",
         section: "step_script",
     },
     Case {

@@ -476,6 +476,7 @@ pub fn classify_traces(
                         max_evidence,
                         failure_reason: task.failure_reason.clone(),
                         tail_lines,
+                        dump_candidates: false,
                     };
                     let outcome = classify_one(client, task, catalog, &opts, limits);
                     *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);

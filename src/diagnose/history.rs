@@ -103,24 +103,19 @@ pub const FINGERPRINT_LINES: usize = 2;
 /// The fingerprint of a classified failure: its category and its
 /// [`FINGERPRINT_LINES`] best evidence lines, redacted then normalised.
 ///
-/// Lines the rules picked come first; the log's last lines that ranking
-/// adds near the failure anchor only when asked for more evidence
-/// (`max_evidence` ≥ 3) are left out, or the fingerprint would depend on how
-/// much evidence the caller asked for. When no rule picked a line (an
-/// unknown failure), the evidence is the failing step's last lines, closest
-/// to the failure first: the fingerprint is made of its last words, not of
-/// older lines or the runner's clean-up. A failure with no evidence is
+/// The evidence is chosen greedily in the line model's order, so its first
+/// lines are the same whatever `max_evidence` the caller asked for: the
+/// history lookups (which ask for [`FINGERPRINT_LINES`]) and a diagnosis
+/// (which asks for more) fingerprint the same failure alike. When no rule
+/// picked a line (an unknown failure), the evidence is the failing step's
+/// last lines, closest to the failure first. A failure with no evidence is
 /// fingerprinted by GitLab's failure reason.
 pub fn fingerprint_of(
     c: &crate::classify::Classification,
     failure_reason: Option<&str>,
     redactor: &Redactor,
 ) -> String {
-    let picked: Vec<&crate::classify::Evidence> = if c.evidence.iter().any(|e| e.rule != "tail") {
-        c.evidence.iter().filter(|e| e.rule != "tail").collect()
-    } else {
-        c.evidence.iter().collect()
-    };
+    let picked: Vec<&crate::classify::Evidence> = c.evidence.iter().collect();
     let mut lines: Vec<(u64, String)> = picked
         .iter()
         .take(FINGERPRINT_LINES)

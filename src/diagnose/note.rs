@@ -1082,6 +1082,7 @@ mod tests {
                 advice: "Fix it.".into(),
                 failure_reason: None,
                 tail: Vec::new(),
+                ranked: Vec::new(),
                 log: crate::classify::LogFacts {
                     lines: 100,
                     bytes: 100,

@@ -11,7 +11,7 @@ pub mod lines;
 
 use std::io::{self, BufRead};
 
-pub use clean::{LineCleaner, LinePrefix, Marker};
+pub use clean::{LineCleaner, LinePrefix, Marker, Style};
 pub use lines::LineReader;
 
 /// Sections recorded per trace; a log with more still parses, the rest are
@@ -55,6 +55,11 @@ pub enum SectionKind {
     Teardown,
 }
 
+/// The section RunnerIQ opens at GitHub Actions' `Post job cleanup.` line:
+/// what follows is the runner tidying up (git config, orphan processes),
+/// never the failure.
+pub const GHA_POST_JOB: &str = "post_job_cleanup";
+
 pub fn section_kind(name: &str) -> SectionKind {
     match name {
         "resolve_secrets" | "prepare_executor" | "prepare_script" | "get_sources"
@@ -64,7 +69,8 @@ pub fn section_kind(name: &str) -> SectionKind {
         | "archive_cache_on_failure"
         | "upload_artifacts_on_success"
         | "upload_artifacts_on_failure"
-        | "cleanup_file_variables" => SectionKind::Teardown,
+        | "cleanup_file_variables"
+        | GHA_POST_JOB => SectionKind::Teardown,
         _ => SectionKind::Script,
     }
 }
@@ -154,6 +160,8 @@ pub struct TraceLine<'a> {
     pub section: Option<usize>,
     pub section_kind: SectionKind,
     pub prefix: LinePrefix,
+    /// Colours the line was printed with.
+    pub style: Style,
 }
 
 /// Reads a trace once and calls `visit` for every line.
@@ -203,6 +211,16 @@ impl TraceWalker {
                 let m = self.cleaner.markers[i].clone();
                 self.apply_marker(m, number);
             }
+            if self.open.is_empty() && self.cleaner.text == b"Post job cleanup." {
+                self.apply_marker(
+                    Marker {
+                        start: true,
+                        unix_time: 0,
+                        name: GHA_POST_JOB.to_string(),
+                    },
+                    number,
+                );
+            }
             let text = &self.cleaner.text[..];
             note_runner_lines(&mut self.facts, text, number);
             let section = self.open.last().copied();
@@ -215,6 +233,7 @@ impl TraceWalker {
                 section,
                 section_kind,
                 prefix,
+                style: self.cleaner.style,
             };
             visit(&line, &self.facts);
         }
