@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""A hostile GitLab on loopback, for tests/bench/hostile.sh (not part of
-`cargo test`): a pipeline's jobs page made of N MiB of `{}`, or a failed job
-whose trace arrives two bytes at a time, every few seconds, for ever.
+"""A GitLab on loopback for the benchmark scripts (not part of `cargo test`):
+a pipeline's jobs page made of N MiB of `{}`, a failed job whose trace
+arrives two bytes at a time, every few seconds, for ever (tests/bench/
+hostile.sh), or N failed jobs each serving the trace in FILE (tests/bench/
+diagnose.sh).
 
     hostile_gitlab.py PORT_FILE empty-page MIB
     hostile_gitlab.py PORT_FILE dribble SECONDS_BETWEEN_CHUNKS
+    hostile_gitlab.py PORT_FILE traces N PREFIX   (job i's trace is PREFIX.i)
 """
 import json
 import sys
@@ -28,6 +31,9 @@ def job(i, name, status):
 if mode == "empty-page":
     n = int(float(arg) * (1 << 20))
     PAGE = ("[" + "{}," * (n // 3 - 1) + "{}]").encode()
+elif mode == "traces":
+    TRACES = [open(f"{sys.argv[4]}.{i}", "rb").read() for i in range(int(arg))]
+    PAGE = json.dumps([job(5001 + i, f"test:shard {i + 1}", "failed") for i in range(int(arg))]).encode()
 else:
     PAGE = json.dumps([job(5001, "test:dribble", "failed"), job(5002, "build", "success")]).encode()
 
@@ -49,6 +55,9 @@ class Handler(BaseHTTPRequestHandler):
         path = self.path.split("?")[0]
         if path == f"{PIPELINE}/jobs":
             return self.send(PAGE)
+        if mode == "traces" and path.startswith(f"{API}/projects/42/jobs/") and path.endswith("/trace"):
+            i = int(path.split("/")[-2]) - 5001
+            return self.send(TRACES[i], "text/plain")
         if path == f"{API}/projects/42/jobs/5001/trace":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
