@@ -274,19 +274,7 @@ fn a_snapshot_gives_the_same_report_without_the_api() {
     let e = env(&fake);
     let snap = tmp("week.json.gz");
     let snap_s = snap.to_string_lossy().into_owned();
-    let o = with_env(
-        &[
-            "snapshot",
-            "--project",
-            "42",
-            "--since",
-            "7d",
-            "-o",
-            &snap_s,
-            "--quiet",
-        ],
-        &e,
-    );
+    let o = snapshot_week(&snap_s, &e);
     ok(&o);
     assert!(stderr(&o).contains("jobs,"), "{}", stderr(&o));
     let live = with_env(
@@ -640,6 +628,23 @@ fn the_tag_bridges_activity_comes_from_the_audit_log() {
     );
 }
 
+/// `runneriq snapshot` of the last 7 days of project 42 into `path`.
+fn snapshot_week(path: &str, env: &[(String, String)]) -> Output {
+    with_env(
+        &[
+            "snapshot",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "-o",
+            path,
+            "--quiet",
+        ],
+        env,
+    )
+}
+
 /// The longest JSON string anywhere in `v`, in bytes.
 fn longest_string(v: &Value) -> usize {
     match v {
@@ -660,19 +665,7 @@ fn a_snapshot_with_huge_names_keeps_them_cut_at_1_kib() {
     let fake = gitlab();
     let snap = tmp("names.json.gz");
     let snap_s = snap.to_string_lossy().into_owned();
-    ok(&with_env(
-        &[
-            "snapshot",
-            "--project",
-            "42",
-            "--since",
-            "7d",
-            "-o",
-            &snap_s,
-            "-q",
-        ],
-        &env(&fake),
-    ));
+    ok(&snapshot_week(&snap_s, &env(&fake)));
     // Every job name becomes 1 MiB long (a damaged or hostile snapshot: each
     // line stays under the 4 MiB line limit). Interned whole, 150 names of
     // 3.9 MiB took 3 GB.
