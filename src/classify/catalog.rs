@@ -6,7 +6,7 @@ use std::path::Path;
 
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::automaton::Automaton;
 use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Input, MatchKind};
 use serde::Deserialize;
@@ -83,24 +83,94 @@ pub struct Rule {
     pub prefer: Prefer,
     /// The pattern alone, compiled on first use: most rules never see a
     /// line with their literal, so most never compile.
-    matcher: OnceLock<Option<MetaRegex>>,
+    matcher: OnceLock<Option<Matcher>>,
+}
+
+/// One rule's pattern as the scanner runs it: only "does this line match"
+/// is asked, so a forward lazy DFA is all it needs (no reverse automaton, no
+/// capture engines: a third of the cost of a full regex to build). Should
+/// the DFA give up (its cache thrashing on a pathological line), a full
+/// regex, built then, answers instead.
+#[derive(Debug)]
+pub(crate) struct Matcher {
+    dfa: regex_automata::hybrid::dfa::DFA,
+    pattern: String,
+    fallback: OnceLock<Option<MetaRegex>>,
+}
+
+/// Lazy DFA cache of one rule's [`Matcher`] (one per rule and scanner).
+pub(crate) type MatchCache = regex_automata::hybrid::dfa::Cache;
+
+/// Lazy DFA cache of a rule's matcher.
+const RULE_CACHE: usize = 1 << 20;
+
+impl Matcher {
+    fn new(pattern: &str) -> Result<Matcher, String> {
+        let nfa = regex_automata::nfa::thompson::Compiler::new()
+            .syntax(syntax())
+            .configure(
+                regex_automata::nfa::thompson::Config::new()
+                    .utf8(false)
+                    .which_captures(regex_automata::nfa::thompson::WhichCaptures::None),
+            )
+            .build(pattern)
+            .map_err(|e| e.to_string())?;
+        let dfa = regex_automata::hybrid::dfa::DFA::builder()
+            .configure(
+                regex_automata::hybrid::dfa::DFA::config()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .cache_capacity(RULE_CACHE),
+            )
+            .build_from_nfa(nfa)
+            .map_err(|e| e.to_string())?;
+        Ok(Matcher {
+            dfa,
+            pattern: pattern.to_string(),
+            fallback: OnceLock::new(),
+        })
+    }
+
+    fn is_match(&self, cache: &mut MatchCache, line: &[u8]) -> bool {
+        let input = Input::new(line).earliest(true);
+        match self.dfa.try_search_fwd(cache, &input) {
+            Ok(m) => m.is_some(),
+            Err(_) => self
+                .fallback
+                .get_or_init(|| {
+                    compile(
+                        &[self.pattern.as_str()],
+                        MatchKind::LeftmostFirst,
+                        false,
+                        RULE_CACHE,
+                    )
+                    .ok()
+                })
+                .as_ref()
+                .is_some_and(|m| m.is_match(Input::new(line))),
+        }
+    }
 }
 
 impl Rule {
+    fn matcher(&self) -> Option<&Matcher> {
+        self.matcher
+            .get_or_init(|| Matcher::new(&self.pattern).ok())
+            .as_ref()
+    }
+
+    /// True when the rule's pattern matches `line` (one line, no `\n`),
+    /// with `cache` the rule's own (see [`Catalog::new_cache`]).
+    pub(crate) fn is_match_in(&self, cache: &mut Option<MatchCache>, line: &[u8]) -> bool {
+        let Some(m) = self.matcher() else {
+            return false;
+        };
+        let cache = cache.get_or_insert_with(|| m.dfa.create_cache());
+        m.is_match(cache, line)
+    }
+
     /// True when the rule's pattern matches `line` (one line, no `\n`).
     pub fn is_match(&self, line: &[u8]) -> bool {
-        self.matcher
-            .get_or_init(|| {
-                compile(
-                    &[self.pattern.as_str()],
-                    MatchKind::LeftmostFirst,
-                    false,
-                    1 << 20,
-                )
-                .ok()
-            })
-            .as_ref()
-            .is_some_and(|m| m.is_match(Input::new(line)))
+        self.is_match_in(&mut None, line)
     }
 }
 
@@ -112,32 +182,37 @@ pub struct Catalog {
     /// Every rule's required literals (see [`super::literals`]), ASCII case
     /// insensitive: a line with none of a rule's literals cannot match it.
     /// An NFA, quick to build, for small logs...
-    literals_nfa: AhoCorasick,
+    literals_nfa: aho_corasick::nfa::contiguous::NFA,
     /// ...and a DFA, quicker to search but slower to build, made once this
     /// catalog has searched [`DFA_AFTER`] bytes (a big log, or many logs).
-    literals_dfa: OnceLock<Option<AhoCorasick>>,
+    literals_dfa: OnceLock<Option<aho_corasick::dfa::DFA>>,
     searched: std::sync::atomic::AtomicU64,
     literal_patterns: Vec<Vec<u8>>,
-    /// Literal pattern id → the rules that require it.
+    /// Literal pattern id → the rules that require it (rules not anchored
+    /// at the line's start).
     pub(crate) literal_rules: Vec<Vec<u32>>,
-    /// Rules without a useful literal whose every match starts at the
-    /// beginning of the line (`^E\s{2,}\S`)...
+    /// Rules whose every match starts at the beginning of the line
+    /// (`^E\s{2,}\S`, `^e: \S+\.kts?:`), with or without a literal...
     pub(crate) anchored: Vec<u32>,
-    /// ...checked with one anchored search of their patterns at each line's
-    /// start (cheap: the lazy DFA dies on the first bytes of most lines).
+    /// ...matched by one anchored walk of all their patterns at each line's
+    /// start, every match reported (cheap: the lazy DFA dies on the first
+    /// bytes of most lines, and the walk says exactly which rules match).
     pub(crate) anchored_union: Option<regex_automata::hybrid::dfa::DFA>,
     /// The other rules without a useful literal...
     pub(crate) always: Vec<u32>,
     /// ...found by this automaton of their patterns (multi-line, `^`/`$` at
     /// line ends) running over the whole batch.
     pub(crate) always_union: Option<MetaRegex>,
+    /// Rule caches of finished scanners, for the next one (a lazy DFA's
+    /// states, once built, serve every log after).
+    cache_pool: std::sync::Mutex<Vec<Vec<Option<MatchCache>>>>,
 }
+
+/// Sets of rule caches kept for reuse (one per scanner running at once).
+const CACHE_POOL: usize = 4;
 
 /// Bytes searched with the literals' NFA before their DFA is built.
 const DFA_AFTER: u64 = 1 << 20;
-
-/// Bytes of a required literal searched for.
-const PREFILTER_LITERAL: usize = 8;
 
 /// Lazy DFA cache of the automaton of the rules without literals.
 const ALWAYS_CACHE: usize = 8 << 20;
@@ -182,17 +257,76 @@ pub(crate) fn pattern_facts(pattern: &str) -> Result<PatternFacts, String> {
     Ok((super::literals::required(&hir), start_anchored))
 }
 
-/// One Aho-Corasick automaton of the literals, ASCII case-insensitive,
-/// reporting every match (a literal may contain another).
-fn literal_searcher(
+/// The Aho-Corasick automata of the literals: ASCII case-insensitive,
+/// reporting every match (a literal may contain another), no prefilter of
+/// their own (hundreds of literals start with most bytes anyway).
+fn literals_nfa(
     patterns: &[Vec<u8>],
-    kind: aho_corasick::AhoCorasickKind,
-) -> Result<AhoCorasick, aho_corasick::BuildError> {
-    AhoCorasick::builder()
+) -> Result<aho_corasick::nfa::contiguous::NFA, aho_corasick::BuildError> {
+    aho_corasick::nfa::contiguous::Builder::new()
         .ascii_case_insensitive(true)
         .match_kind(aho_corasick::MatchKind::Standard)
-        .kind(Some(kind))
+        .prefilter(false)
         .build(patterns)
+}
+
+fn literals_dfa(patterns: &[Vec<u8>]) -> Result<aho_corasick::dfa::DFA, aho_corasick::BuildError> {
+    aho_corasick::dfa::Builder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(aho_corasick::MatchKind::Standard)
+        .prefilter(false)
+        .build(patterns)
+}
+
+/// Appends `(end, literal)` for every literal occurrence in `hay` to `out`,
+/// in the order of their ends: one pass, one table lookup per byte, a branch
+/// taken only at matches.
+///
+/// A DFA walk is bound by the latency of each lookup (the next state depends
+/// on the last), so two walks run interleaved, over the halves of `hay`
+/// split after a `\n`: no literal holds a `\n`, so no match straddles the
+/// split, and the second half starts from the start state. `second` is the
+/// second half's buffer (cleared, then appended to `out`).
+#[inline(never)]
+fn scan<A: Automaton>(a: &A, hay: &[u8], out: &mut Vec<(u32, u32)>, second: &mut Vec<(u32, u32)>) {
+    // Built for unanchored searches (the builders' default): never an error.
+    let Ok(start) = a.start_state(aho_corasick::Anchored::No) else {
+        return;
+    };
+    let found = |sid, end: usize, out: &mut Vec<(u32, u32)>| {
+        for k in 0..a.match_len(sid) {
+            out.push((end as u32, a.match_pattern(sid, k).as_u32()));
+        }
+    };
+    let half = hay.len() / 2;
+    let mid = memchr::memchr(b'\n', &hay[half..]).map_or(hay.len(), |i| half + i + 1);
+    let (x, y) = hay.split_at(mid);
+    second.clear();
+    let (mut s1, mut s2) = (start, start);
+    for (i, (&b1, &b2)) in x.iter().zip(y).enumerate() {
+        s1 = a.next_state(aho_corasick::Anchored::No, s1, b1);
+        s2 = a.next_state(aho_corasick::Anchored::No, s2, b2);
+        if a.is_special(s1) && a.is_match(s1) {
+            found(s1, i + 1, out);
+        }
+        if a.is_special(s2) && a.is_match(s2) {
+            found(s2, mid + i + 1, second);
+        }
+    }
+    let both = x.len().min(y.len());
+    for (i, &b) in x.iter().enumerate().skip(both) {
+        s1 = a.next_state(aho_corasick::Anchored::No, s1, b);
+        if a.is_special(s1) && a.is_match(s1) {
+            found(s1, i + 1, out);
+        }
+    }
+    for (i, &b) in y.iter().enumerate().skip(both) {
+        s2 = a.next_state(aho_corasick::Anchored::No, s2, b);
+        if a.is_special(s2) && a.is_match(s2) {
+            found(s2, mid + i + 1, second);
+        }
+    }
+    out.append(second);
 }
 
 fn syntax() -> regex_automata::util::syntax::Config {
@@ -380,19 +514,10 @@ impl Catalog {
                         )
                     })?;
                     if user_rule {
-                        let m = compile(
-                            &[pattern.as_str()],
-                            MatchKind::LeftmostFirst,
-                            false,
-                            1 << 20,
-                        )
-                        .map_err(|e| {
+                        let m = Matcher::new(&pattern).map_err(|e| {
                             at(
                                 "pattern",
-                                format!(
-                                    "invalid regex: {}",
-                                    crate::error::one_line(&e.to_string())
-                                ),
+                                format!("invalid regex: {}", crate::error::one_line(&e)),
                             )
                         })?;
                         let _ = matcher.set(Some(m));
@@ -452,7 +577,7 @@ impl Catalog {
                     let mut set: Vec<Vec<u8>> = set
                         .into_iter()
                         .map(|mut l| {
-                            l.truncate(PREFILTER_LITERAL);
+                            l.truncate(super::literals::SEARCHED);
                             l
                         })
                         .collect();
@@ -470,9 +595,10 @@ impl Catalog {
                 }
             }
         }
-        let literals_nfa =
-            literal_searcher(&patterns, aho_corasick::AhoCorasickKind::ContiguousNFA)
-                .map_err(|e| compile_error(&e))?;
+        let literals_nfa = literals_nfa(&patterns).map_err(|e| compile_error(&e))?;
+        literals_nfa
+            .start_state(aho_corasick::Anchored::No)
+            .map_err(|e| compile_error(&e))?;
         let union_of = |ids: &[u32], multi_line: bool| -> anyhow::Result<Option<MetaRegex>> {
             if ids.is_empty() {
                 return Ok(None);
@@ -499,7 +625,7 @@ impl Catalog {
                     .thompson(regex_automata::nfa::thompson::Config::new().utf8(false))
                     .configure(
                         regex_automata::hybrid::dfa::DFA::config()
-                            .match_kind(MatchKind::LeftmostFirst)
+                            .match_kind(MatchKind::All)
                             .cache_capacity(ALWAYS_CACHE),
                     )
                     .build_many(&ps)
@@ -518,25 +644,54 @@ impl Catalog {
             anchored_union,
             always,
             always_union,
+            cache_pool: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// The literal searcher for the next `len` bytes: the NFA until the
-    /// catalog has searched [`DFA_AFTER`] bytes, then the DFA (its building
-    /// pays for itself within about a megabyte of log).
-    pub(crate) fn literals(&self, len: usize) -> &AhoCorasick {
+    /// Appends `(end, literal)` for every literal occurrence in `hay` to
+    /// `out` (see [`scan`]): with the NFA until the catalog has searched
+    /// [`DFA_AFTER`] bytes, then with the DFA (its building pays for itself
+    /// within about a megabyte of log).
+    pub(crate) fn scan_literals(
+        &self,
+        hay: &[u8],
+        out: &mut Vec<(u32, u32)>,
+        second: &mut Vec<(u32, u32)>,
+    ) {
         let before = self
             .searched
-            .fetch_add(len as u64, std::sync::atomic::Ordering::Relaxed);
-        if before + (len as u64) < DFA_AFTER {
-            return &self.literals_nfa;
+            .fetch_add(hay.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        if before + (hay.len() as u64) >= DFA_AFTER {
+            let dfa = self.literals_dfa.get_or_init(|| {
+                literals_dfa(&self.literal_patterns)
+                    .ok()
+                    .filter(|d| d.start_state(aho_corasick::Anchored::No).is_ok())
+            });
+            if let Some(dfa) = dfa {
+                return scan(dfa, hay, out, second);
+            }
         }
-        self.literals_dfa
-            .get_or_init(|| {
-                literal_searcher(&self.literal_patterns, aho_corasick::AhoCorasickKind::DFA).ok()
-            })
-            .as_ref()
-            .unwrap_or(&self.literals_nfa)
+        scan(&self.literals_nfa, hay, out, second);
+    }
+
+    /// A set of rule caches (one per rule): a finished scanner's, else new.
+    pub(crate) fn take_caches(&self) -> Vec<Option<MatchCache>> {
+        self.cache_pool
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop())
+            .unwrap_or_else(|| (0..self.rules.len()).map(|_| None).collect())
+    }
+
+    /// Gives a scanner's rule caches back for the next scanner.
+    pub(crate) fn give_caches(&self, caches: Vec<Option<MatchCache>>) {
+        if caches.len() == self.rules.len() {
+            if let Ok(mut pool) = self.cache_pool.lock() {
+                if pool.len() < CACHE_POOL {
+                    pool.push(caches);
+                }
+            }
+        }
     }
 
     pub fn category(&self, id: &str) -> Option<usize> {

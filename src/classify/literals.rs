@@ -27,10 +27,53 @@ pub fn required(hir: &Hir) -> Option<Set> {
     (min >= MIN_LITERAL).then_some(set)
 }
 
-/// How good a set is as a prefilter: longer shortest string first, then fewer strings.
+/// How good a set is as a prefilter: one whose strings all have
+/// [`MIN_LITERAL`] bytes first, then the one a line is least likely to hold
+/// (see [`commonness`]): `.kt` beats `e: `, `. [l` beats ` http`.
 fn better(a: &Set, b: &Set) -> bool {
-    let (ma, mb) = (min_len(a), min_len(b));
-    ma > mb || (ma == mb && a.len() < b.len())
+    let (la, lb) = (min_len(a) >= MIN_LITERAL, min_len(b) >= MIN_LITERAL);
+    if la != lb {
+        return la;
+    }
+    commonness(a) < commonness(b)
+}
+
+/// Bytes of a literal the prefilter searches for (the rest is left to the
+/// rule's regex): longer strings are no rarer in practice.
+pub const SEARCHED: usize = 16;
+
+/// How likely a stretch of text is to contain one of the set's strings (up to
+/// [`SEARCHED`] bytes each), as if bytes were independent: the sum over the
+/// strings of the product of their bytes' [`byte_frequency`].
+fn commonness(s: &Set) -> f64 {
+    s.iter()
+        .map(|l| {
+            l.iter()
+                .take(SEARCHED)
+                .map(|&b| byte_frequency(b))
+                .product::<f64>()
+        })
+        .sum()
+}
+
+/// Rough frequency of a (lowercased) byte in English text and program
+/// output: only the order matters much (spaces and `e` are everywhere, `[`,
+/// `x` and non-ASCII bytes are rare), as in grep tools' rare-byte heuristics.
+fn byte_frequency(b: u8) -> f64 {
+    match b {
+        b' ' => 0.12,
+        b'e' => 0.07,
+        b't' | b'a' | b'o' | b'i' | b'n' | b's' | b'r' => 0.05,
+        b'h' | b'l' | b'd' | b'c' | b'u' => 0.03,
+        b'm' | b'p' | b'f' | b'g' | b'b' | b'y' | b'w' => 0.015,
+        b'.' | b'/' | b'-' | b'_' | b':' => 0.015,
+        b'0'..=b'9' => 0.01,
+        b'v' | b'k' => 0.007,
+        b'=' | b',' | b'(' | b')' | b'\'' | b'"' | b'\t' => 0.005,
+        b'x' | b'j' | b'q' | b'z' => 0.002,
+        0x80.. => 0.001,
+        _ => 0.002,
+    }
 }
 
 fn min_len(s: &Set) -> usize {

@@ -35,37 +35,49 @@ const KEEP_LAST: usize = 6;
 /// Non-empty lines remembered from the end, shown when no rule matched.
 const TAIL_LINES: usize = 8;
 
-/// True when one of `dfa`'s patterns (all anchored at the line's start) may
-/// match `line`. The DFA is walked by hand: a search call per line costs
-/// more than the few bytes most lines take to reach a dead state. When the
-/// lazy DFA gives up, the answer is yes (the rules' own regexes decide).
-fn may_match_at_start(
+/// The rules anchored at the line's start that match `line`, found in one
+/// anchored walk of their automaton (all of `dfa`'s patterns, every match
+/// reported): appended to `out` as catalog rule ids. `Err` when the lazy DFA
+/// gave up (its cache thrashed): the caller then checks each rule itself.
+fn anchored_matches(
     dfa: &regex_automata::hybrid::dfa::DFA,
     cache: &mut regex_automata::hybrid::dfa::Cache,
     line: &[u8],
-) -> bool {
+    rules: &[u32],
+    out: &mut Vec<u32>,
+) -> Result<(), ()> {
     let config = regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
-    let Ok(mut sid) = dfa.start_state(cache, &config) else {
-        return true;
+    let mut sid = dfa.start_state(cache, &config).map_err(|_| ())?;
+    let collect = |cache: &regex_automata::hybrid::dfa::Cache,
+                   sid: regex_automata::hybrid::LazyStateID,
+                   out: &mut Vec<u32>| {
+        for i in 0..dfa.match_len(cache, sid) {
+            if let Some(&r) = rules.get(dfa.match_pattern(cache, sid, i).as_usize()) {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
     };
     for &b in line {
-        sid = match dfa.next_state(cache, sid, b) {
-            Ok(s) => s,
-            Err(_) => return true,
-        };
+        sid = dfa.next_state(cache, sid, b).map_err(|_| ())?;
         if sid.is_tagged() {
             if sid.is_match() {
-                return true;
+                collect(cache, sid, out);
             }
             if sid.is_dead() {
-                return false;
+                return Ok(());
             }
             if sid.is_quit() {
-                return true;
+                return Err(());
             }
         }
     }
-    dfa.next_eoi_state(cache, sid).is_ok_and(|s| s.is_match())
+    let sid = dfa.next_eoi_state(cache, sid).map_err(|_| ())?;
+    if sid.is_match() {
+        collect(cache, sid, out);
+    }
+    Ok(())
 }
 
 /// A line the log's tail remembers: not empty, not only blanks.
@@ -278,6 +290,13 @@ impl LineRing {
     }
 }
 
+impl Drop for Scanner<'_> {
+    fn drop(&mut self) {
+        self.catalog
+            .give_caches(std::mem::take(&mut self.rule_caches));
+    }
+}
+
 /// The streaming half of classification: feed lines, then [`Scanner::finish`].
 pub struct Scanner<'c> {
     catalog: &'c Catalog,
@@ -287,6 +306,13 @@ pub struct Scanner<'c> {
     anchored_cache: Option<regex_automata::hybrid::dfa::Cache>,
     /// Rules that matched the current line (reused buffer).
     matched: Vec<usize>,
+    /// Anchored rules that matched a line (reused buffer).
+    matched_anchored: Vec<u32>,
+    /// Each rule's lazy DFA cache, made when the rule first runs.
+    rule_caches: Vec<Option<catalog::MatchCache>>,
+    /// (end, literal) of the literals found in a batch (reused buffers).
+    literal_hits: Vec<(u32, u32)>,
+    literal_hits_second: Vec<(u32, u32)>,
     hits: Vec<RuleHits>,
     /// Candidate texts (numbers folded, see [`ranker::text_key`]): how many
     /// times, first line, last line.
@@ -334,6 +360,10 @@ struct LineFacts {
 /// when no rule matches it (kept in the hit slot after the rules').
 const STYLED: u32 = u32::MAX;
 
+/// Candidate flag: the rule is known to match the line (the anchored
+/// automaton said so), its regex need not run.
+const CONFIRMED: u32 = 1 << 31;
+
 /// Texts whose repetitions are counted (numbers folded); past it, new texts
 /// are not counted (a log of a million distinct errors stays bounded).
 const MAX_COUNTED_TEXTS: usize = 65_536;
@@ -351,6 +381,10 @@ impl<'c> Scanner<'c> {
             candidates: Vec::new(),
             anchored_cache: catalog.anchored_union.as_ref().map(|d| d.create_cache()),
             matched: Vec::with_capacity(n),
+            matched_anchored: Vec::new(),
+            rule_caches: catalog.take_caches(),
+            literal_hits: Vec::new(),
+            literal_hits_second: Vec::new(),
             // One slot per rule, and one for red lines no rule picked.
             hits: (0..=n).map(|_| RuleHits::default()).collect(),
             texts: HashMap::new(),
@@ -402,32 +436,45 @@ impl<'c> Scanner<'c> {
         let mut candidates = std::mem::take(&mut self.candidates);
         candidates.clear();
         let line_of = |lines: &[BatchLine], at: usize| lines.partition_point(|l| l.end < at);
-        // The first literal on a line marks it (a fast leftmost search over
-        // the whole batch); then every literal of that line alone gives its
-        // rules (an overlapping search: one literal may contain another).
-        let mut pos = 0usize;
-        let ac = self.catalog.literals(batch.len());
-        while pos < batch.len() {
-            let Some(m) = ac.find(aho_corasick::Input::new(&batch[..]).range(pos..)) else {
-                break;
-            };
-            let idx = line_of(&lines, m.start());
-            let Some(l) = lines.get(idx) else { break };
-            for m in ac.find_overlapping_iter(&batch[l.start..l.end]) {
-                for &r in &self.catalog.literal_rules[m.pattern().as_usize()] {
-                    candidates.push((idx as u32, r));
-                }
+        // Every literal of every line in one overlapping pass over the batch
+        // (one literal may contain another): each gives the rules that need it.
+        let mut found = std::mem::take(&mut self.literal_hits);
+        found.clear();
+        self.catalog
+            .scan_literals(&batch, &mut found, &mut self.literal_hits_second);
+        let mut idx = 0usize;
+        for &(end, literal) in &found {
+            // Literals hold no `\n`: a match lies within one line, and
+            // matches come in the order of their ends.
+            while lines.get(idx).is_some_and(|l| l.end < end as usize) {
+                idx += 1;
             }
-            pos = l.end + 1;
+            for &r in &self.catalog.literal_rules[literal as usize] {
+                candidates.push((idx as u32, r));
+            }
         }
+        self.literal_hits = found;
+        // Rules anchored at the line's start: one walk of their automaton at
+        // each line's start says which match (no regex to run after it).
         if let (Some(dfa), Some(cache)) = (&self.catalog.anchored_union, &mut self.anchored_cache) {
+            let mut found = std::mem::take(&mut self.matched_anchored);
             for (idx, l) in lines.iter().enumerate() {
-                if may_match_at_start(dfa, cache, &batch[l.start..l.end]) {
-                    for &r in &self.catalog.anchored {
-                        candidates.push((idx as u32, r));
+                found.clear();
+                let text = &batch[l.start..l.end];
+                match anchored_matches(dfa, cache, text, &self.catalog.anchored, &mut found) {
+                    Ok(()) => {
+                        for &r in &found {
+                            candidates.push((idx as u32, r | CONFIRMED));
+                        }
+                    }
+                    Err(()) => {
+                        for &r in &self.catalog.anchored {
+                            candidates.push((idx as u32, r));
+                        }
                     }
                 }
             }
+            self.matched_anchored = found;
         }
         if let Some(u) = &self.catalog.always_union {
             let mut pos = 0usize;
@@ -464,7 +511,11 @@ impl<'c> Scanner<'c> {
                 let r = candidates[k].1;
                 if r == STYLED {
                     styled = true;
-                } else if self.catalog.rules[r as usize].is_match(text) {
+                } else if r & CONFIRMED != 0 {
+                    self.matched.push((r & !CONFIRMED) as usize);
+                } else if self.catalog.rules[r as usize]
+                    .is_match_in(&mut self.rule_caches[r as usize], text)
+                {
                     self.matched.push(r as usize);
                 }
                 k += 1;
@@ -1143,6 +1194,59 @@ mod tests {
     fn classify(log: &str) -> Classification {
         let cat = Catalog::builtin().unwrap();
         classify_reader(log.as_bytes(), &cat, &ClassifyOptions::default()).unwrap()
+    }
+
+    /// The prefilter (literals, anchored automaton, union of the rest) finds
+    /// exactly the lines that running every rule on every line finds.
+    #[test]
+    fn the_prefilter_finds_what_every_rule_on_every_line_finds() {
+        let cat = Catalog::builtin().unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let mut text: Vec<u8> = Vec::new();
+        for sub in ["logs", "runner"] {
+            let mut files: Vec<_> = std::fs::read_dir(dir.join(sub))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            files.sort();
+            for f in files {
+                text.extend(std::fs::read(f).unwrap());
+                text.push(b'\n');
+            }
+        }
+        // Lines for rules anchored at the line's start, and near misses.
+        text.extend_from_slice(
+            b"e: file:///src/Main.kt: (3, 5): Unresolved reference: foo\n\
+              e: /src/Main.kts:3:5 Unresolved\n x e: /src/Main.kt: no\n\
+              [error] /a/B.scala:3:4: type mismatch\n [error] /a/B.scala:3: x\n\
+              E       assert 1 == 2\nE  x\n  1. [L12] 404 https://example.com\n\
+              [404] https://example.com/x\n3 broken links\nERROR: Detected 2 broken links\n\
+              FAILED tests/test_a.py::test_b - AssertionError\n",
+        );
+        let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        let mut scanner = Scanner::new(&cat);
+        for (i, l) in lines.iter().enumerate() {
+            scanner.feed(i as u64 + 1, l, None, SectionKind::Script, Style::default());
+        }
+        scanner.flush();
+        let mut mismatches = Vec::new();
+        for (r, rule) in cat.rules.iter().enumerate() {
+            let naive = lines
+                .iter()
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .filter(|l| rule.is_match(l))
+                .filter(|l| !rule.unless.as_ref().is_some_and(|u| u.is_match(l)))
+                .count() as u64;
+            if scanner.hits[r].count != naive {
+                mismatches.push(format!(
+                    "{}: prefilter {} naive {naive}",
+                    rule.id, scanner.hits[r].count
+                ));
+            }
+        }
+        assert!(mismatches.is_empty(), "{mismatches:#?}");
+        let total: u64 = scanner.hits.iter().map(|h| h.count).sum();
+        assert!(total > 100, "the fixtures hit the rules: {total}");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 #   tests/bench/classify.sh [RUNS]
 #
 # Logs come from ../shared/corpus/dev when present, else tests/fixtures/logs.
-# Needs ripgrep (`apt-get install ripgrep`) and GNU time (/usr/bin/time).
+# Needs ripgrep (`apt-get install ripgrep`) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 runs=${1:-5}
@@ -22,7 +22,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 command -v rg >/dev/null || { echo "ripgrep (rg) is needed: apt-get install ripgrep" >&2; exit 2; }
-[ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 2; }
 
 cargo build --release --quiet
 bin=target/release/runneriq
@@ -75,23 +74,27 @@ EOF
 trace_bytes=$(wc -c <"$work/trace.log")
 printf 'hello\nERROR: Job failed: exit code 1\n' >"$work/small.log"
 
-# label, bytes, command...: best and median of $runs runs (wall and user s).
+# label, bytes, command...: best and median of $runs runs (wall and user+sys
+# time, from wait4's rusage: microseconds, not GNU time's 10 ms steps).
 measure() {
-    local label=$1 size=$2; shift 2
-    : >"$work/times"
-    for _ in $(seq "$runs"); do
-        /usr/bin/time -f "%e %U %M" -o "$work/t" "$@" >/dev/null 2>&1 || true
-        tail -n 1 "$work/t" >>"$work/times"
-    done
-    python3 - "$label" "$size" "$work/times" <<'EOF'
-import statistics, sys
-label, size, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-rows = [tuple(map(float, l.split())) for l in open(path) if l.strip()]
-wall = sorted(r[0] for r in rows); user = sorted(r[1] for r in rows); rss = max(r[2] for r in rows)
+    python3 - "$runs" "$@" <<'EOF'
+import os, shutil, statistics, sys, time
+runs, label, size, cmd = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4:]
+wall, cpu, rss = [], [], 0
+for _ in range(runs):
+    # posix_spawn (vfork): the child's peak RSS is its own, not Python's.
+    quiet = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_WRONLY, 0) for fd in (1, 2)]
+    t = time.perf_counter()
+    pid = os.posix_spawn(shutil.which(cmd[0]), cmd, os.environ, file_actions=quiet)
+    _, _, ru = os.wait4(pid, 0)
+    wall.append(time.perf_counter() - t)
+    cpu.append(ru.ru_utime + ru.ru_stime)
+    rss = max(rss, ru.ru_maxrss)
+wall.sort(); cpu.sort()
 mb = size / 1048576
-rate = lambda s: f"{mb / s:7.1f} MB/s" if s > 0 else "      - MB/s"
+rate = lambda s: f"{mb / s:7.1f} MB/s" if size and s > 0 else "      - MB/s"
 print(f"{label:<44} wall best {wall[0] * 1000:7.1f} ms, median {statistics.median(wall) * 1000:7.1f} ms"
-      f" | user best {user[0] * 1000:7.1f} ms ({rate(user[0])} per core) | peak RSS {rss / 1024:5.1f} MB")
+      f" | cpu best {cpu[0] * 1000:7.1f} ms ({rate(cpu[0])} per core) | peak RSS {rss / 1024:5.1f} MB")
 EOF
 }
 
