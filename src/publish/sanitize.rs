@@ -311,6 +311,16 @@ pub fn truncate_chars(text: &str, max: usize) -> &str {
     }
 }
 
+/// `text` if it has at most `max` characters, else its first `max - 1`
+/// characters (trailing blanks dropped) and `…`: a cut the reader can see.
+pub fn ellipsize(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.char_indices().nth(max).is_none() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let kept = truncate_chars(text, max.saturating_sub(1)).trim_end();
+    std::borrow::Cow::Owned(format!("{kept}…"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -459,5 +469,23 @@ mod tests {
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate_chars("héllo", 2), "hé");
         assert_eq!(truncate_chars("hi", 5), "hi");
+    }
+
+    #[test]
+    fn ellipsize_marks_the_cut_and_keeps_whole_characters() {
+        assert_eq!(ellipsize("short", 5), "short");
+        assert_eq!(ellipsize("abcdef", 5), "abcd…");
+        assert_eq!(ellipsize("abc  def", 6), "abc…");
+        // Multi-byte characters are never split, and the result counts as
+        // `max` characters however many bytes it holds.
+        let s = "‘torch::autograd’ ü é 日本語のテキスト";
+        for max in 1..s.chars().count() {
+            let e = ellipsize(s, max);
+            assert!(e.chars().count() <= max, "{max}: {e}");
+            assert!(e.ends_with('…'), "{max}: {e}");
+            assert!(s.starts_with(e.trim_end_matches('…')), "{max}: {e}");
+        }
+        assert_eq!(ellipsize("日本語", 3), "日本語");
+        assert_eq!(ellipsize("日本語x", 3), "日本…");
     }
 }
