@@ -2,6 +2,10 @@
 
 use std::process::Command;
 
+mod common;
+
+use common::markdown::{assert_counts_add_up, bare_issue_references};
+
 #[test]
 fn demo_renders_the_embedded_pipeline_offline() {
     // No GitLab URL, no token: the demo must not need either.
@@ -25,16 +29,34 @@ fn demo_renders_the_embedded_pipeline_offline() {
         md, expected,
         "demo note differs from {expected_path} (RUNNERIQ_UPDATE_SNAPSHOTS=1 rewrites it)"
     );
-    // What a reader must see at a glance.
+    // What a reader must see at a glance: one set of counts (six jobs
+    // failed: build:linux and test:gpu are new, deps:mirror fails on main,
+    // test:distributed is flaky and lint passed on retry, image:nightly may
+    // fail), the same in the first line, the sentence and the headings.
     let first = md.lines().nth(2).unwrap();
     assert_eq!(
         first,
-        "### 🔴 2 new failures · 2 flaky · 1 already failing on `main` · 1 allowed to fail"
+        "### 🔴 2 new failures · 1 already failing on `main` · 2 flaky · 1 allowed to fail"
     );
-    assert!(md.contains("\n2 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change)"), "{md}");
+    assert!(md.contains("\n6 jobs failed; the 2 new ones: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change), 1 runner or system failure (transient — retry).\n"), "{md}");
+    assert_eq!(assert_counts_add_up(&md), 6);
+    let groups: Vec<&str> = md.lines().filter(|l| l.starts_with("#### ")).collect();
+    assert_eq!(
+        groups,
+        vec![
+            "#### New failures (2)",
+            "#### Already failing on `main` (1)",
+            "#### Flaky (2)",
+            "#### Allowed to fail (1)",
+        ]
+    );
+    // The error itself, in words above the excerpt (code blocks do not wrap).
+    assert!(md.contains("\n**The log says** (line 37): `/__w/pytorch/pytorch/torch/csrc/profiler/kineto_metadata.cpp:128:26: error: no matching function for call to ‘torch::autograd::profiler::"), "{md}");
     // The embedded history of main: deps:mirror fails there the same way,
-    // test:distributed failed 3 of its last 10 runs with the same error.
-    assert!(md.contains("**Already failing on `main` — not caused by this merge request** (same error in [pipeline #4240]"), "{md}");
+    // test:distributed failed 3 of its last 10 runs with the same error. The
+    // group's reason is said once, under its heading.
+    assert!(md.contains("#### Already failing on `main` (1)\n\nNot caused by this merge request: this job fails the same way in [pipeline #4240]"), "{md}");
+    assert_eq!(md.matches("Not caused by this merge request").count(), 1);
     assert!(
         md.contains(
             "Failed 3 of its last 10 runs on `main` (3 of the 3 logs read show this same error)"
@@ -45,7 +67,11 @@ fn demo_renders_the_embedded_pipeline_offline() {
         "Points at a file you changed: `torch/csrc/profiler/kineto_metadata.cpp` (line 128)"
     ));
     assert!(md.contains("from GitLab's failure reason `runner_system_failure`"));
-    assert!(md.contains("**Passed on retry**"));
+    assert!(
+        md.contains("##### Passed on retry (1)\n\n- [`lint`]"),
+        "{md}"
+    );
+    assert!(bare_issue_references(&md).is_empty(), "{md}");
 }
 
 #[test]
