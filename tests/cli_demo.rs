@@ -74,6 +74,30 @@ fn demo_renders_the_embedded_pipeline_offline() {
     assert!(bare_issue_references(&md).is_empty(), "{md}");
 }
 
+/// GitLab turns a bare `#123` into a link to issue 123: no note, issue or
+/// report RunnerIQ renders (every snapshot the tests compare against) may
+/// hold one outside code and links.
+#[test]
+fn no_rendered_output_writes_a_bare_issue_reference() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let md = std::fs::read_to_string(&path).unwrap();
+        let bad = bare_issue_references(&md);
+        assert!(bad.is_empty(), "{}: {bad:#?}", path.display());
+        checked += 1;
+    }
+    assert!(
+        checked >= 7,
+        "only {checked} snapshots found in {}",
+        dir.display()
+    );
+}
+
 #[test]
 fn demo_json_is_the_template_data() {
     let o = Command::new(env!("CARGO_BIN_EXE_runneriq"))

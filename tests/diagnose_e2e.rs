@@ -1626,6 +1626,15 @@ fn a_failure_on_the_default_branch_gets_one_issue_reopened_when_it_recurs() {
         description.contains("Severity **high** (build job on the default or a protected branch)"),
         "{description}"
     );
+    // The error in words above the excerpt; pipeline numbers only in links.
+    assert!(
+        description.contains("\n**The log says** (line 40): `/__w/pytorch/pytorch/torch/csrc/profiler/kineto_metadata.cpp:128:26: error: no matching function"),
+        "{description}"
+    );
+    assert!(
+        bare_issue_references(&description).is_empty(),
+        "{description}"
+    );
 
     // Someone closes the issue; the next pipeline fails the same way.
     let mut closed = read_json("gitlab/api/issue.kitware.json");

@@ -434,17 +434,21 @@ pub fn previous_diagnosis(
     if text.trim().is_empty() {
         return None;
     }
-    let pipeline_url = current_pipeline_url.and_then(|u| {
-        let (base, id) = u.rsplit_once("/-/pipelines/")?;
-        (id.parse::<u64>().is_ok() && sanitize::safe_url(base))
-            .then(|| format!("{base}/-/pipelines/{}", kept.pipeline))
-    });
+    let pipeline_url = sibling_pipeline_url(current_pipeline_url, kept.pipeline);
     Some(Previous {
         pipeline_id: kept.pipeline,
         pipeline_url,
         text: text.to_string(),
         block: sanitize::fence_block("text", text),
     })
+}
+
+/// The URL of pipeline `id` of the same project, made from a pipeline URL
+/// of ours (`…/-/pipelines/<n>`), never from a URL read back.
+pub fn sibling_pipeline_url(current_pipeline_url: Option<&str>, id: u64) -> Option<String> {
+    let (base, n) = current_pipeline_url?.rsplit_once("/-/pipelines/")?;
+    (n.parse::<u64>().is_ok() && sanitize::safe_url(base))
+        .then(|| format!("{base}/-/pipelines/{id}"))
 }
 
 /// The note template environment: built-in, or `note.md.j2` from `--templates DIR`.
@@ -474,10 +478,7 @@ fn filter_code_link(v: String, url: Option<String>) -> String {
 /// A text link; without a usable URL the text becomes inline code, so that
 /// "#123" is not turned into an issue reference by GitLab.
 fn filter_text_link(v: String, url: Option<String>) -> String {
-    match url.as_deref().filter(|u| sanitize::safe_url(u)) {
-        Some(u) => format!("[{}]({u})", sanitize::inline(&v)),
-        None => sanitize::code_span(&v),
-    }
+    sanitize::text_link(&v, url.as_deref())
 }
 
 impl Templates {
