@@ -130,4 +130,16 @@ fn demo_json_is_the_template_data() {
         .collect();
     assert_eq!(noise, vec!["new", "new", "upstream", "flaky"]);
     assert_eq!(v["counts"]["flaky"], 2);
+    assert_eq!(v["counts"]["passed_on_retry"], 1);
+    assert_eq!(v["counts"]["total"], 6);
+    // The key line templates state above the excerpt, with its log line.
+    let build = &v["failed"][0];
+    assert_eq!(build["key_line_number"], 37);
+    let key = build["key_line"].as_str().unwrap();
+    assert!(
+        key.starts_with("/__w/pytorch/pytorch/torch/csrc/profiler/kineto_metadata.cpp:128:26: error: no matching function")
+            && key.ends_with('…')
+            && key.chars().count() == 160,
+        "{key}"
+    );
 }
