@@ -143,3 +143,51 @@ fn demo_json_is_the_template_data() {
         "{key}"
     );
 }
+
+/// `bare_issue_references` itself (tests/common/markdown.rs): what GitLab
+/// links and what it leaves alone.
+#[test]
+fn the_bare_reference_scanner_sees_what_gitlab_sees() {
+    let md = "ok [pipeline #12](https://x/-/pipelines/12) and `#13` and <code>#14</code>\n\
+              ```text\n#15 in a fence\n```\n\
+              <!-- runneriq:state {\"summary\":\"pipeline #16\"} -->\n\
+              x&#35;17\n\
+              job #20 here, project#21\n\
+              `` a ` #22 `` [`x #23`](https://x) ";
+    assert_eq!(bare_issue_references(md), vec!["job #20 here, project#21"]);
+    assert_eq!(
+        bare_issue_references("#7 first\n- #8\n(#9)"),
+        vec!["#7 first", "- #8", "(#9)"]
+    );
+}
+
+/// `assert_counts_add_up` itself: it fails on the disagreements the note had.
+#[test]
+fn the_counts_check_fails_when_counts_disagree() {
+    let fails = |md: &'static str| std::panic::catch_unwind(|| assert_counts_add_up(md)).is_err();
+    let good = "### 🔴 1 new failure · 1 flaky\n\n2 jobs failed; the new one: 1 test failure.\n\n\
+                #### New failures (1)\n\n##### [`a`](https://x/-/jobs/1) · stage `t`\n\n\
+                #### Flaky (1)\n\n- [`b`](https://x/-/jobs/2) · stage `t`\n";
+    assert_eq!(assert_counts_add_up(good), 2);
+    // The old note: the first line counted 4, the sentence 2.
+    assert!(fails(
+        "### 🔴 2 new failures · 2 flaky\n\n2 jobs failed: 1 a, 1 b; 1 passed on retry.\n"
+    ));
+    // A heading that says another number than the first line.
+    assert!(fails(
+        "### 🔴 1 new failure · 1 flaky\n\n2 jobs failed; the new one: 1 test failure.\n\n\
+         #### New failures (1)\n\n##### [`a`](https://x/-/jobs/1) · stage `t`\n\n\
+         #### Flaky (2)\n\n- [`b`](https://x/-/jobs/2) · stage `t`\n"
+    ));
+    // Groups out of their order.
+    assert!(fails(
+        "### 🔴 1 new failure · 1 flaky\n\n2 jobs failed; the new one: 1 test failure.\n\n\
+         #### Flaky (1)\n\n- [`b`](https://x/-/jobs/2) · stage `t`\n\n\
+         #### New failures (1)\n\n##### [`a`](https://x/-/jobs/1) · stage `t`\n"
+    ));
+    // Fewer jobs shown under a heading than it counts.
+    assert!(fails(
+        "### 🔴 2 new failures\n\n2 jobs failed: 2 test failure jobs.\n\n\
+         #### New failures (2)\n\n##### [`a`](https://x/-/jobs/1) · stage `t`\n"
+    ));
+}

@@ -212,18 +212,3 @@ pub fn assert_counts_add_up(md: &str) -> usize {
     }
     total
 }
-
-#[test]
-fn the_scanners_see_what_gitlab_sees() {
-    let md = "ok [pipeline #12](https://x/-/pipelines/12) and `#13` and <code>#14</code>\n\
-              ```text\n#15 in a fence\n```\n\
-              <!-- runneriq:state {\"summary\":\"pipeline #16\"} -->\n\
-              x&#35;17\n\
-              job #20 here, project#21\n\
-              `` a ` #22 `` [`x #23`](https://x) ";
-    assert_eq!(bare_issue_references(md), vec!["job #20 here, project#21"]);
-    assert_eq!(
-        bare_issue_references("#7 first\n- #8\n(#9)"),
-        vec!["#7 first", "- #8", "(#9)"]
-    );
-}
