@@ -91,7 +91,8 @@ HTML
     cmark-gfm -e table -e strikethrough -e autolink -e tagfilter --unsafe <"$md"
     cat <<'HTML'
 </div></div>
-<script>document.body.setAttribute('data-height', document.documentElement.scrollHeight)</script>
+<script>document.body.setAttribute('data-height',
+  Math.ceil(document.querySelector('.note').getBoundingClientRect().bottom) + 20)</script>
 </body></html>
 HTML
 } >"$page"
@@ -101,7 +102,7 @@ trap 'rm -rf "$profile"' EXIT
 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
        --disable-background-networking --disable-component-update --disable-sync
        --user-data-dir="$profile")
-url="file://$PWD/$page"
+url="file://$(realpath "$page")"
 if [ -z "$height" ]; then
     # The page's height, as Chromium lays it out at this width.
     needed=$(chromium "${flags[@]}" --window-size=800,3000 --dump-dom "$url" 2>/dev/null |
@@ -109,7 +110,8 @@ if [ -z "$height" ]; then
     height=$(( ${needed:-3000} + 40 ))
     [ "$height" -ge 3000 ] || height=3000
 fi
-chromium "${flags[@]}" --window-size=800,"$height" --screenshot="$PWD/$out" "$url" \
+rm -f "$out"
+chromium "${flags[@]}" --window-size=800,"$height" --screenshot="$(realpath -m "$out")" "$url" \
     >/dev/null 2>&1
 [ -s "$out" ] || { echo "chromium wrote no screenshot" >&2; exit 1; }
 echo "$out: 800x$height ($(wc -l <"$md") Markdown lines; page $page)"
