@@ -165,10 +165,15 @@ fn route_markdown_and_explain() {
         md.starts_with("### RunnerIQ route: 14 jobs, 7 runners (5 online, 12 of 16 slots free)")
     );
     assert!(
-        md.contains("| `deploy:production` #2001 (`main`) | 75 HIGH | `deploy-se` |"),
+        md.contains("| `deploy:production` (job 2001, `main`) | 75 HIGH | `deploy-se` |"),
         "{md}"
     );
     assert!(md.contains("**Queued** (every eligible runner is busy):"));
+    // Job and runner ids are never a bare `#2001`: GitLab would link an issue.
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
 
     let f = files();
     let mut args: Vec<&str> = vec!["explain", "2002"];
@@ -177,7 +182,7 @@ fn route_markdown_and_explain() {
     ok(&o);
     let md = stdout(&o);
     eprintln!("{md}");
-    assert!(md.starts_with("### Job #2002 `build:linux` on `main`: priority 67 (MEDIUM)"));
+    assert!(md.starts_with("### Job 2002 `build:linux` on `main`: priority 67 (MEDIUM)"));
     for factor in [
         "| branch | +100 |",
         "| role | +25 | role unknown |",
@@ -196,12 +201,16 @@ fn route_markdown_and_explain() {
     }
     // Every runner of the fleet, eligible or not and why.
     assert!(
-        md.contains("| `gpu-us-1` (#104) | 1 | no | paused |"),
+        md.contains("| `gpu-us-1` (id 104) | 1 | no | paused |"),
         "{md}"
     );
-    assert!(md.contains("| `docker-old` (#106) | 2 | no | offline, not online |"));
-    assert!(md.contains("| `deploy-se` (#105) | 0 | no | lacks tags \\[linux\\] |"));
-    assert_eq!(md.matches("(#10").count(), 7);
+    assert!(md.contains("| `docker-old` (id 106) | 2 | no | offline, not online |"));
+    assert!(md.contains("| `deploy-se` (id 105) | 0 | no | lacks tags \\[linux\\] |"));
+    assert_eq!(md.matches("(id 10").count(), 7);
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
 
     let mut args: Vec<&str> = vec!["explain", "2002", "--format", "json"];
     args.extend(f.iter().map(String::as_str));
@@ -440,7 +449,7 @@ fn a_job_timeout_above_a_runners_maximum_keeps_it_off_that_runner() {
     let md = stdout(&run(&args, &[]));
     assert!(
         md.contains(
-            "| `shell-gcp-1` (#107) | 2 | no | maximum timeout 3600 s is below the job\'s 7200 s |"
+            "| `shell-gcp-1` (id 107) | 2 | no | maximum timeout 3600 s is below the job\'s 7200 s |"
         ),
         "{md}"
     );

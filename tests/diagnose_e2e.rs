@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::fake_gitlab::{FakeGitLab, Fault};
+use common::markdown::{assert_counts_add_up, bare_issue_references};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "glpat-diagnose-secret-0001";
@@ -573,6 +574,10 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
     let body = &writes[0].1;
     assert_snapshot("diagnose_mr_note.md", body);
     assert!(body.starts_with("<!-- runneriq:diagnose -->\n<!-- runneriq:pipeline=1001"));
+    // build:cpp and test:clone new, test:flaky passed on retry, lint:docs
+    // allowed to fail: four jobs, counted once each everywhere.
+    assert_eq!(assert_counts_add_up(body), 4);
+    assert!(bare_issue_references(body).is_empty(), "{body}");
 
     // The request log: one listing per pipeline, one trace per failed job.
     let log = s.log();
@@ -616,7 +621,7 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
     // The job log carries the summary.
     let out = stdout(&o);
     assert!(
-        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 new failures · 1 flaky · 1 allowed to fail\n  2 jobs failed: 1 compilation error in torch/csrc/profiler/kineto_metadata.cpp (your change)"),
+        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 new failures · 1 flaky · 1 allowed to fail\n  4 jobs failed; the 2 new ones: 1 compilation error in torch/csrc/profiler/kineto_metadata.cpp (your change)"),
         "{out}"
     );
     assert!(stderr(&o).contains("posted note 9001 on merge request !7"));
@@ -643,10 +648,12 @@ fn a_job_that_passed_on_retry_is_listed_not_reported() {
     let o = s.run(&["--dry-run"], &[]);
     assert_ok(&o);
     let md = stdout(&o);
-    assert!(!md.contains("#### [`test:flaky`]"), "not a failure:\n{md}");
-    assert!(md.contains("**Passed on retry** (flaky):\n\n- [`test:flaky`](https://gitlab.example.com/group/proj/-/jobs/5012) · stage `test` · 1 of 2 attempts failed\n"), "{md}");
-    assert!(md.contains("; 1 passed on retry; 1 allowed to fail"));
-    assert!(md.contains("**Allowed to fail:**\n\n- [`lint:docs`]"));
+    assert!(!md.contains("##### [`test:flaky`]"), "not a failure:\n{md}");
+    // Listed under the flaky group's heading and its reason, said once.
+    assert!(md.contains("#### Flaky (1)\n\nPassed when retried: most likely not caused by this change; nothing to fix here.\n\n- [`test:flaky`](https://gitlab.example.com/group/proj/-/jobs/5012) · stage `test` · 1 of 2 attempts failed\n"), "{md}");
+    assert!(md.contains("#### Allowed to fail (1)\n\n"), "{md}");
+    assert!(md.contains("\n- [`lint:docs`]"));
+    assert_eq!(assert_counts_add_up(&md), 4);
     assert!(!s.log().iter().any(|l| l.contains("/jobs/5003/trace")));
 }
 
@@ -726,7 +733,7 @@ fn a_child_pipeline_failure_is_read_from_the_downstream_project() {
     assert_eq!(writes.len(), 1);
     let body = &writes[0].1;
     assert!(
-        body.contains("#### [`test:lang`](https://gitlab.example.com/group/proj/-/jobs/7002) · stage `test` · in the pipeline started by `trigger:java`"),
+        body.contains("##### [`test:lang`](https://gitlab.example.com/group/proj/-/jobs/7002) · stage `test` · in the pipeline started by `trigger:java`"),
         "{body}"
     );
     assert!(
@@ -841,11 +848,12 @@ fn a_trace_that_always_fails_is_named_in_the_note() {
     assert_eq!(s.fake.requests_to("GET", &trace).len(), 3, "MAX_ATTEMPTS=3");
     let body = &s.writes()[0].1;
     assert!(
-        body.contains("#### [`test:clone`](https://gitlab.example.com/group/proj/-/jobs/5002) · stage `test`\n\nIts log could not be read (HTTP 500 after 3 attempts"),
+        body.contains("##### [`test:clone`](https://gitlab.example.com/group/proj/-/jobs/5002) · stage `test`\n\nIts log could not be read (HTTP 500 after 3 attempts"),
         "{body}"
     );
     assert!(body.contains("so RunnerIQ cannot say why it failed beyond GitLab's failure reason `script_failure`: open the job to read it.\n"));
-    assert!(body.contains("2 jobs failed: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change), 1 job whose log could not be read"));
+    assert!(body.contains("4 jobs failed; the 2 new ones: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change), 1 job whose log could not be read"));
+    assert_eq!(assert_counts_add_up(body), 4);
     // The other job is still fully diagnosed.
     assert!(body.contains("**Compilation error**"));
 }
@@ -910,7 +918,7 @@ fn forbidden_post_exits_1_with_one_sentence_and_keeps_the_summary() {
     assert!(!err.contains(TOKEN));
     let out = stdout(&o);
     assert!(
-        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 new failures · 1 flaky · 1 allowed to fail\n  2 jobs failed"),
+        out.starts_with("RunnerIQ diagnosis of pipeline #1001: 2 new failures · 1 flaky · 1 allowed to fail\n  4 jobs failed; the 2 new ones"),
         "{out}"
     );
     assert!(out.contains(
@@ -1333,31 +1341,55 @@ fn noise_is_separated_from_new_failures_in_one_note() {
     let body = &writes[0].1;
     assert_snapshot("diagnose_noise_note.md", body);
 
-    // The first line counts what is real and what is noise.
+    // The first line counts what is real and what is noise, in jobs, in the
+    // order of the groups below: 18 failed jobs, each counted once.
     let first = body.lines().nth(2).unwrap();
     assert_eq!(
         first,
-        "### 🔴 2 new failures (13 jobs) · 2 flaky · 1 already failing on `main` · 1 suppressed · 1 allowed to fail"
+        "### 🔴 13 new failures · 1 already failing on `main` · 2 flaky · 1 suppressed · 1 allowed to fail"
+    );
+    assert!(body.contains("\n18 jobs failed; the 13 new ones: 1 compilation error in `torch/csrc/profiler/kineto_metadata.cpp` (your change), 12 test failure jobs in `distributed/test_c10d_spawn_gloo.py`.\n"), "{body}");
+    assert_eq!(assert_counts_add_up(body), 18);
+    assert!(bare_issue_references(body).is_empty(), "{body}");
+    let groups: Vec<&str> = body.lines().filter(|l| l.starts_with("#### ")).collect();
+    assert_eq!(
+        groups,
+        vec![
+            "#### New failures (13)",
+            "#### Already failing on `main` (1)",
+            "#### Flaky (2)",
+            "#### Suppressed by `.runneriq.yml` (1)",
+            "#### Allowed to fail (1)",
+        ]
     );
     // The 12 matrix jobs are one entry listing the 11 others.
-    assert_eq!(body.matches("#### ").count(), 4, "{body}");
+    let job_headings = body.lines().filter(|l| l.starts_with("##### [")).count();
+    assert_eq!(job_headings, 4, "{body}");
     assert!(body.contains("Same failure in 11 more jobs: "), "{body}");
     for i in 1..12 {
         assert!(body.contains(&format!("/-/jobs/{})", 5100 + i)), "job {i}");
     }
-    // Broken upstream, linked to main's pipeline; known flaky with its history.
-    assert!(body.contains("**Already failing on `main` — not caused by this merge request** (same error in [pipeline #900](https://gitlab.example.com/group/proj/-/pipelines/900))"), "{body}");
+    // Broken upstream, linked to main's pipeline (once, under the group's
+    // heading) and to the job there; known flaky with its history.
+    assert!(body.contains("#### Already failing on `main` (1)\n\nNot caused by this merge request: this job fails the same way in [pipeline #900](https://gitlab.example.com/group/proj/-/pipelines/900), the latest finished pipeline of `main`."), "{body}");
+    assert_eq!(body.matches("/-/pipelines/900)").count(), 1, "{body}");
+    assert!(body.contains("Its failing run on `main`: [`image:pull`](https://gitlab.example.com/group/proj/-/jobs/4030).\n"), "{body}");
     assert!(
         body.contains(
             "Failed 3 of its last 8 runs on `main` (3 of the 3 logs read show this same error)"
         ),
         "{body}"
     );
-    // Suppressed by the glob, counted in a collapsed section.
-    assert!(body.contains("<summary>Suppressed by <code>.runneriq.yml</code>: 1 job</summary>"));
+    // Suppressed by the glob, counted, listed in a collapsed section.
+    assert!(body.contains("#### Suppressed by `.runneriq.yml` (1)\n\nMatched a `suppress:` rule: counted, not diagnosed.\n\n<details>\n<summary>Show the job</summary>"), "{body}");
     assert!(body.contains("[`docs:build`](https://gitlab.example.com/group/proj/-/jobs/5040) · stage `test` · Compilation error · rule 1: docs builds are best effort"), "{body}");
-    // Passed on retry: flaky, not broken.
-    assert!(body.contains("**Passed on retry** (flaky):\n\n- [`test:flaky`]"));
+    // Passed on retry: flaky, not broken; under the flaky group, after the
+    // known flaky job, with a heading of its own so it is not read as part
+    // of that job.
+    assert!(
+        body.contains("##### Passed on retry (1)\n\n- [`test:flaky`]"),
+        "{body}"
+    );
 
     // What the history lookup cost: upstream 2 listings + 1 trace, history
     // 1 page + 3 traces (the feature branch's failure is not read).
@@ -1380,7 +1412,7 @@ fn noise_is_separated_from_new_failures_in_one_note() {
     let slack = hooks.received("slack");
     assert_eq!(slack.len(), 1);
     let text = slack[0]["text"].as_str().unwrap();
-    assert!(text.starts_with("*RunnerIQ* · <https://gitlab.example.com/group/proj/-/pipelines/1001|pipeline #1001> in `42` on `feature/profiler` · 2 new failures (13 jobs)"), "{text}");
+    assert!(text.starts_with("*RunnerIQ* · <https://gitlab.example.com/group/proj/-/pipelines/1001|pipeline #1001> in `42` on `feature/profiler` · 13 new failures · 1 already failing on main"), "{text}");
     assert_eq!(text.matches("\n• ").count(), 2, "{text}");
     assert!(text.contains("(12 jobs)"));
     let hook = hooks.received("generic");
@@ -1413,11 +1445,16 @@ fn the_json_output_reports_noise_fields_and_the_history_cost() {
     );
     assert_ok(&o);
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["counts"]["new"], 2);
-    assert_eq!(v["counts"]["new_jobs"], 13);
+    // Counted in jobs: 13 new (2 distinct errors), 1 upstream, 1 known flaky
+    // and 1 passed on retry, 1 suppressed, 1 allowed to fail.
+    assert_eq!(v["counts"]["total"], 18);
+    assert_eq!(v["counts"]["new"], 13);
+    assert_eq!(v["counts"]["new_errors"], 2);
     assert_eq!(v["counts"]["flaky"], 2);
+    assert_eq!(v["counts"]["passed_on_retry"], 1);
     assert_eq!(v["counts"]["upstream"], 1);
     assert_eq!(v["counts"]["suppressed"], 1);
+    assert_eq!(v["counts"]["allowed"], 1);
     assert_eq!(v["history_requests"], 7);
     let by_name = |n: &str| {
         v["failed"]
@@ -1587,6 +1624,15 @@ fn a_failure_on_the_default_branch_gets_one_issue_reopened_when_it_recurs() {
     // main is the default branch: a build failure there is high.
     assert!(
         description.contains("Severity **high** (build job on the default or a protected branch)"),
+        "{description}"
+    );
+    // The error in words above the excerpt; pipeline numbers only in links.
+    assert!(
+        description.contains("\n**The log says** (line 40): `/__w/pytorch/pytorch/torch/csrc/profiler/kineto_metadata.cpp:128:26: error: no matching function"),
+        "{description}"
+    );
+    assert!(
+        bare_issue_references(&description).is_empty(),
         "{description}"
     );
 
@@ -2046,7 +2092,7 @@ fn a_trace_that_never_ends_is_cut_at_its_time_budget_and_named_in_the_note() {
         "{body}"
     );
     // The other job's log was read whole and diagnosed as usual.
-    assert!(body.contains("#### [`build:cpp`]"), "{body}");
+    assert!(body.contains("##### [`build:cpp`]"), "{body}");
     assert!(
         stdout(&o).contains("its log could not be read completely"),
         "{}",

@@ -946,7 +946,7 @@ fn reset_tags_reports_the_tags_its_audit_log_cannot_explain_and_keeps_them() {
     let line = |id: u64| {
         review
             .iter()
-            .find(|l| l.contains(&format!("(#{id})")))
+            .find(|l| l.contains(&format!("(id {id})")))
             .copied()
             .unwrap_or("")
     };

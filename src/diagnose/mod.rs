@@ -886,13 +886,8 @@ pub fn assemble(
         }
         n.failed.push(r);
     }
-    let (md, text) = note::verdict(
-        &n.failed,
-        parts.passed_on_retry.len(),
-        parts.allowed_failures.len(),
-    );
-    n.verdict_md = md;
-    n.verdict = text;
+    // The counts, first line and verdict come from `triage::triage`, which
+    // sorts the jobs into new failures and noise.
     n
 }
 

@@ -27,6 +27,15 @@ const MAX_BRIEF: usize = 50;
 const MAX_WARNINGS: usize = 10;
 /// Longest verdict line.
 const MAX_VERDICT_CHARS: usize = 4000;
+/// Longest key line, stated above the excerpt: about two lines of a merge
+/// request's column.
+pub const KEY_LINE_CHARS: usize = 160;
+/// Longest context line of an excerpt: GitLab does not wrap code blocks, and
+/// a compiler's 2,000-character command line only hides the lines around it.
+pub const EXCERPT_LINE_CHARS: usize = 240;
+/// Longest evidence line (marked `>`) of an excerpt: the error itself, longer
+/// than the key line, is kept whole up to this length.
+pub const EVIDENCE_LINE_CHARS: usize = 480;
 
 /// Everything a note says. Field names are a contract for custom templates and
 /// `--format json` consumers.
@@ -153,6 +162,13 @@ pub struct JobReport {
     pub incomplete: Option<String>,
     /// The best evidence lines with their context, most relevant first.
     pub evidence: Vec<Evidence>,
+    /// The first evidence line, said above the excerpt: one line of plain
+    /// text (redacted like the evidence, invisible characters written out,
+    /// blanks collapsed), at most [`KEY_LINE_CHARS`] characters, cut with `…`.
+    /// Templates print it with the `code` filter.
+    pub key_line: Option<String>,
+    /// Its line number in the job's log.
+    pub key_line_number: Option<u64>,
     /// `evidence` as a fenced, line-numbered code block (safe Markdown).
     pub evidence_block: String,
     pub evidence_truncated: bool,
@@ -187,7 +203,9 @@ const EVIDENCE_LEVELS: &[(usize, bool)] =
     &[(3, true), (2, true), (1, true), (1, false), (0, false)];
 
 /// A fenced, line-numbered block of the first `items` evidence entries, merged
-/// in line order; `>` marks evidence lines, `…` gaps.
+/// in line order; `>` marks evidence lines, `…` gaps. Context lines longer
+/// than [`EXCERPT_LINE_CHARS`] characters, evidence lines longer than
+/// [`EVIDENCE_LINE_CHARS`], are cut, ending with `…`.
 pub fn evidence_block(evidence: &[Evidence], items: usize, context: bool) -> String {
     let mut lines: BTreeMap<u64, (&str, bool)> = BTreeMap::new();
     for e in evidence.iter().take(items) {
@@ -210,6 +228,12 @@ pub fn evidence_block(evidence: &[Evidence], items: usize, context: bool) -> Str
         }
         let mark = if *marked { '>' } else { ' ' };
         let text = sanitize::visible(text);
+        let max = if *marked {
+            EVIDENCE_LINE_CHARS
+        } else {
+            EXCERPT_LINE_CHARS
+        };
+        let text = sanitize::ellipsize(&text, max);
         let line = format!("{mark} {n:>width$} | {text}");
         body.push_str(line.trim_end());
         body.push('\n');
@@ -218,13 +242,31 @@ pub fn evidence_block(evidence: &[Evidence], items: usize, context: bool) -> Str
     sanitize::fence_block("text", &body)
 }
 
+/// The key line of `evidence`: its first line that is not blank, as
+/// `(line number, text)`; see [`JobReport::key_line`].
+pub fn key_line(evidence: &[Evidence]) -> Option<(u64, String)> {
+    let e = evidence.iter().find(|e| !e.text.trim().is_empty())?;
+    let flat = sanitize::visible(&e.text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    Some((
+        e.line,
+        sanitize::ellipsize(&flat, KEY_LINE_CHARS).into_owned(),
+    ))
+}
+
 impl JobReport {
-    /// Rebuilds the evidence block at a level of [`EVIDENCE_LEVELS`].
+    /// Rebuilds the evidence block at a level of [`EVIDENCE_LEVELS`], and the
+    /// key line (kept at every level: it is what the reader needs first).
     fn set_evidence_level(&mut self, level: usize) {
         let (items, context) = EVIDENCE_LEVELS[level.min(EVIDENCE_LEVELS.len() - 1)];
         let shown = self.evidence.len().min(SHOWN_EVIDENCE);
         self.evidence_block = evidence_block(&self.evidence, items, context);
         self.evidence_truncated = shown > 0 && (items < shown || (!context && level > 0));
+        let key = key_line(&self.evidence);
+        self.key_line_number = key.as_ref().map(|k| k.0);
+        self.key_line = key.map(|k| k.1);
     }
 }
 
@@ -241,11 +283,12 @@ fn mid_sentence(title: &str) -> String {
     }
 }
 
-/// The one-line verdict, as Markdown and as plain text, e.g. "2 jobs failed: 1
-/// compilation error in `src/parser.rs` (your change), 1 network or transient
-/// error (transient — retry)". Jobs with the same category and file are counted
-/// together, in order of first appearance.
-pub fn verdict(jobs: &[JobReport], passed_on_retry: usize, allowed: usize) -> (String, String) {
+/// What failed in `jobs`, counted in jobs, as Markdown and as plain text, e.g.
+/// "1 compilation error in `src/parser.rs` (your change), 1 network or
+/// transient error (transient — retry)". Jobs with the same category and file
+/// are counted together, in order of first appearance; the counts add up to
+/// the jobs of `jobs` (each entry's `jobs_in_group`).
+pub fn breakdown(jobs: &[JobReport]) -> (String, String) {
     struct Group<'a> {
         key: (Option<&'a str>, Option<&'a str>),
         title: String,
@@ -315,21 +358,50 @@ pub fn verdict(jobs: &[JobReport], passed_on_retry: usize, allowed: usize) -> (S
         md_parts.push(md);
         text_parts.push(text);
     }
-    let n: usize = jobs.iter().map(|j| j.jobs_in_group).sum();
-    let head = if n == 1 {
-        "1 job failed".to_string()
-    } else {
-        format!("{n} jobs failed")
+    (md_parts.join(", "), text_parts.join(", "))
+}
+
+/// The sentence under the note's first line, as Markdown and as plain text:
+/// how many jobs failed (the sum of the first line's counts) and what the new
+/// failures are, e.g. "6 jobs failed; the 2 new ones: 1 compilation error in
+/// `src/parser.rs` (your change), 1 runner or system failure (transient —
+/// retry)". `failed` is the note's detailed entries; with no new failure the
+/// sentence says so and names what failed.
+pub fn verdict(counts: &super::triage::Counts, failed: &[JobReport]) -> (String, String) {
+    let total = counts.total;
+    let head = match total {
+        0 => "No job failed".to_string(),
+        1 => "1 job failed".to_string(),
+        n => format!("{n} jobs failed"),
     };
-    let mut tail = String::new();
-    if passed_on_retry > 0 {
-        let _ = write!(tail, "; {passed_on_retry} passed on retry");
-    }
-    if allowed > 0 {
-        let _ = write!(tail, "; {allowed} allowed to fail");
-    }
-    let md = format!("{head}: {}{tail}", md_parts.join(", "));
-    let text = format!("{head}: {}{tail}", text_parts.join(", "));
+    let new: Vec<JobReport> = failed
+        .iter()
+        .filter(|r| r.noise == "new")
+        .cloned()
+        .collect();
+    let (md, text) = if counts.new > 0 {
+        let (md, text) = breakdown(&new);
+        let lead = if counts.new == total {
+            String::new()
+        } else if counts.new == 1 {
+            "; the new one".to_string()
+        } else {
+            format!("; the {} new ones", counts.new)
+        };
+        (
+            format!("{head}{lead}: {md}"),
+            format!("{head}{lead}: {text}"),
+        )
+    } else if total == 0 {
+        (head.clone(), head)
+    } else {
+        let none = if total == 1 {
+            ", not a new failure"
+        } else {
+            ", none of them new"
+        };
+        (format!("{head}{none}"), format!("{head}{none}"))
+    };
     (
         sanitize::truncate_chars(&md, MAX_VERDICT_CHARS).to_string(),
         sanitize::truncate_chars(&text, MAX_VERDICT_CHARS).to_string(),
@@ -362,17 +434,21 @@ pub fn previous_diagnosis(
     if text.trim().is_empty() {
         return None;
     }
-    let pipeline_url = current_pipeline_url.and_then(|u| {
-        let (base, id) = u.rsplit_once("/-/pipelines/")?;
-        (id.parse::<u64>().is_ok() && sanitize::safe_url(base))
-            .then(|| format!("{base}/-/pipelines/{}", kept.pipeline))
-    });
+    let pipeline_url = sibling_pipeline_url(current_pipeline_url, kept.pipeline);
     Some(Previous {
         pipeline_id: kept.pipeline,
         pipeline_url,
         text: text.to_string(),
         block: sanitize::fence_block("text", text),
     })
+}
+
+/// The URL of pipeline `id` of the same project, made from a pipeline URL
+/// of ours (`…/-/pipelines/<n>`), never from a URL read back.
+pub fn sibling_pipeline_url(current_pipeline_url: Option<&str>, id: u64) -> Option<String> {
+    let (base, n) = current_pipeline_url?.rsplit_once("/-/pipelines/")?;
+    (n.parse::<u64>().is_ok() && sanitize::safe_url(base))
+        .then(|| format!("{base}/-/pipelines/{id}"))
 }
 
 /// The note template environment: built-in, or `note.md.j2` from `--templates DIR`.
@@ -402,10 +478,7 @@ fn filter_code_link(v: String, url: Option<String>) -> String {
 /// A text link; without a usable URL the text becomes inline code, so that
 /// "#123" is not turned into an issue reference by GitLab.
 fn filter_text_link(v: String, url: Option<String>) -> String {
-    match url.as_deref().filter(|u| sanitize::safe_url(u)) {
-        Some(u) => format!("[{}]({u})", sanitize::inline(&v)),
-        None => sanitize::code_span(&v),
-    }
+    sanitize::text_link(&v, url.as_deref())
 }
 
 impl Templates {
@@ -794,6 +867,8 @@ pub fn job_report(
         output_limit_hit: false,
         incomplete: None,
         evidence: Vec::new(),
+        key_line: None,
+        key_line_number: None,
         evidence_block: String::new(),
         evidence_truncated: false,
         file_refs: Vec::new(),
@@ -893,6 +968,7 @@ pub fn redact_evidence(r: &mut JobReport, redactor: &crate::llm::redact::Redacto
 mod tests {
     use super::*;
     use crate::classify::ContextLine;
+    use crate::diagnose::triage::Counts;
 
     fn ev(line: u64, text: &str) -> Evidence {
         Evidence {
@@ -946,8 +1022,14 @@ mod tests {
             &mut r,
             &crate::llm::redact::Redactor::new(["my-own-token-value-123"]),
         );
-        let shown = format!("{:?}{}", r.evidence, r.evidence_block);
+        let shown = format!("{:?}{}{:?}", r.evidence, r.evidence_block, r.key_line);
         assert!(!shown.contains("glpat-abcdefghij0123456789"), "{shown}");
+        // The key line, said above the excerpt, is the redacted line too.
+        let key = r.key_line.as_deref().unwrap();
+        assert!(
+            key.starts_with("fatal: could not read from https://") && !key.contains("glpat-"),
+            "{key}"
+        );
         assert!(!shown.contains("hunter2hunter2"), "{shown}");
         assert!(
             r.evidence_block
@@ -958,7 +1040,7 @@ mod tests {
     }
 
     #[test]
-    fn verdict_groups_and_flags() {
+    fn breakdown_groups_and_flags() {
         let jobs = vec![
             report(
                 "a",
@@ -975,14 +1057,14 @@ mod tests {
                 true,
             ),
         ];
-        let (md, text) = verdict(&jobs, 0, 0);
+        let (md, text) = breakdown(&jobs);
         assert_eq!(
             md,
-            "2 jobs failed: 1 compilation error in `src/parser.rs` (your change), 1 network or transient error (transient — retry)"
+            "1 compilation error in `src/parser.rs` (your change), 1 network or transient error (transient — retry)"
         );
         assert_eq!(
             text,
-            "2 jobs failed: 1 compilation error in src/parser.rs (your change), 1 network or transient error (transient — retry)"
+            "1 compilation error in src/parser.rs (your change), 1 network or transient error (transient — retry)"
         );
         let mut unreadable = report("c", "x", "X", None, false);
         unreadable.readable = false;
@@ -998,11 +1080,167 @@ mod tests {
             ),
             unreadable,
         ];
-        let (md, _) = verdict(&jobs, 1, 2);
+        let (md, _) = breakdown(&jobs);
         assert_eq!(
             md,
-            "4 jobs failed: 2 test failure jobs, 1 CI configuration error in `lib/x.py`, 1 job whose log could not be read; 1 passed on retry; 2 allowed to fail"
+            "2 test failure jobs, 1 CI configuration error in `lib/x.py`, 1 job whose log could not be read"
         );
+    }
+
+    /// The verdict of a note holding `jobs` (entries), `retried` jobs that
+    /// passed on retry and `allowed` jobs allowed to fail, with its counts.
+    fn verdict_of(jobs: Vec<JobReport>, retried: usize, allowed: usize) -> (String, Counts) {
+        let mut n = empty_note("1", 1);
+        n.failed = jobs;
+        for i in 0..retried {
+            n.passed_on_retry.push(brief(i as u64));
+        }
+        for i in 0..allowed {
+            n.allowed_failures.push(brief(100 + i as u64));
+        }
+        let c = Counts::of(&n);
+        (verdict(&c, &n.failed).0, c)
+    }
+
+    fn brief(id: u64) -> JobBrief {
+        JobBrief {
+            id,
+            name: format!("j{id}"),
+            stage: "test".into(),
+            web_url: None,
+            failure_reason: None,
+            attempts: 2,
+            failed_attempts: 1,
+        }
+    }
+
+    fn with_noise(mut r: JobReport, noise: &str, jobs: usize) -> JobReport {
+        r.noise = noise.into();
+        r.jobs_in_group = jobs;
+        r
+    }
+
+    #[test]
+    fn the_verdict_counts_every_failed_job_once_and_names_the_new_ones() {
+        let compile = || {
+            report(
+                "a",
+                "compilation",
+                "Compilation error",
+                Some(("src/parser.rs", true)),
+                false,
+            )
+        };
+        let tests = || report("b", "test_failure", "Test failure", None, false);
+        // All new: the sentence is the breakdown.
+        let (v, c) = verdict_of(vec![compile(), with_noise(tests(), "new", 12)], 0, 0);
+        assert_eq!(
+            v,
+            "13 jobs failed: 1 compilation error in `src/parser.rs` (your change), 12 test failure jobs"
+        );
+        assert_eq!((c.total, c.new, c.new_errors), (13, 13, 2));
+        // New and noise: the total covers every group, the breakdown the new.
+        let (v, c) = verdict_of(
+            vec![
+                compile(),
+                with_noise(tests(), "upstream", 1),
+                with_noise(tests(), "flaky", 2),
+            ],
+            1,
+            1,
+        );
+        assert_eq!(
+            v,
+            "6 jobs failed; the new one: 1 compilation error in `src/parser.rs` (your change)"
+        );
+        assert_eq!(
+            (
+                c.total,
+                c.new,
+                c.upstream,
+                c.flaky,
+                c.passed_on_retry,
+                c.allowed
+            ),
+            (6, 1, 1, 3, 1, 1)
+        );
+        let (v, _) = verdict_of(
+            vec![compile(), compile(), with_noise(tests(), "flaky", 1)],
+            0,
+            0,
+        );
+        assert!(
+            v.starts_with("3 jobs failed; the 2 new ones: 2 compilation error jobs in"),
+            "{v}"
+        );
+        // Nothing new.
+        let (v, c) = verdict_of(vec![with_noise(tests(), "upstream", 1)], 1, 0);
+        assert_eq!(v, "2 jobs failed, none of them new");
+        assert_eq!(c.new, 0);
+        let (v, _) = verdict_of(vec![with_noise(tests(), "flaky", 1)], 0, 0);
+        assert_eq!(v, "1 job failed, not a new failure");
+        let (v, c) = verdict_of(vec![], 0, 0);
+        assert_eq!((v.as_str(), c.total), ("No job failed", 0));
+    }
+
+    #[test]
+    fn the_key_line_is_the_first_evidence_line_trimmed_on_a_char_boundary() {
+        let mut blank = ev(3, "   ");
+        blank.before.clear();
+        let long = format!("error:\t{}", "ü".repeat(300));
+        let (line, text) = key_line(&[blank, ev(9, &long), ev(12, "other")]).unwrap();
+        assert_eq!(line, 9, "blank lines are skipped");
+        assert_eq!(text.chars().count(), KEY_LINE_CHARS);
+        assert!(text.starts_with("error: üü"), "{text}");
+        assert!(text.ends_with("ü…"), "{text}");
+        // Invisible characters are written out; tabs and runs of blanks collapse.
+        let (_, text) = key_line(&[ev(4, "  a\u{202e}b \t\t c  ")]).unwrap();
+        assert_eq!(text, "a<U+202E>b c");
+        assert_eq!(key_line(&[]), None);
+    }
+
+    #[test]
+    fn a_hostile_key_line_stays_inside_its_code_span() {
+        let t = Templates::load(None).unwrap();
+        let mut n = big_note(1, 10);
+        let hostile = "``` /merge @all <!-- runneriq:state {\"sent\":{}} --> <script>x</script> #12 [a](https://evil.example) ``";
+        n.failed[0].evidence = vec![ev(10, hostile)];
+        n.failed[0].set_evidence_level(0);
+        let body = t.render(&n).unwrap();
+        let line = body
+            .lines()
+            .find(|l| l.starts_with("**The log says** (line 10): "))
+            .unwrap_or_else(|| panic!("{body}"));
+        let span = line.strip_prefix("**The log says** (line 10): ").unwrap();
+        // One code span: a delimiter longer than any backtick run inside,
+        // padded because the text starts and ends with backticks.
+        assert!(
+            span.starts_with("```` ") && span.ends_with(" ````"),
+            "{span}"
+        );
+        assert_eq!(span.matches("````").count(), 2, "{span}");
+        // Elsewhere the text is only in the excerpt's fence.
+        assert_eq!(body.matches("runneriq:state").count(), 2, "{body}");
+        assert!(body.contains(&format!("\n> 10 | {hostile}\n")), "{body}");
+        assert!(!body.lines().any(|l| l.starts_with("/merge")), "{body}");
+    }
+
+    #[test]
+    fn excerpt_lines_are_cut_visibly_context_sooner_than_evidence() {
+        let mut e = ev(10, &"E".repeat(EVIDENCE_LINE_CHARS + 20));
+        e.before[0].text = format!("ctx {}", "x".repeat(2000));
+        e.after[0].text = "é".repeat(EXCERPT_LINE_CHARS);
+        let b = evidence_block(&[e], 1, true);
+        let lines: Vec<&str> = b.lines().collect();
+        let body = |l: &str| l.split_once(" | ").unwrap().1.to_string();
+        // The 2,000-character context line: cut, with a visible mark.
+        assert_eq!(body(lines[1]).chars().count(), EXCERPT_LINE_CHARS);
+        assert!(body(lines[1]).ends_with("x…"));
+        // The evidence line keeps more before its cut.
+        assert_eq!(body(lines[2]).chars().count(), EVIDENCE_LINE_CHARS);
+        assert!(body(lines[2]).ends_with("E…"));
+        // Exactly at the limit: whole, multi-byte characters and all.
+        assert_eq!(body(lines[3]), "é".repeat(EXCERPT_LINE_CHARS));
     }
 
     #[test]
@@ -1096,10 +1334,17 @@ mod tests {
             apply_classification(&mut r, &c, vec![], vec![]);
             n.failed.push(r);
         }
-        let (md, text) = verdict(&n.failed, 0, 0);
+        n.counts = Counts::of(&n);
+        (n.headline_md, n.headline) = crate::diagnose::triage::headline(&n.counts, None);
+        let (md, text) = verdict(&n.counts, &n.failed);
         n.verdict_md = md;
         n.verdict = text;
         n
+    }
+
+    /// Jobs detailed in a note: one level-5 heading each.
+    fn job_headings(body: &str) -> usize {
+        body.lines().filter(|l| l.starts_with("##### [")).count()
     }
 
     #[test]
@@ -1107,7 +1352,7 @@ mod tests {
         let t = Templates::load(None).unwrap();
         // Two thousand failed jobs (more than a note ever details).
         let body = t.render(&big_note(2000, 10)).unwrap();
-        assert_eq!(body.matches("#### ").count(), 2000);
+        assert_eq!(job_headings(&body), 2000);
     }
 
     #[test]
@@ -1155,7 +1400,7 @@ mod tests {
         assert!(body.contains(
             "… truncated — see the full log: [`job0`](https://gitlab.example.com/g/p/-/jobs/0)"
         ));
-        assert_eq!(body.matches("#### ").count(), 4);
+        assert_eq!(job_headings(&body), 4);
         // Tighter: jobs are left out, and the note says how many.
         let body = t.render_with_budget(&n, 900).unwrap();
         assert!(body.chars().count() <= 900, "{}", body.chars().count());

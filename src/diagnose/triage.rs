@@ -30,18 +30,54 @@ pub struct Suppressed {
     pub reason: Option<String>,
 }
 
-/// What the note's first line counts.
+/// The one set of counts the note uses (first line, sentence, group
+/// headings), in jobs. Each failed job is in exactly one group, so
+/// `total = new + upstream + flaky + suppressed + allowed`.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {
-    /// Distinct new failures (groups) and the jobs they cover.
+    /// Jobs that failed, attempts that passed on retry included.
+    pub total: usize,
+    /// Failed jobs not explained by the target branch: likely this change.
     pub new: usize,
-    pub new_jobs: usize,
-    /// Known flaky failures plus jobs that passed on retry.
-    pub flaky: usize,
-    /// Failures already failing the same way on the target branch.
+    /// Distinct errors (fingerprints) among the new failures.
+    pub new_errors: usize,
+    /// Jobs already failing the same way on the target branch.
     pub upstream: usize,
+    /// Known flaky jobs plus jobs that passed on retry.
+    pub flaky: usize,
+    /// Of `flaky`, the jobs that passed on retry.
+    pub passed_on_retry: usize,
+    /// Failed jobs matched by a `suppress:` rule of `.runneriq.yml`.
     pub suppressed: usize,
+    /// Jobs with `allow_failure` that failed.
     pub allowed: usize,
+}
+
+impl Counts {
+    /// Counts the note's jobs: entries of `failed` by their `noise`, each
+    /// with every job it stands for.
+    pub fn of(n: &Note) -> Counts {
+        let jobs = |noise: &str| -> usize {
+            n.failed
+                .iter()
+                .filter(|r| r.noise == noise)
+                .map(|r| r.jobs_in_group)
+                .sum()
+        };
+        let passed_on_retry = n.passed_on_retry.len() + n.omitted_passed_on_retry;
+        let mut c = Counts {
+            total: 0,
+            new: jobs("new"),
+            new_errors: n.failed.iter().filter(|r| r.noise == "new").count(),
+            upstream: jobs("upstream"),
+            flaky: jobs("flaky") + passed_on_retry,
+            passed_on_retry,
+            suppressed: n.suppressed.len() + n.omitted_suppressed,
+            allowed: n.allowed_failures.len() + n.omitted_allowed_failures,
+        };
+        c.total = c.new + c.upstream + c.flaky + c.suppressed + c.allowed;
+        c
+    }
 }
 
 /// The facts about the pipeline's branch that triage needs.
@@ -164,45 +200,14 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
     n.suppressed.truncate(MAX_SUPPRESSED);
     n.omitted_suppressed = extra;
 
-    let c = Counts {
-        new: n.failed.iter().filter(|r| r.noise == "new").count(),
-        new_jobs: n
-            .failed
-            .iter()
-            .filter(|r| r.noise == "new")
-            .map(|r| r.jobs_in_group)
-            .sum(),
-        flaky: n.failed.iter().filter(|r| r.noise == "flaky").count()
-            + n.passed_on_retry.len()
-            + n.omitted_passed_on_retry,
-        upstream: n.failed.iter().filter(|r| r.noise == "upstream").count(),
-        suppressed: n.suppressed.len() + extra,
-        allowed: n.allowed_failures.len() + n.omitted_allowed_failures,
-    };
+    let c = Counts::of(n);
     let upstream_branch = lookups.upstream.as_ref().map(|u| u.branch.as_str());
     let (md, text) = headline(&c, upstream_branch);
     n.headline_md = md;
     n.headline = text;
-    // The verdict speaks of the new failures, or of all when none is new.
-    let new: Vec<JobReport> = n
-        .failed
-        .iter()
-        .filter(|r| r.noise == "new")
-        .cloned()
-        .collect();
-    let subset = if new.is_empty() { &n.failed } else { &new };
-    if !subset.is_empty() {
-        let (vmd, vtext) = super::note::verdict(
-            subset,
-            n.passed_on_retry.len() + n.omitted_passed_on_retry,
-            c.allowed,
-        );
-        n.verdict_md = vmd;
-        n.verdict = vtext;
-    } else {
-        n.verdict_md = "every failed job matched a `suppress:` rule of `.runneriq.yml`".into();
-        n.verdict = "every failed job matched a suppress: rule of .runneriq.yml".into();
-    }
+    let (vmd, vtext) = super::note::verdict(&c, &n.failed);
+    n.verdict_md = vmd;
+    n.verdict = vtext;
     n.counts = c;
     n.upstream = lookups.upstream.clone();
     n.history_branch = lookups.history_branch.clone();
@@ -210,8 +215,9 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
     n.branch = branch.branch.clone();
 }
 
-/// "1 new failure · 2 flaky · 1 already failing on `main` · 1 suppressed",
-/// as Markdown and as plain text. Zero counts are left out, except "new".
+/// "1 new failure · 1 already failing on `main` · 2 flaky · 1 suppressed",
+/// as Markdown and as plain text: the groups of the note in their order, in
+/// jobs, adding up to `c.total`. Zero counts are left out, except "new".
 pub fn headline(c: &Counts, upstream_branch: Option<&str>) -> (String, String) {
     let mut md = String::new();
     let mut text = String::new();
@@ -222,9 +228,6 @@ pub fn headline(c: &Counts, upstream_branch: Option<&str>) -> (String, String) {
             let _ = write!(md, "{k} new failures");
         }
     }
-    if c.new_jobs > c.new {
-        let _ = write!(md, " ({} jobs)", c.new_jobs);
-    }
     text.push_str(&md);
     let mut part = |m: String, t: String| {
         md.push_str(" · ");
@@ -232,9 +235,6 @@ pub fn headline(c: &Counts, upstream_branch: Option<&str>) -> (String, String) {
         text.push_str(" · ");
         text.push_str(&t);
     };
-    if c.flaky > 0 {
-        part(format!("{} flaky", c.flaky), format!("{} flaky", c.flaky));
-    }
     if c.upstream > 0 {
         let b = upstream_branch.unwrap_or("the target branch");
         part(
@@ -245,6 +245,9 @@ pub fn headline(c: &Counts, upstream_branch: Option<&str>) -> (String, String) {
             ),
             format!("{} already failing on {b}", c.upstream),
         );
+    }
+    if c.flaky > 0 {
+        part(format!("{} flaky", c.flaky), format!("{} flaky", c.flaky));
     }
     if c.suppressed > 0 {
         part(
@@ -369,9 +372,88 @@ mod tests {
         assert!(n.allowed_failures.is_empty());
         assert_eq!(
             n.headline,
-            "3 new failures (4 jobs) · 1 flaky · 1 already failing on main · 2 suppressed"
+            "4 new failures · 1 already failing on main · 1 flaky · 2 suppressed"
         );
-        assert!(n.verdict.starts_with("4 jobs failed"), "{}", n.verdict);
+        assert_eq!(
+            n.verdict,
+            "8 jobs failed; the 4 new ones: 4 test failure jobs"
+        );
+        assert_eq!(n.counts.new_errors, 3);
+        assert_eq!(headline_sum(&n.headline), n.counts.total);
+    }
+
+    /// The numbers of a first line, added up.
+    fn headline_sum(headline: &str) -> usize {
+        headline
+            .split(" · ")
+            .map(|part| {
+                part.split(' ')
+                    .next()
+                    .and_then(|w| w.parse::<usize>().ok())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+
+    #[test]
+    fn the_first_line_and_the_sentence_count_the_same_jobs() {
+        // Every mix of groups: the first line's numbers add up to the total
+        // the sentence states, and the new ones to the breakdown's.
+        for (new, upstream, flaky, retried, suppressed, allowed) in [
+            (1, 0, 0, 0, 0, 0),
+            (2, 1, 1, 1, 0, 1),
+            (0, 1, 0, 0, 0, 0),
+            (0, 0, 0, 2, 0, 0),
+            (3, 2, 2, 0, 1, 4),
+            (0, 0, 0, 0, 1, 0),
+        ] {
+            let mut n = empty_note("p", 1);
+            let mut id = 0;
+            let mut next = |noise: &str, k: usize| {
+                (0..k)
+                    .map(|_| {
+                        id += 1;
+                        let mut r = report(id, &format!("{noise}{id}"), "test", &format!("f{id}"));
+                        r.noise = noise.to_string();
+                        r
+                    })
+                    .collect::<Vec<_>>()
+            };
+            n.failed = [
+                next("new", new),
+                next("upstream", upstream),
+                next("flaky", flaky),
+            ]
+            .concat();
+            n.passed_on_retry = next("retried", retried).iter().map(brief_of).collect();
+            n.suppressed = next("suppressed", suppressed)
+                .iter()
+                .map(|r| Suppressed {
+                    job: brief_of(r),
+                    category: None,
+                    title: None,
+                    rule: 1,
+                    reason: None,
+                })
+                .collect();
+            n.allowed_failures = next("allowed", allowed).iter().map(brief_of).collect();
+            let c = Counts::of(&n);
+            let total = new + upstream + flaky + retried + suppressed + allowed;
+            assert_eq!(c.total, total);
+            let (h, _) = headline(&c, Some("main"));
+            assert_eq!(headline_sum(&h), total, "{h}");
+            let (v, _) = crate::diagnose::note::verdict(&c, &n.failed);
+            let stated = if total == 1 {
+                "1 job failed".to_string()
+            } else {
+                format!("{total} jobs failed")
+            };
+            assert!(v.starts_with(&stated), "{v}");
+            if new > 0 {
+                let (_, list) = v.split_once(": ").unwrap();
+                assert_eq!(headline_sum(&list.replace(", ", " · ")), new, "{v}");
+            }
+        }
     }
 
     #[test]
@@ -412,27 +494,29 @@ mod tests {
         );
         assert!(n.failed.is_empty());
         assert_eq!(n.headline, "No new failure · 1 suppressed");
-        assert!(n.verdict.contains("suppress"));
+        assert_eq!(n.verdict, "1 job failed, not a new failure");
     }
 
     #[test]
     fn headline_counts_real_failures_and_noise() {
         let c = Counts {
-            new: 1,
-            new_jobs: 12,
-            flaky: 2,
+            total: 16,
+            new: 12,
+            new_errors: 1,
             upstream: 1,
+            flaky: 2,
+            passed_on_retry: 1,
             suppressed: 1,
             allowed: 0,
         };
         let (md, text) = headline(&c, Some("main"));
         assert_eq!(
             md,
-            "1 new failure (12 jobs) · 2 flaky · 1 already failing on `main` · 1 suppressed"
+            "12 new failures · 1 already failing on `main` · 2 flaky · 1 suppressed"
         );
         assert_eq!(
             text,
-            "1 new failure (12 jobs) · 2 flaky · 1 already failing on main · 1 suppressed"
+            "12 new failures · 1 already failing on main · 2 flaky · 1 suppressed"
         );
         let (md, _) = headline(&Counts::default(), None);
         assert_eq!(md, "No new failure");

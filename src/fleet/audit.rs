@@ -425,7 +425,7 @@ pub fn render_md(origin: &str, entries: &[Entry]) -> String {
                 None => "—".to_string(),
             };
             (
-                format!("job #{} {}", num(v, "job"), code_span(s(v, "name"))),
+                format!("job {} {}", num(v, "job"), code_span(s(v, "name"))),
                 match s(v, "action") {
                     "queue" => format!("queue on {runner}"),
                     "none" => "no runner".to_string(),
@@ -435,7 +435,7 @@ pub fn render_md(origin: &str, entries: &[Entry]) -> String {
         } else if s(v, "kind") == "tag_review" {
             (
                 format!(
-                    "runner {} (#{})",
+                    "runner {} (id {})",
                     code_span(s(v, "runner_name")),
                     num(v, "runner")
                 ),
@@ -452,7 +452,7 @@ pub fn render_md(origin: &str, entries: &[Entry]) -> String {
             };
             (
                 format!(
-                    "runner {} (#{})",
+                    "runner {} (id {})",
                     code_span(s(v, "runner_name")),
                     num(v, "runner")
                 ),
@@ -721,7 +721,7 @@ pub fn render_review_md(source: &ReviewSource, reviews: &[Review]) -> String {
         for r in flagged {
             let _ = writeln!(
                 out,
-                "- {} (#{}): {}",
+                "- {} (id {}): {}",
                 code_span(&r.runner_name),
                 r.runner,
                 r.words(code_span)
@@ -731,7 +731,7 @@ pub fn render_review_md(source: &ReviewSource, reviews: &[Review]) -> String {
     let partial: Vec<String> = reviews
         .iter()
         .filter(|r| r.first_write.is_none() && r.tags.is_empty())
-        .map(|r| format!("{} (#{})", code_span(&r.runner_name), r.runner))
+        .map(|r| format!("{} (id {})", code_span(&r.runner_name), r.runner))
         .collect();
     if !partial.is_empty() {
         let _ = writeln!(
@@ -840,7 +840,7 @@ mod tests {
         assert!(lines[0].reason.starts_with("not explained by RunnerIQ's audit log a.jsonl: not on the runner when RunnerIQ first wrote its tags"), "{}", lines[0].reason);
         let md = render_review_md(&ReviewSource::Read("a.jsonl".into(), entries.clone()), &r);
         assert!(
-            md.contains("- `r1` (#1): `nightly`: not on the runner"),
+            md.contains("- `r1` (id 1): `nightly`: not on the runner"),
             "{md}"
         );
         let md = render_review_md(&ReviewSource::Missing("x.jsonl".into()), &[]);

@@ -372,7 +372,7 @@ pub fn render_route_md(r: &Routed) -> String {
         for a in r.assignments.iter().filter(|a| a.runner.is_some()) {
             let _ = writeln!(
                 out,
-                "| {} #{} ({}) | {} {} | {} | {:.1} | {} | {} | {} |",
+                "| {} (job {}, {}) | {} {} | {} | {:.1} | {} | {} | {} |",
                 code_span(&a.name),
                 a.job,
                 code_span(&a.git_ref),
@@ -408,7 +408,7 @@ pub fn render_route_md(r: &Routed) -> String {
             let q = a.queued.as_ref().expect("filtered");
             let _ = writeln!(
                 out,
-                "- {} #{} · {} {} · position {} on {}{}",
+                "- {} (job {}) · {} {} · position {} on {}{}",
                 code_span(&a.name),
                 a.job,
                 a.priority,
@@ -432,7 +432,7 @@ pub fn render_route_md(r: &Routed) -> String {
         for a in none {
             let _ = writeln!(
                 out,
-                "- {} #{} · {} {} · {}",
+                "- {} (job {}) · {} {} · {}",
                 code_span(&a.name),
                 a.job,
                 a.priority,
@@ -454,7 +454,7 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
     let p = &a.priority_breakdown;
     let _ = writeln!(
         out,
-        "### Job #{} {} on {}: priority {} ({})\n",
+        "### Job {} {} on {}: priority {} ({})\n",
         a.job,
         code_span(&a.name),
         code_span(&a.git_ref),
@@ -559,7 +559,7 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
     for v in sorted {
         let _ = writeln!(
             out,
-            "| {} (#{}) | {} | {} | {} |",
+            "| {} (id {}) | {} | {} | {} |",
             code_span(&v.name),
             v.runner,
             v.free_slots,
@@ -677,7 +677,7 @@ fn kept_md(changes: &[TagChange]) -> String {
     for c in changes.iter().filter(|c| c.is_noop()) {
         let _ = writeln!(
             out,
-            "- {} (#{}): {}",
+            "- {} (id {}): {}",
             code_span(&c.runner_name),
             c.runner,
             inline(&c.reason)

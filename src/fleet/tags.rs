@@ -989,7 +989,7 @@ pub fn render_changes_md(heading: &str, changes: &[TagChange]) -> String {
     for c in changes {
         let _ = writeln!(
             out,
-            "| {} (#{}) | {} | {} | {} | {} |",
+            "| {} (id {}) | {} | {} | {} | {} |",
             code_span(&c.runner_name),
             c.runner,
             list(&c.add),
@@ -1028,7 +1028,7 @@ pub fn render_applied_md(heading: &str, applied: &[Applied], execute: bool) -> S
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} (#{}) | {} | {} | {result}{note} |",
+            "| {} (id {}) | {} | {} | {result}{note} |",
             code_span(&a.runner_name),
             a.runner,
             list(&a.added),

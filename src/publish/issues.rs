@@ -116,12 +116,15 @@ pub fn find_all(
 pub fn title(r: &JobReport, branch: &str) -> String {
     let what = r.title.as_deref().unwrap_or("Job failed");
     let t = format!("CI failure on {branch}: {what} in {}", r.name);
-    // Plain text, but a title's `@name` could still read as a mention: break it.
+    // Plain text, but GitLab renders references in titles: a `@name` would
+    // read as a mention and a `#12` as an issue. Break both.
     let mut clean = String::with_capacity(t.len());
-    for c in t.chars() {
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             c if c.is_control() => clean.push(' '),
             '@' => clean.push_str("@\u{200b}"),
+            '#' if chars.peek().is_some_and(char::is_ascii_digit) => clean.push_str("#\u{200b}"),
             c => clean.push(c),
         }
     }
@@ -140,17 +143,23 @@ pub fn description(meta: &Meta, r: &JobReport, note: &Note, branch: &str) -> Str
         sanitize::link(&sanitize::code_span(&r.name), r.web_url.as_deref()),
         sanitize::code_span(&r.stage)
     );
-    let pipeline = sanitize::link(
-        &format!("pipeline #{}", meta.last),
-        note.pipeline_url.as_deref(),
-    );
+    // Pipeline numbers only in link text or code: a bare `#123` is an issue.
+    let pipeline = |id: u64| {
+        let url = if id == note.pipeline_id {
+            note.pipeline_url.clone()
+        } else {
+            crate::diagnose::note::sibling_pipeline_url(note.pipeline_url.as_deref(), id)
+        };
+        sanitize::text_link(&format!("pipeline #{id}"), url.as_deref())
+    };
     let _ = writeln!(
         d,
-        "Failing on {} in {} pipeline{} so far: first in pipeline #{}, last in {pipeline}.\n",
+        "Failing on {} in {} pipeline{} so far: first in {}, last in {}.\n",
         sanitize::code_span(branch),
         meta.seen,
         if meta.seen == 1 { "" } else { "s" },
-        meta.first
+        pipeline(meta.first),
+        pipeline(meta.last)
     );
     let _ = writeln!(
         d,
@@ -163,6 +172,13 @@ pub fn description(meta: &Meta, r: &JobReport, note: &Note, branch: &str) -> Str
             String::new()
         }
     );
+    if let (Some(key), Some(n)) = (&r.key_line, r.key_line_number) {
+        let _ = writeln!(
+            d,
+            "**The log says** (line {n}): {}\n",
+            sanitize::code_span(key)
+        );
+    }
     if !r.evidence_block.is_empty() {
         let _ = writeln!(d, "{}", r.evidence_block);
     }
@@ -270,6 +286,64 @@ mod tests {
             title(&r, "main"),
             "CI failure on main: Bad line in ping @\u{200b}all"
         );
+        r.name = "shard #3".into();
+        assert_eq!(
+            title(&r, "main"),
+            "CI failure on main: Bad line in shard #\u{200b}3"
+        );
+    }
+
+    #[test]
+    fn the_description_links_its_pipelines_and_writes_no_bare_reference() {
+        let mut note = crate::diagnose::note::empty_note("g/p", 1012);
+        note.pipeline_url = Some("https://gitlab.example.com/g/p/-/pipelines/1012".into());
+        let mut r = crate::diagnose::note::job_report(
+            5, "unit #2", "test", None, "g/p", 1012, None, None, 1, 1,
+        );
+        r.title = Some("Test failure".into());
+        r.severity_why = "job #2 on main".into();
+        r.key_line = Some("FAILED test_x #4".into());
+        r.key_line_number = Some(40);
+        let meta = Meta {
+            fingerprint: "0123456789abcdef".into(),
+            seen: 2,
+            first: 1009,
+            last: 1012,
+            at: 1,
+        };
+        let d = description(&meta, &r, &note, "main");
+        assert!(
+            d.contains(
+                "first in [pipeline #1009](https://gitlab.example.com/g/p/-/pipelines/1009), \
+                 last in [pipeline #1012](https://gitlab.example.com/g/p/-/pipelines/1012)."
+            ),
+            "{d}"
+        );
+        assert!(
+            d.contains("**The log says** (line 40): `FAILED test_x #4`"),
+            "{d}"
+        );
+        assert!(d.contains("job #\u{200b}2 on main"), "{d}");
+        assert_no_bare_reference(&d);
+        // Without a pipeline URL the numbers are code, not bare.
+        note.pipeline_url = None;
+        let d = description(&meta, &r, &note, "main");
+        assert!(
+            d.contains("first in `pipeline #1009`, last in `pipeline #1012`."),
+            "{d}"
+        );
+        assert_no_bare_reference(&d);
+    }
+
+    /// No `#` + digit outside the hidden first line, code spans and links.
+    fn assert_no_bare_reference(d: &str) {
+        let links = regex::Regex::new(r"\[[^\[\]]*\]\([^()\s]*\)").unwrap();
+        let bare = regex::Regex::new(r"(?:^|[^&])#[0-9]").unwrap();
+        for line in d.lines().skip(1) {
+            let outside: String = line.split('`').step_by(2).collect();
+            let outside = links.replace_all(&outside, "");
+            assert!(!bare.is_match(&outside), "{line}");
+        }
     }
 
     #[test]

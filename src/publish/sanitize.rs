@@ -10,6 +10,9 @@
 //!   than any backtick run in it ([`fence_block`]);
 //! - short outside text (names, paths, messages) goes through [`inline`] (plain
 //!   text, escaped) or [`code_span`] (inline code);
+//! - `#123` outside code and links is a link to issue 123 in GitLab: numbers
+//!   of pipelines and jobs go in link text ([`text_link`]) or code, and
+//!   [`inline`] breaks a `#` before a digit in outside text;
 //! - the finished body goes through [`guard`], which, outside code fences,
 //!   escapes a leading `/` on every line and breaks `@mentions`. It runs on
 //!   user templates too (`--templates DIR`), so a template mistake cannot
@@ -72,12 +75,24 @@ fn is_word(c: char) -> bool {
 }
 
 /// Outside text as plain Markdown text on one line: control characters become
-/// spaces, HTML is escaped, Markdown punctuation is backslash-escaped and
-/// `@mentions` are broken.
+/// spaces, HTML is escaped, Markdown punctuation is backslash-escaped,
+/// `@mentions` are broken, and so are issue references (`#123`, which GitLab
+/// would link to an unrelated issue: a zero-width space follows the `#`).
 pub fn inline(text: &str) -> String {
+    inline_text(text, true)
+}
+
+/// A link's label: [`inline`], but `#123` stays as written (GitLab makes no
+/// reference inside a link's text).
+fn link_label(text: &str) -> String {
+    inline_text(text, false)
+}
+
+fn inline_text(text: &str, break_references: bool) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut prev: Option<char> = None;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -93,10 +108,18 @@ pub fn inline(text: &str) -> String {
                     out.push(ZWSP);
                 }
             }
+            '#' if break_references && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push('#');
+                out.push(ZWSP);
+            }
             c if c.is_control() => out.push(' '),
             // After `@` a zero-width space is what breaks a mention (ours,
             // from `untrusted_text`): it hides nothing there.
             ZWSP if prev == Some('@') => {}
+            // Likewise before a digit after `#` (text already made inert).
+            ZWSP if prev == Some('#') && chars.peek().is_some_and(char::is_ascii_digit) => {
+                out.push(ZWSP);
+            }
             c if is_invisible(c) => {
                 let _ = write!(out, "&lt;U+{:04X}&gt;", c as u32);
             }
@@ -141,6 +164,16 @@ pub fn fence_block(info: &str, body: &str) -> String {
     out.push_str(&fence);
     out.push('\n');
     out
+}
+
+/// A link whose label is our text (`pipeline #4242`), or, without a usable
+/// URL, that text as inline code: so that `#4242` never stands bare, where
+/// GitLab would link it to issue 4242.
+pub fn text_link(label: &str, url: Option<&str>) -> String {
+    match url.filter(|u| safe_url(u)) {
+        Some(u) => format!("[{}]({u})", link_label(label)),
+        None => code_span(label),
+    }
 }
 
 /// A link to a GitLab URL, or the bare label when the URL is not a plain
@@ -311,6 +344,16 @@ pub fn truncate_chars(text: &str, max: usize) -> &str {
     }
 }
 
+/// `text` if it has at most `max` characters, else its first `max - 1`
+/// characters (trailing blanks dropped) and `…`: a cut the reader can see.
+pub fn ellipsize(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if text.char_indices().nth(max).is_none() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let kept = truncate_chars(text, max.saturating_sub(1)).trim_end();
+    std::borrow::Cow::Owned(format!("{kept}…"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,6 +403,31 @@ mod tests {
         assert_eq!(inline("/merge"), "\\/merge");
         // An email address is not a mention.
         assert_eq!(inline("dev@example.com"), "dev@example.com");
+    }
+
+    #[test]
+    fn issue_references_are_broken_in_text_and_kept_in_link_labels() {
+        // Outside text: `#` before a digit gets a zero-width space.
+        assert_eq!(
+            inline("test #3 of pipeline #1001 (#x, C#, ##)"),
+            "test #\u{200b}3 of pipeline #\u{200b}1001 (#x, C#, ##)"
+        );
+        assert_eq!(inline("project#12"), "project#\u{200b}12");
+        assert_eq!(inline(&inline("job #7")), inline("job #7"), "idempotent");
+        // Our own link labels keep it: GitLab makes no reference in a link.
+        assert_eq!(
+            text_link(
+                "pipeline #4240",
+                Some("https://gitlab.example.com/g/p/-/pipelines/4240")
+            ),
+            "[pipeline #4240](https://gitlab.example.com/g/p/-/pipelines/4240)"
+        );
+        // Without a usable URL the label becomes code, never bare text.
+        assert_eq!(text_link("pipeline #4240", None), "`pipeline #4240`");
+        assert_eq!(
+            text_link("pipeline #4240", Some("javascript:x")),
+            "`pipeline #4240`"
+        );
     }
 
     #[test]
@@ -459,5 +527,23 @@ mod tests {
     fn truncate_respects_char_boundaries() {
         assert_eq!(truncate_chars("héllo", 2), "hé");
         assert_eq!(truncate_chars("hi", 5), "hi");
+    }
+
+    #[test]
+    fn ellipsize_marks_the_cut_and_keeps_whole_characters() {
+        assert_eq!(ellipsize("short", 5), "short");
+        assert_eq!(ellipsize("abcdef", 5), "abcd…");
+        assert_eq!(ellipsize("abc  def", 6), "abc…");
+        // Multi-byte characters are never split, and the result counts as
+        // `max` characters however many bytes it holds.
+        let s = "‘torch::autograd’ ü é 日本語のテキスト";
+        for max in 1..s.chars().count() {
+            let e = ellipsize(s, max);
+            assert!(e.chars().count() <= max, "{max}: {e}");
+            assert!(e.ends_with('…'), "{max}: {e}");
+            assert!(s.starts_with(e.trim_end_matches('…')), "{max}: {e}");
+        }
+        assert_eq!(ellipsize("日本語", 3), "日本語");
+        assert_eq!(ellipsize("日本語x", 3), "日本…");
     }
 }

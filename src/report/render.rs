@@ -739,9 +739,11 @@ pub fn markdown(r: &Report) -> String {
                 "Jobs that could have run on a cleaner runner that was eligible and idle:\n\n",
             );
             for a in &c.cleaner_alternatives {
+                // "(job 500224)", never a bare `#500224`: GitLab would link
+                // it to an unrelated issue.
                 let _ = writeln!(
                     o,
-                    "- {} #{}: ran on {}, {} was free — {} less",
+                    "- {} (job {}): ran on {}, {} was free — {} less",
                     code_span(&a.name),
                     a.job_id,
                     code_span(&a.ran_on),
@@ -987,7 +989,7 @@ pub fn html(r: &Report) -> String {
         for a in &d.carbon.cleaner_alternatives {
             let _ = write!(
                 b,
-                "<li><code>{}</code> #{}: ran on <code>{}</code>, <code>{}</code> was free — {} less</li>",
+                "<li><code>{}</code> (job {}): ran on <code>{}</code>, <code>{}</code> was free — {} less</li>",
                 esc(&a.name),
                 a.job_id,
                 esc(&a.ran_on),

@@ -3,6 +3,7 @@
 
 pub mod fake_gitlab;
 pub mod fake_llm;
+pub mod markdown;
 
 use std::path::PathBuf;
 
