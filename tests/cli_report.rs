@@ -837,7 +837,7 @@ fn chart_modes_draw_what_the_gitlab_version_can() {
         assert_eq!(count(&md, "\npie") > 0, !xychart, "{version}");
         assert_eq!(versions(&fake), 1, "{version}");
         assert_eq!(
-            stderr(&o).contains("has no xychart-beta"),
+            stderr(&o).contains("bar charts (xychart-beta) need GitLab 16.9 or later"),
             !xychart,
             "{version}: {}",
             stderr(&o)

@@ -84,10 +84,12 @@ impl ChartMode {
 /// `(major, minor)` on, until the next row.
 pub const GITLAB_MERMAID: &[((u32, u32), &str)] = &[
     ((13, 0), "8.4.8"),
+    ((13, 12), "8.9.2"),
     ((15, 0), "9.x (9.1.3 in 15.8)"),
-    ((16, 0), "10.x (10.6.1 before 16.9)"),
+    ((16, 0), "9.x or 10.x before 10.7"),
     ((16, 9), "10.7.0"),
     ((19, 0), "11.x"),
+    ((19, 3), "11.13.0"),
     ((19, 4), "11.16.1"),
 ];
 
@@ -270,6 +272,7 @@ mod tests {
         assert_eq!(mode_for((15, 11)), ChartMode::Pie);
         assert_eq!(mode_for((19, 4)), ChartMode::Xychart);
         assert_eq!(mermaid_of((15, 8)), "9.x (9.1.3 in 15.8)");
+        assert_eq!(mermaid_of((16, 8)), "9.x or 10.x before 10.7");
         assert_eq!(mermaid_of((18, 7)), "10.7.0");
         assert_eq!(mermaid_of((19, 5)), "11.16.1");
         assert_eq!(mermaid_of((12, 0)), "8.x or older");

@@ -578,7 +578,7 @@ fn charts_for_version(v: &str, from: &str) -> ChartMode {
     let mode = mermaid::mode_for(version);
     if mode == ChartMode::Pie {
         eprintln!(
-            "runneriq: charts: GitLab {v} bundles Mermaid {}, which has no xychart-beta (GitLab {}.{} and later): pie charts and tables instead of bar charts (--charts to choose)",
+            "runneriq: charts: GitLab {v} bundles Mermaid {}; bar charts (xychart-beta) need GitLab {}.{} or later: pie charts and tables instead (--charts to choose)",
             mermaid::mermaid_of(version),
             mermaid::XYCHART_SINCE.0,
             mermaid::XYCHART_SINCE.1
