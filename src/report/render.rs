@@ -828,13 +828,19 @@ fn push_chart(o: &mut String, chart: String) {
     }
 }
 
-/// Text for HTML: escaped, and a percentage never broken from its number.
+/// Text for HTML: escaped, and a unit never broken from its number on a
+/// narrow screen ("27 s", "13 %", "4.1 min").
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+    static UNIT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let unit = UNIT.get_or_init(|| {
+        regex::Regex::new(r"(\d) (%|(?:s|min|h|days|g|kg|kWh|jobs|slots?)\b)").expect("valid")
+    });
+    let escaped = s
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace(" %", "\u{a0}%")
+        .replace('"', "&quot;");
+    unit.replace_all(&escaped, "$1\u{a0}$2").into_owned()
 }
 
 /// The pages' style: readable on a phone (the viewport meta tag, tables
@@ -1328,6 +1334,14 @@ mod tests {
         assert_eq!(iso_week(1_767_225_599), "2026-W01");
         assert_eq!(delta(12.0, 10.0, |x| format!("{x:.0}")), "+2 (+20 %)");
         assert_eq!(delta(0.0, 0.0, |x| format!("{x:.0}")), "=");
+    }
+
+    #[test]
+    fn html_keeps_units_with_their_numbers() {
+        assert_eq!(
+            esc("a median of 27 s, 13 % of <jobs>, 4.1 min, 3 slots, 5 sheep"),
+            "a median of 27\u{a0}s, 13\u{a0}% of &lt;jobs&gt;, 4.1\u{a0}min, 3\u{a0}slots, 5 sheep"
+        );
     }
 
     #[test]
