@@ -328,6 +328,12 @@ pub struct SimulateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
     pub format: crate::report::command::ReportFormat,
+
+    /// Whether the Markdown draws its chart: `auto` and `xychart` draw a bar
+    /// chart (`xychart-beta`, GitLab 16.9 and later) when the policies' waits
+    /// differ by more than the replay's error; `pie` and `table` draw none.
+    #[arg(long, value_enum, default_value = "auto", env = "RUNNERIQ_CHARTS")]
+    pub charts: crate::publish::mermaid::ChartMode,
 }
 
 #[derive(Subcommand, Debug)]
@@ -446,6 +452,11 @@ pub struct DemoArgs {
     /// Directory with a `note.md.j2` that replaces the built-in template.
     #[arg(long, value_name = "DIR")]
     pub templates: Option<PathBuf>,
+
+    /// `report`: which Mermaid charts the Markdown draws (`auto`: bar charts,
+    /// as GitLab 16.9 and later draw them; see `runneriq report --help`).
+    #[arg(long, value_enum, default_value = "auto", env = "RUNNERIQ_CHARTS")]
+    pub charts: crate::publish::mermaid::ChartMode,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -571,6 +582,14 @@ pub struct ReportArgs {
     /// Labels of the report issue; the first finds it again.
     #[arg(long, value_delimiter = ',', default_value = "runneriq-report")]
     pub labels: Vec<String>,
+
+    /// Which Mermaid charts the Markdown draws: `auto` asks the GitLab its
+    /// version (`CI_SERVER_VERSION` in its pipelines, else `GET /version`)
+    /// and draws bar charts (`xychart-beta`) from GitLab 16.9 on, pie charts
+    /// before; `xychart`, `pie` (pie charts, the rest as tables) and `table`
+    /// (no chart) choose. See README, "Charts and GitLab versions".
+    #[arg(long, value_enum, default_value = "auto", env = "RUNNERIQ_CHARTS")]
+    pub charts: crate::publish::mermaid::ChartMode,
 }
 
 #[derive(Args, Debug)]
@@ -799,7 +818,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                     templates: args.templates,
                 })
             }
-            DemoWhat::Report => crate::demo::run_report(args.format),
+            DemoWhat::Report => crate::demo::run_report(args.format, args.charts),
         },
         Command::Report(args) => {
             crate::report::command::run_report(crate::report::command::ReportOptions {
@@ -810,6 +829,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 dry_run: args.dry_run,
                 output: args.output,
                 labels: args.labels,
+                charts: args.charts,
             })
         }
         Command::Simulate(args) => crate::fleet::command::run_simulate(args),

@@ -109,6 +109,7 @@ fn history() -> Vec<Value> {
 fn gitlab() -> FakeGitLab {
     let fake = FakeGitLab::start();
     fake.require_token("PRIVATE-TOKEN", TOKEN);
+    fake.serve_version("18.7.0-ee");
     fake.route_list("/projects/42/jobs", Value::Array(history()));
     fake.route_json(
         "GET",
@@ -172,14 +173,75 @@ fn the_demo_report_renders_offline() {
     ] {
         assert!(md.contains(section), "{section}");
     }
-    // Every chart stays under GitLab's 2,000-character Mermaid limit.
-    let charts: Vec<&str> = md
-        .split("```mermaid\n")
-        .skip(1)
-        .map(|c| c.split("```").next().unwrap())
-        .collect();
+    // Every chart stays under GitLab's 2,000-character Mermaid limit, and
+    // so do the charts above the last one together (GitLab draws no chart
+    // after the page's drawn ones pass 2,000).
+    let charts = mermaid_blocks(&md);
     assert!(charts.len() >= 4, "{}", charts.len());
-    assert!(charts.iter().all(|c| c.len() < 2000));
+    assert!(charts.iter().all(|c| c.chars().count() < 2000));
+    let above_last: usize = charts[..charts.len() - 1]
+        .iter()
+        .map(|c| c.chars().count())
+        .sum();
+    assert!(above_last <= 2000, "{above_last}");
+    // Bars start at 0 (xychart starts at the smallest value otherwise: HIGH's
+    // 37 s was a sliver), one series each, in a palette (the neutral theme
+    // fills bars #EEE on white).
+    for c in charts.iter().filter(|c| c.contains("xychart-beta")) {
+        assert!(
+            c.lines()
+                .any(|l| l.trim_start().starts_with("y-axis \"") && l.contains("\" 0 --> ")),
+            "{c}"
+        );
+        assert!(c.starts_with("%%{init: {'themeVariables': {'xyChart': {'plotColorPalette': '#"));
+        assert_eq!(c.matches("bar [").count(), 1, "{c}");
+        assert!(!c.contains("line ["), "{c}");
+    }
+    // The pie: coloured at full opacity, small slices merged, CO₂e written one way.
+    let pie = charts.iter().find(|c| c.contains("\npie")).unwrap();
+    assert!(
+        pie.contains("'pie1': '#") && pie.contains("'pieOpacity': '1'"),
+        "{pie}"
+    );
+    assert!(pie.contains("\"3 other runners\" : "), "{pie}");
+    assert!(!md.contains("CO2e"), "CO₂e only");
+    // Counts are counts.
+    assert!(md.contains("    bar [8, 15, 9, 10, 8, 3, 1]\n"), "{md}");
+    // Classes in urgency order, never alphabetical.
+    let at = |s: &str| md.find(s).unwrap_or_else(|| panic!("{s}"));
+    assert!(at("| Queue wait p95, HIGH |") < at("| Queue wait p95, MEDIUM |"));
+    assert!(at("| Queue wait p95, MEDIUM |") < at("| Queue wait p95, LOW |"));
+    // The real problem first; the same finding about five runners is one line.
+    let findings: Vec<&str> = md
+        .split("### What to change\n\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .take_while(|l| l.starts_with("- "))
+        .collect();
+    assert_eq!(findings.len(), 2, "{findings:#?}");
+    assert!(findings[0].starts_with("- **Infrastructure failures** `docker-de-1`: 13 %"));
+    assert!(findings[1].starts_with(
+        "- **Underutilized**, 5 runners (busy share of their capacity): `gpu-us-1` 0.5 %, "
+    ));
+    // The flaky job's link says it opens the job.
+    assert!(md.contains(
+        "| `test:e2e` | 18 | [job #500538](https://gitlab.example.com/acme/vision/-/jobs/500538) on `spike/rust` |"
+    ));
+    // The replay can't tell the policies apart on the demo week: one
+    // sentence, no table of zeros; its CO₂e set beside the measured one.
+    let routing = md
+        .split("### What priority routing would have changed this week\n\n")
+        .nth(1)
+        .unwrap();
+    assert!(routing.contains("**The replay can't tell the policies apart:** their p95 queue waits differ by at most 65 s, less than the replay's own error (p95 3.1 min per job)"), "{routing}");
+    assert!(routing.contains("where they really waited 37 s, 3.0 min and 4.1 min"));
+    assert!(!routing.contains("| Policy |"), "{routing}");
+    assert!(routing.contains("**CO₂e:** these jobs emitted 13.41 kg where they really ran"));
+    assert!(
+        md.contains("13.41 kg CO₂e"),
+        "the Carbon section's figure is the same"
+    );
     assert!(
         md.trim_end()
             .lines()
@@ -193,6 +255,22 @@ fn the_demo_report_renders_offline() {
     let html = stdout(&o);
     assert!(html.starts_with("<!doctype html>"));
     assert!(html.contains("<svg") && html.contains("Demo data"));
+    // A phone lays it out at its width; wide tables scroll in their box;
+    // charts scale (a viewBox, a width the CSS may shrink).
+    assert!(
+        html.contains("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+    );
+    assert_eq!(
+        html.matches("<svg ").count(),
+        html.matches("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 460 ")
+            .count()
+    );
+    assert!(html.contains("svg{max-width:100%;height:auto}"));
+    assert_eq!(
+        html.matches("<table>").count(),
+        html.matches("<div class=\"scroll\"><table>").count()
+    );
+    assert!(!html.contains("8.0 jobs") && html.contains(">8 jobs<"));
     // The page carries the Markdown's content.
     for part in [
         "<th>This week</th>",
@@ -713,4 +791,93 @@ fn a_snapshot_with_huge_names_keeps_them_cut_at_1_kib() {
     // Names are cut at 1 KiB when they are interned.
     let longest = longest_string(&r);
     assert!(longest <= 1100, "a string of {longest} bytes in the report");
+}
+
+/// The Mermaid blocks of a Markdown text (their sources).
+fn mermaid_blocks(md: &str) -> Vec<&str> {
+    md.split("```mermaid\n")
+        .skip(1)
+        .map(|c| c.split("```").next().unwrap())
+        .collect()
+}
+
+#[test]
+fn chart_modes_draw_what_the_gitlab_version_can() {
+    let count = |md: &str, kind: &str| {
+        mermaid_blocks(md)
+            .iter()
+            .filter(|c| c.contains(kind))
+            .count()
+    };
+    // Chosen: pie charts only (every GitLab draws them), or none.
+    let pie = stdout(&run(&["demo", "report", "--charts", "pie"], &[]));
+    assert_eq!(count(&pie, "xychart-beta"), 0, "{pie}");
+    assert_eq!(count(&pie, "\npie"), 2, "busy time and CO₂e: {pie}");
+    assert!(pie.contains("Share of busy time per runner"));
+    let table = stdout(&run(&["demo", "report"], &[("RUNNERIQ_CHARTS", "table")]));
+    assert!(!table.contains("```mermaid"), "{table}");
+    assert!(table.contains("| HIGH | 34 |"), "the tables stay");
+
+    // auto: the GitLab's version decides, one request.
+    let args = ["report", "--project", "42", "--since", "7d", "-q"];
+    let versions = |fake: &FakeGitLab| {
+        fake.requests()
+            .iter()
+            .filter(|r| r.api_path() == "/version")
+            .count()
+    };
+    for (version, xychart) in [("16.8.0-ee", false), ("16.9.0", true), ("19.4.0-ee", true)] {
+        let fake = gitlab();
+        fake.serve_version(version);
+        let o = with_env(&args, &env(&fake));
+        ok(&o);
+        let md = stdout(&o);
+        assert_eq!(count(&md, "xychart-beta") > 0, xychart, "{version}: {md}");
+        // Without bar charts, busy time is a pie (no fleet file: no carbon pie).
+        assert_eq!(count(&md, "\npie") > 0, !xychart, "{version}");
+        assert_eq!(versions(&fake), 1, "{version}");
+        assert_eq!(
+            stderr(&o).contains("bar charts (xychart-beta) need GitLab 16.9 or later"),
+            !xychart,
+            "{version}: {}",
+            stderr(&o)
+        );
+    }
+    // /version failing: pie charts, said on stderr, the report all the same.
+    let fake = gitlab();
+    fake.route_json(
+        "GET",
+        "/version",
+        500,
+        json!({"message": "500 Internal Server Error"}).to_string(),
+    );
+    let o = with_env(&args, &env(&fake));
+    ok(&o);
+    assert_eq!(count(&stdout(&o), "xychart-beta"), 0);
+    assert!(
+        stderr(&o).contains("runneriq: charts: could not read the GitLab version"),
+        "{}",
+        stderr(&o)
+    );
+    // In the GitLab's own pipeline its version is known: no request.
+    let fake = gitlab();
+    let mut e = env(&fake);
+    e.push(("CI_SERVER_VERSION".into(), "15.11.2".into()));
+    let o = with_env(&args, &e);
+    ok(&o);
+    assert_eq!(count(&stdout(&o), "xychart-beta"), 0);
+    assert_eq!(versions(&fake), 0);
+    // --charts wins over the version, and nothing is asked.
+    let fake = gitlab();
+    fake.serve_version("15.11.2");
+    let o = with_env(&[&args[..], &["--charts", "xychart"]].concat(), &env(&fake));
+    assert!(count(&stdout(&o), "xychart-beta") > 0);
+    assert_eq!(versions(&fake), 0);
+    // JSON and HTML draw no Mermaid: nothing is asked either.
+    let fake = gitlab();
+    ok(&with_env(
+        &[&args[..], &["--format", "json"]].concat(),
+        &env(&fake),
+    ));
+    assert_eq!(versions(&fake), 0);
 }

@@ -212,6 +212,16 @@ fn route_markdown_and_explain() {
         "{md}"
     );
 
+    // Waits read as days and hours, not "after waiting 2592090 s".
+    let mut args: Vec<&str> = vec!["explain", "2002"];
+    args.extend(f.iter().map(String::as_str));
+    let month_later = (NOW.parse::<i64>().unwrap() + 30 * 86_400).to_string();
+    let md = stdout(&run(&args, &[("RUNNERIQ_NOW", &month_later)]));
+    assert!(
+        md.contains("MEDIUM → HIGH after waiting 30 days (SLA 2.0 min)"),
+        "{md}"
+    );
+
     let mut args: Vec<&str> = vec!["explain", "2002", "--format", "json"];
     args.extend(f.iter().map(String::as_str));
     let v: Value = serde_json::from_str(&stdout(&run(&args, &[]))).unwrap();

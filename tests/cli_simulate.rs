@@ -149,9 +149,86 @@ fn the_same_input_gives_byte_identical_output() {
         e["median_abs_s"], e["p95_abs_s"], e["jobs"]
     );
     assert!(e["jobs"].as_u64().unwrap() > 0);
+    // The demo week's fleet is never full: every replayed wait is 0 s, the
+    // policies differ by less than the replay's error. One sentence says so
+    // instead of a table of zeros and a chart of them.
+    assert_eq!(v["policies_told_apart"], false);
+    assert_eq!(v["observed_wait"]["HIGH"]["p95"], 36.7);
     let md = String::from_utf8(run(&["simulate", "--snapshot", &s]).stdout).unwrap();
     assert!(md.contains("**How far to trust it:**"));
-    assert!(md.contains("```mermaid\nxychart-beta\n"));
+    assert!(md.contains("**The replay can't tell the policies apart:** their p95 queue waits differ by at most 65 s, less than the replay's own error (p95 3.1 min per job)"), "{md}");
+    assert!(!md.contains("```mermaid"), "{md}");
+    assert!(md.contains("<details>\n<summary>Replayed queue waits per policy and class</summary>"));
+    // Its CO₂e beside what the jobs emitted where they ran (the report's
+    // Carbon section: 13.41 kg).
+    assert_eq!(v["observed_co2e_g"].as_f64().map(f64::round), Some(13412.0));
+    assert!(md.contains("**CO₂e:** these jobs emitted 13.41 kg where they really ran"));
+    assert!(md.contains("its fifo total (14.62 kg) is the baseline"));
+
+    // HTML: a page like the report's, not the Markdown in <pre>.
+    let html =
+        String::from_utf8(run(&["simulate", "--snapshot", &s, "--format", "html"]).stdout).unwrap();
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(!html.contains("<pre>") && !html.contains("**") && !html.contains("```"));
+    assert!(html.contains("<meta name=\"viewport\""));
+    assert!(html.contains("<div class=\"scroll\"><table>"));
+    assert!(html.contains("<strong>The replay can't tell the policies apart:</strong>"));
+}
+
+#[test]
+fn when_the_policies_differ_the_chart_shows_them_one_bar_each() {
+    // Two one-slot runners kept busy for an hour; the recorded queue times
+    // are fifo's (tests/fixtures/fleet/make-fleet.py).
+    let j = common::fixture("fleet/busy-jobs.json");
+    let f = common::fixture("fleet/busy-fleet.json");
+    let (j, f) = (j.to_string_lossy(), f.to_string_lossy());
+    let base = [
+        "simulate",
+        "--jobs",
+        &j,
+        "--fleet",
+        &f,
+        "--default-branch",
+        "main",
+    ];
+    let v: Value =
+        serde_json::from_slice(&run(&[&base[..], &["--format", "json"]].concat()).stdout).unwrap();
+    assert_eq!(v["fifo_error"]["p95_abs_s"], 0.0);
+    assert_eq!(v["policies_told_apart"], true);
+    let o = run(&base);
+    ok(&o);
+    let md = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        md.contains("| priority | HIGH | 8 | 20 s | 60 s | 60 s |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- priority: HIGH −2.7 min, MEDIUM −80 s, LOW +4.0 min"),
+        "{md}"
+    );
+    // One series (xychart draws no legend), bars not lines, from 0; nine
+    // labels too wide to stand side by side, so the bars lie down.
+    let chart = md
+        .split("```mermaid\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    assert!(chart.contains("xychart-beta horizontal\n"), "{chart}");
+    assert!(chart.contains("\"HIGH fifo\", \"HIGH priority\", \"HIGH carbon\", \"MEDIUM fifo\""));
+    assert!(
+        chart.contains("    y-axis \"seconds\" 0 --> 500\n"),
+        "{chart}"
+    );
+    assert_eq!(chart.matches("bar [").count(), 1);
+    assert!(!chart.contains("line ["));
+    // --charts table: no chart, the tables stay.
+    let md = String::from_utf8(run(&[&base[..], &["--charts", "table"]].concat()).stdout).unwrap();
+    assert!(!md.contains("```mermaid") && md.contains("| priority | HIGH |"));
+    // The HTML page draws it as inline SVG.
+    let html = String::from_utf8(run(&[&base[..], &["--format", "html"]].concat()).stdout).unwrap();
+    assert!(html.contains("<figcaption>Queue wait p95 by class and policy</figcaption><svg"));
 }
 
 #[test]

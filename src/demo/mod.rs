@@ -186,7 +186,10 @@ fn lookups(
 const WEEK: &[u8] = include_bytes!("data/week.json.gz");
 
 /// The weekly report of the embedded week, labelled as demo data.
-pub fn render_report(format: crate::report::command::ReportFormat) -> anyhow::Result<String> {
+pub fn render_report(
+    format: crate::report::command::ReportFormat,
+    charts: crate::publish::mermaid::ChartMode,
+) -> anyhow::Result<String> {
     use crate::report::{command, metrics, source};
     // The header (window, fleet) first, then the jobs.
     let header = source::read_from(WEEK, "demo week", |_| {})?;
@@ -229,13 +232,21 @@ pub fn render_report(format: crate::report::command::ReportFormat) -> anyhow::Re
         forecast: Vec::new(),
         impact: Some(sim.finish()),
     };
-    let r = command::report(&g, true, None, None);
+    let mut r = command::report(&g, true, None, None);
+    // Offline, no GitLab to ask: drawn as current GitLab draws them, unless told.
+    r.charts = match charts {
+        crate::publish::mermaid::ChartMode::Auto => crate::publish::mermaid::ChartMode::Xychart,
+        other => other,
+    };
     command::render(&r, format)
 }
 
 /// `runneriq demo report`.
-pub fn run_report(format: crate::report::command::ReportFormat) -> anyhow::Result<ExitCode> {
-    let out = render_report(format)?;
+pub fn run_report(
+    format: crate::report::command::ReportFormat,
+    charts: crate::publish::mermaid::ChartMode,
+) -> anyhow::Result<ExitCode> {
+    let out = render_report(format, charts)?;
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
     match lock.write_all(out.as_bytes()).and_then(|()| lock.flush()) {

@@ -1146,16 +1146,19 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
     sim.limitations.extend(notes);
     let text = match args.format {
         crate::report::command::ReportFormat::Json => serde_json::to_string_pretty(&sim)? + "\n",
-        crate::report::command::ReportFormat::Md => super::simulate::markdown(&sim),
-        crate::report::command::ReportFormat::Html => {
-            let md = super::simulate::markdown(&sim);
-            format!(
-                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>RunnerIQ simulate</title></head><body><pre>{}</pre></body></html>\n",
-                md.replace('&', "&amp;")
-                    .replace('<', "&lt;")
-                    .replace('>', "&gt;")
-            )
+        crate::report::command::ReportFormat::Md => {
+            // Asked only when the history came from a GitLab: its Mermaid
+            // draws the chart; else as current GitLab draws it.
+            let charts = if client.is_some() {
+                crate::report::command::resolve_charts(args.charts, src.gitlab_url.as_deref())
+            } else if args.charts == crate::publish::mermaid::ChartMode::Auto {
+                crate::publish::mermaid::ChartMode::Xychart
+            } else {
+                args.charts
+            };
+            super::simulate::markdown(&sim, charts)
         }
+        crate::report::command::ReportFormat::Html => crate::report::render::simulation_html(&sim),
     };
     print(&text)?;
     Ok(std::process::ExitCode::SUCCESS)

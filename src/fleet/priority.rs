@@ -351,8 +351,11 @@ pub fn priority(job: &Job, ctx: &Context<'_>, rules: &PriorityRules) -> Priority
         if let Some(limit) = limit.filter(|l| w >= *l) {
             urgency = base_urgency.up();
             notes.push(format!(
-                "{} → {} after waiting {w} s (SLA {limit} s)",
-                base_urgency, urgency
+                "{} → {} after waiting {} (SLA {})",
+                base_urgency,
+                urgency,
+                super::duration_words(w as f64),
+                super::duration_words(limit as f64)
             ));
         }
     }
@@ -432,6 +435,10 @@ mod tests {
         let p = priority(&j, &c, &r);
         assert_eq!((p.base_urgency, p.urgency), (Urgency::Low, Urgency::Medium));
         assert_eq!(p.waited_s, Some(300));
+        assert_eq!(
+            p.notes.last().map(String::as_str),
+            Some("LOW → MEDIUM after waiting 5.0 min (SLA 5.0 min)")
+        );
     }
 
     #[test]

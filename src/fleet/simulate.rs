@@ -125,6 +125,20 @@ pub struct Simulation {
     pub unreplayable: BTreeMap<String, usize>,
     pub unreplayable_jobs: Vec<Unreplayed>,
     pub fifo_error: Option<ReplayError>,
+    /// The replayed jobs' real queue waits (`queued_duration`) per urgency
+    /// class, to set beside the replay's.
+    pub observed_wait: BTreeMap<String, Stats>,
+    /// Energy and CO₂e of the replayed jobs where they really ran, for their
+    /// real durations (jobs whose runner is in the fleet with power and zone).
+    pub observed_energy_kwh: f64,
+    pub observed_co2e_g: f64,
+    /// The largest difference between a policy's p95 queue wait and fifo's,
+    /// over the classes (seconds).
+    pub largest_wait_difference_s: f64,
+    /// Whether that difference is larger than the fifo replay's own error
+    /// (its p95): when not, the replay can't tell the policies apart. None
+    /// when the input has no real queue times to measure the error with.
+    pub policies_told_apart: Option<bool>,
     /// What the model leaves out, in words.
     pub limitations: Vec<String>,
     /// Every replayed job's placement, per policy (for checks; not printed).
@@ -438,11 +452,37 @@ impl<'a> Builder<'a> {
             p95_abs_s: s.p95,
             jobs: s.jobs,
         });
+        // What really happened, for the same jobs.
+        let mut real: [Vec<f64>; 4] = Default::default();
+        let (mut real_kwh, mut real_g) = (0.0, 0.0);
+        for j in &self.jobs {
+            if let Some(w) = j.real_wait {
+                real[class(j.urgency)].push(w);
+            }
+            let on = j.real_runner.map(|i| &runners[i as usize]);
+            if let Some((Some(w), Some(g))) = on.map(|r| (r.watts, r.intensity)) {
+                let kwh = w * j.duration / 3_600_000.0;
+                real_kwh += kwh;
+                real_g += kwh * g;
+            }
+        }
+        let mut observed_wait = BTreeMap::new();
+        for (c, v) in real.iter_mut().enumerate() {
+            if let Some(s) = stats(v) {
+                observed_wait.insert(URGENCIES[c].as_str().to_string(), s);
+            }
+        }
+        let largest = largest_difference(&policies);
         Simulation {
             policies,
             jobs: self.jobs.len(),
             unreplayable: std::mem::take(&mut self.unreplayable),
             unreplayable_jobs: std::mem::take(&mut self.unreplayable_jobs),
+            policies_told_apart: fifo_error.as_ref().map(|e| largest > e.p95_abs_s),
+            largest_wait_difference_s: largest,
+            observed_wait,
+            observed_energy_kwh: (real_kwh * 1e6).round() / 1e6,
+            observed_co2e_g: (real_g * 1000.0).round() / 1000.0,
             fifo_error,
             limitations: vec![
                 "Only the jobs in the input compete for the fleet: other projects' jobs on shared runners are not replayed (the fifo error shows how much that matters).".into(),
@@ -452,6 +492,22 @@ impl<'a> Builder<'a> {
             schedules,
         }
     }
+}
+
+/// The largest |p95 queue wait − fifo's| over the other policies and the
+/// classes, seconds.
+fn largest_difference(policies: &BTreeMap<Policy, PolicyResult>) -> f64 {
+    let Some(fifo) = policies.get(&Policy::Fifo) else {
+        return 0.0;
+    };
+    policies
+        .values()
+        .flat_map(|r| {
+            r.queue_wait
+                .iter()
+                .filter_map(|(c, w)| fifo.queue_wait.get(c).map(|f| (w.p95 - f.p95).abs()))
+        })
+        .fold(0.0, f64::max)
 }
 
 /// Replays `jobs` on `fleet` under the three policies (see [`Builder`]).
@@ -822,9 +878,119 @@ impl Ord for OrdF {
     }
 }
 
-/// The simulation as Markdown: per policy the queue wait by class, makespan,
-/// energy and CO₂e, the differences with `fifo`, the replay error, a chart.
-pub fn markdown(s: &Simulation) -> String {
+/// A finding in one sentence, plain text: its lead (shown bold) and the rest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sentence {
+    pub lead: &'static str,
+    pub text: String,
+}
+
+impl Sentence {
+    pub fn markdown(&self) -> String {
+        format!(
+            "**{}** {}",
+            self.lead,
+            crate::publish::sanitize::inline(&self.text)
+        )
+    }
+}
+
+/// The replay can't tell the policies' queue waits apart, in one sentence:
+/// the largest difference against the replay's error, and the replayed fifo
+/// waits beside the real ones.
+pub fn indistinct_sentence(s: &Simulation) -> Option<Sentence> {
+    if s.policies_told_apart != Some(false) {
+        return None;
+    }
+    let e = s.fifo_error.as_ref()?;
+    let fifo = s.policies.get(&Policy::Fifo)?;
+    let classes: Vec<&str> = CLASSES
+        .iter()
+        .copied()
+        .filter(|c| fifo.queue_wait.contains_key(*c) && s.observed_wait.contains_key(*c))
+        .collect();
+    let words = |v: Vec<String>| match v.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    let replayed = words(
+        classes
+            .iter()
+            .map(|c| super::duration_words(fifo.queue_wait[*c].p95))
+            .collect(),
+    );
+    let real = words(
+        classes
+            .iter()
+            .map(|c| super::duration_words(s.observed_wait[*c].p95))
+            .collect(),
+    );
+    Some(Sentence {
+        lead: "The replay can't tell the policies apart:",
+        text: format!(
+            "their p95 queue waits differ by at most {}, less than the replay's own error (p95 {} per job), and it has {} jobs wait {replayed} under fifo (p95) where they really waited {real}, so what kept them waiting is not in this history (other projects' jobs on shared runners, for one).",
+            super::duration_words(s.largest_wait_difference_s),
+            super::duration_words(e.p95_abs_s),
+            words(classes.iter().map(|c| c.to_string()).collect()),
+        ),
+    })
+}
+
+/// Why the replay's CO₂e is not the measured one, and what it says, in one
+/// sentence.
+pub fn co2e_sentence(s: &Simulation) -> Option<Sentence> {
+    let fifo = s.policies.get(&Policy::Fifo)?;
+    if fifo.co2e_g <= 0.0 || s.observed_co2e_g <= 0.0 {
+        return None;
+    }
+    let others: Vec<String> = s
+        .policies
+        .iter()
+        .filter(|(p, _)| **p != Policy::Fifo)
+        .map(|(p, r)| {
+            let d = r.co2e_g - fifo.co2e_g;
+            let sign = if d < 0.0 { "−" } else { "+" };
+            if d.abs() < 0.5 {
+                format!("{} the same", p.as_str())
+            } else {
+                format!(
+                    "{} {sign}{} ({sign}{:.0} %)",
+                    p.as_str(),
+                    grams(d.abs()),
+                    d.abs() / fifo.co2e_g * 100.0
+                )
+            }
+        })
+        .collect();
+    Some(Sentence {
+        lead: "CO₂e:",
+        text: format!(
+            "these jobs emitted {} where they really ran; the replay puts each job on the eligible runner idle longest (GitLab gives it to whichever runner asks first) and scales its duration to that runner, so its fifo total ({}) is the baseline the policies are compared with, not a measurement: {} against fifo.",
+            grams(s.observed_co2e_g),
+            grams(fifo.co2e_g),
+            others.join(", ")
+        ),
+    })
+}
+
+/// A mass of CO₂e: `344 g`, `13.41 kg`.
+pub fn grams(g: f64) -> String {
+    if g >= 1000.0 {
+        format!("{:.2} kg", g / 1000.0)
+    } else {
+        format!("{g:.0} g")
+    }
+}
+
+/// Urgency classes, most urgent first.
+const CLASSES: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+
+/// The simulation as Markdown: how far to trust it; per policy the queue
+/// wait by class (or, when the replay can't tell the policies apart, one
+/// sentence saying so), makespan, energy and CO₂e; the differences with
+/// `fifo`; a bar chart when the waits differ and `charts` draws bars.
+pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> String {
     use crate::publish::sanitize::inline;
     use std::fmt::Write as _;
     let mut o = String::new();
@@ -837,92 +1003,112 @@ pub fn markdown(s: &Simulation) -> String {
         Some(e) => {
             let _ = writeln!(
                 o,
-                "**How far to trust it:** the fifo replay differs from what really happened by a median of {:.0} s and a p95 of {:.0} s of queue wait per job ({} jobs compared).\n",
-                e.median_abs_s, e.p95_abs_s, e.jobs
+                "**How far to trust it:** the fifo replay differs from what really happened by a median of {} and a p95 of {} of queue wait per job ({} jobs compared).\n",
+                super::duration_words(e.median_abs_s),
+                super::duration_words(e.p95_abs_s),
+                e.jobs
             );
         }
         None => o.push_str("**How far to trust it:** unknown — the input has no real queue times to compare with.\n\n"),
     }
-    let classes = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
-    o.push_str(
+    let mut waits = String::from(
         "| Policy | Class | Jobs | Wait p50 | Wait p95 | Wait max |\n|---|---|---|---|---|---|\n",
     );
     for (p, r) in &s.policies {
-        for c in classes {
+        for c in CLASSES {
             if let Some(w) = r.queue_wait.get(c) {
                 let _ = writeln!(
-                    o,
-                    "| {} | {c} | {} | {:.0} s | {:.0} s | {:.0} s |",
+                    waits,
+                    "| {} | {c} | {} | {} | {} | {} |",
                     p.as_str(),
                     w.jobs,
-                    w.p50,
-                    w.p95,
-                    w.max
+                    super::duration_words(w.p50),
+                    super::duration_words(w.p95),
+                    super::duration_words(w.max)
                 );
             }
         }
     }
-    o.push_str("\n| Policy | Makespan | Energy | CO₂e | Jobs without energy data |\n|---|---|---|---|---|\n");
+    let indistinct = indistinct_sentence(s);
+    match &indistinct {
+        Some(sentence) => {
+            let _ = writeln!(o, "{}\n", sentence.markdown());
+            // The figures stay at hand, folded.
+            let _ = writeln!(
+                o,
+                "<details>\n<summary>Replayed queue waits per policy and class</summary>\n\n{waits}\n</details>\n"
+            );
+        }
+        None => {
+            o.push_str(&waits);
+            o.push('\n');
+        }
+    }
+    o.push_str(
+        "| Policy | Makespan | Energy | CO₂e | Jobs without energy data |\n|---|---|---|---|---|\n",
+    );
     for (p, r) in &s.policies {
         let _ = writeln!(
             o,
-            "| {} | {:.1} h | {:.2} kWh | {:.0} g | {} |",
+            "| {} | {} | {:.2} kWh | {} | {} |",
             p.as_str(),
-            r.makespan_s / 3600.0,
+            super::duration_words(r.makespan_s),
             r.energy_kwh,
-            r.co2e_g,
+            grams(r.co2e_g),
             r.jobs_without_energy
         );
     }
-    if let Some(fifo) = s.policies.get(&Policy::Fifo) {
-        o.push_str("\n**Against fifo:**\n\n");
+    o.push('\n');
+    if let Some(c) = co2e_sentence(s) {
+        let _ = writeln!(o, "{}\n", c.markdown());
+    }
+    if let (None, Some(fifo)) = (&indistinct, s.policies.get(&Policy::Fifo)) {
+        o.push_str("**Against fifo** (queue wait p95):\n\n");
         for (p, r) in s.policies.iter().filter(|(p, _)| **p != Policy::Fifo) {
             let mut parts = Vec::new();
-            for c in classes {
+            for c in CLASSES {
                 if let (Some(a), Some(b)) = (r.queue_wait.get(c), fifo.queue_wait.get(c)) {
-                    parts.push(format!("{c} p95 {:+.0} s", a.p95 - b.p95));
+                    let d = a.p95 - b.p95;
+                    let sign = if d < 0.0 { "−" } else { "+" };
+                    parts.push(format!("{c} {sign}{}", super::duration_words(d.abs())));
                 }
             }
-            parts.push(format!("CO₂e {:+.0} g", r.co2e_g - fifo.co2e_g));
             let _ = writeln!(o, "- {}: {}", p.as_str(), parts.join(", "));
         }
-    }
-    // Chart: p95 wait by class, one line per policy.
-    let present: Vec<&str> = classes
-        .iter()
-        .copied()
-        .filter(|c| s.policies.values().any(|r| r.queue_wait.contains_key(*c)))
-        .collect();
-    if !present.is_empty() {
-        let _ = write!(
-            o,
-            "\n```mermaid\nxychart-beta\n    title \"Queue wait p95 by class (s): fifo, priority, carbon\"\n    x-axis [{}]\n    y-axis \"seconds\"\n",
-            present
-                .iter()
-                .map(|c| format!("\"{c}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        for r in s.policies.values() {
-            let vals: Vec<String> = present
-                .iter()
-                .map(|c| format!("{:.0}", r.queue_wait.get(*c).map_or(0.0, |w| w.p95)))
-                .collect();
-            let _ = writeln!(o, "    line [{}]", vals.join(", "));
+        o.push('\n');
+        // One series per chart (xychart draws no legend): p95 wait per
+        // class and policy as bars.
+        if charts.bars() {
+            let mut bars = Vec::new();
+            for c in CLASSES {
+                for (p, r) in &s.policies {
+                    if let Some(w) = r.queue_wait.get(c) {
+                        bars.push((format!("{c} {}", p.as_str()), w.p95));
+                    }
+                }
+            }
+            let chart = crate::publish::mermaid::bar_chart(
+                "Queue wait p95 by class and policy",
+                "seconds",
+                &bars,
+            );
+            if !chart.is_empty() {
+                o.push_str(&chart);
+                o.push('\n');
+            }
         }
-        o.push_str("```\n");
     }
     if !s.unreplayable.is_empty() {
-        o.push_str("\n**Not replayed:** ");
+        o.push_str("**Not replayed:** ");
         let parts: Vec<String> = s
             .unreplayable
             .iter()
             .map(|(why, n)| format!("{n} ({})", inline(why)))
             .collect();
         o.push_str(&parts.join(", "));
-        o.push_str(".\n");
+        o.push_str(".\n\n");
     }
-    o.push_str("\n**The model leaves out:**\n\n");
+    o.push_str("**The model leaves out:**\n\n");
     for l in &s.limitations {
         let _ = writeln!(o, "- {}", inline(l));
     }

@@ -9,6 +9,7 @@
 //! flaky network cannot create duplicates either.
 
 pub mod issues;
+pub mod mermaid;
 pub mod notify;
 pub mod sanitize;
 

@@ -17,6 +17,7 @@ use crate::error::input;
 use crate::fleet::model::FleetRunner;
 use crate::gitlab::models::{Issue, Job};
 use crate::gitlab::{Client, project_ref};
+use crate::publish::mermaid::{self, ChartMode};
 
 /// Pages of 100 jobs read at most for one window (10,000 jobs).
 pub const DEFAULT_MAX_PAGES: usize = 100;
@@ -519,7 +520,71 @@ pub fn report(
         routing_impact: g.impact.as_ref().map(render::RoutingImpact::of),
         data: g.data.clone(),
         version: env!("CARGO_PKG_VERSION").to_string(),
+        charts: ChartMode::Xychart,
     }
+}
+
+/// The charts a Markdown output draws: `--charts` when it is not `auto`,
+/// else what the target GitLab's bundled Mermaid draws. Its version comes
+/// from `CI_SERVER_VERSION` in a pipeline of that GitLab (no request), else
+/// from `GET /version` (one request). A version that can't be read means
+/// pie charts, which every GitLab draws (said on stderr, never an error);
+/// with no GitLab to ask (a snapshot or the demo, offline), bar charts, as
+/// current GitLab draws them.
+pub(crate) fn resolve_charts(asked: ChartMode, gitlab_url: Option<&str>) -> ChartMode {
+    if asked != ChartMode::Auto {
+        return asked;
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    // Only the pipeline's own GitLab is described by CI_SERVER_VERSION.
+    if gitlab_url.is_none() {
+        if let Some(v) = env("CI_SERVER_VERSION") {
+            return charts_for_version(&v, "CI_SERVER_VERSION");
+        }
+    }
+    if gitlab_url.is_none() && env("CI_API_V4_URL").is_none() {
+        return ChartMode::Xychart;
+    }
+    let version = client(gitlab_url.map(str::to_string)).and_then(|c| {
+        c.get_json::<serde_json::Value>("/version", &[])
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    });
+    match version {
+        Ok(v) => match v["version"].as_str() {
+            Some(v) => charts_for_version(v, "GET /version"),
+            None => {
+                eprintln!(
+                    "runneriq: charts: GET /version gave no version; drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
+                );
+                ChartMode::Pie
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "runneriq: charts: could not read the GitLab version ({e}); drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
+            );
+            ChartMode::Pie
+        }
+    }
+}
+
+fn charts_for_version(v: &str, from: &str) -> ChartMode {
+    let Some(version) = mermaid::parse_gitlab_version(v) else {
+        eprintln!(
+            "runneriq: charts: GitLab version {v:?} ({from}) not understood; drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
+        );
+        return ChartMode::Pie;
+    };
+    let mode = mermaid::mode_for(version);
+    if mode == ChartMode::Pie {
+        eprintln!(
+            "runneriq: charts: GitLab {v} bundles Mermaid {}; bar charts (xychart-beta) need GitLab {}.{} or later: pie charts and tables instead (--charts to choose)",
+            mermaid::mermaid_of(version),
+            mermaid::XYCHART_SINCE.0,
+            mermaid::XYCHART_SINCE.1
+        );
+    }
+    mode
 }
 
 /// `--format`.
@@ -599,6 +664,8 @@ pub struct ReportOptions {
     pub dry_run: bool,
     pub output: Option<PathBuf>,
     pub labels: Vec<String>,
+    /// `--charts` (resolved against the GitLab version when `auto`).
+    pub charts: ChartMode,
 }
 
 fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
@@ -636,9 +703,16 @@ fn tag_bridge(o: &ReportOptions, span: Span) -> anyhow::Result<Option<render::Ta
 pub fn run_report(o: ReportOptions) -> anyhow::Result<ExitCode> {
     let g = gather(&o.history)?;
     let bridge = tag_bridge(&o, g.span)?;
+    // Only Markdown draws Mermaid: no version request for JSON or HTML.
+    let charts = if o.publish || o.format == ReportFormat::Md {
+        resolve_charts(o.charts, o.history.gitlab_url.as_deref())
+    } else {
+        ChartMode::Xychart
+    };
     if !o.publish {
         let mut r = report(&g, false, None, None);
         r.tag_bridge = bridge;
+        r.charts = charts;
         write_out(o.output.as_deref(), &render(&r, o.format)?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -663,6 +737,7 @@ pub fn run_report(o: ReportOptions) -> anyhow::Result<ExitCode> {
         prev.as_ref().and_then(|i| i.web_url.clone()),
     );
     r.tag_bridge = bridge;
+    r.charts = charts;
     let body = render::markdown(&r);
     if o.output.is_some() || o.format != ReportFormat::Md {
         write_out(o.output.as_deref(), &render(&r, o.format)?)?;

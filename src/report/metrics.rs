@@ -246,7 +246,8 @@ pub struct FlakyJob {
     pub name: String,
     /// Failed-then-passed sequences (one per pass that follows failures).
     pub occurrences: u32,
-    /// The failed attempt of the latest occurrence.
+    /// The failed attempt of the latest occurrence: its id, page and ref.
+    pub last_job: u64,
     pub last_web_url: Option<String>,
     pub last_ref: String,
 }
@@ -1090,10 +1091,11 @@ impl Aggregator {
                     r.infra_failure_rate,
                     rules.infra_failure_rate,
                     format!(
-                        "{} of runner {}'s jobs failed for infrastructure reasons ({} jobs)",
+                        "{} of runner {}'s jobs failed for infrastructure reasons ({} job{})",
                         percent(r.infra_failure_rate),
                         r.name,
-                        r.failures_infra
+                        r.failures_infra,
+                        if r.failures_infra == 1 { "" } else { "s" }
                     ),
                     "check the runner host (disk, network, container daemon) and its logs; pause it if the rate keeps rising",
                 ));
@@ -1137,6 +1139,7 @@ impl Aggregator {
                 "add job slots (concurrent) or another runner with the same tags",
             ));
         }
+        rank_by_impact(&mut out);
         out
     }
 
@@ -1239,6 +1242,7 @@ impl Aggregator {
                 FlakyJob {
                     name: self.names.get(name).to_string(),
                     occurrences,
+                    last_job: f.id,
                     last_web_url: self.web_url(f),
                     last_ref: self.refs.get(f.git_ref).to_string(),
                 }
@@ -1527,6 +1531,26 @@ fn composite(
         utilization,
         weights: w,
     }
+}
+
+/// Findings, most impact first: infrastructure failures (jobs failed and
+/// are run again), then bottlenecks (jobs wait), slow runners (jobs take
+/// longer), then underutilized runners (money, no developer waits); within
+/// a kind, the worst first.
+fn rank_by_impact(findings: &mut [Finding]) {
+    let kind = |k: FindingKind| match k {
+        FindingKind::InfraFailures => 0,
+        FindingKind::Bottleneck => 1,
+        FindingKind::SlowRunner => 2,
+        FindingKind::Underutilized => 3,
+    };
+    findings.sort_by(|a, b| {
+        kind(a.kind).cmp(&kind(b.kind)).then_with(|| match a.kind {
+            // The least used first.
+            FindingKind::Underutilized => a.value.total_cmp(&b.value),
+            _ => b.value.total_cmp(&a.value),
+        })
+    });
 }
 
 fn percent(x: f64) -> String {
@@ -1936,28 +1960,30 @@ mod tests {
     #[test]
     fn default_findings_and_messages() {
         let r = report(ReportRules::default());
+        // Most impact first: failed jobs (the worse rate first), then idle
+        // capacity.
         assert_eq!(
             kinds(&r),
             [
-                (FindingKind::Underutilized, 1),
-                (FindingKind::InfraFailures, 1),
                 (FindingKind::InfraFailures, 2),
+                (FindingKind::InfraFailures, 1),
+                (FindingKind::Underutilized, 1),
             ]
         );
-        let f = &r.findings[0];
+        let f = &r.findings[2];
         assert_eq!((f.value, f.threshold), (0.0575, 0.20));
         assert_eq!(
             f.message,
             "runner docker-fr-1 was busy 5.8 % of its capacity (2 slots) this period"
         );
-        let f = &r.findings[2];
+        let f = &r.findings[0];
         assert_eq!(f.name, "docker-de-1");
         assert_eq!(
             f.message,
-            "25 % of runner docker-de-1's jobs failed for infrastructure reasons (1 jobs)"
+            "25 % of runner docker-de-1's jobs failed for infrastructure reasons (1 job)"
         );
         assert!(f.recommendation.starts_with("check the runner host"));
-        let json = serde_json::to_value(&r.findings[0]).unwrap();
+        let json = serde_json::to_value(&r.findings[2]).unwrap();
         assert_eq!(json["kind"], "underutilized");
         assert_eq!(json["runner"], 1);
     }
@@ -2028,7 +2054,8 @@ mod tests {
         // A: 1 of 5; B: 1 of 4 (its canceled job neither passed nor failed).
         assert_eq!(at(0.25), []);
         assert_eq!(at(0.2), [(2, 0.25)]);
-        assert_eq!(at(0.1999), [(1, 0.2), (2, 0.25)]);
+        // The worse rate first.
+        assert_eq!(at(0.1999), [(2, 0.25), (1, 0.2)]);
     }
 
     #[test]
@@ -2222,12 +2249,14 @@ mod tests {
                 FlakyJob {
                     name: "test".into(),
                     occurrences: 3,
+                    last_job: 13,
                     last_web_url: Some("https://gitlab.example.com/g/p/-/jobs/13".into()),
                     last_ref: "feature/y".into(),
                 },
                 FlakyJob {
                     name: "lint".into(),
                     occurrences: 1,
+                    last_job: 8,
                     last_web_url: Some("https://gitlab.example.com/g/p/-/jobs/8".into()),
                     last_ref: "main".into(),
                 },

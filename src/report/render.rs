@@ -8,16 +8,13 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::ReportData;
+use crate::publish::mermaid::{self, ChartMode};
 use crate::publish::sanitize::{code_span, inline, link};
 
 /// First line of a report issue: found again by it.
 pub const MARKER_PREFIX: &str = "<!-- runneriq:report ";
 /// The hidden state block a later week compares with.
 pub const STATE_PREFIX: &str = "<!-- runneriq:report-state ";
-/// Mermaid shows a "Display" button instead of a chart past 2,000 characters.
-const MAX_CHART: usize = 1900;
-/// Bars per chart.
-const MAX_BARS: usize = 12;
 
 /// The figures compared week over week (kept in the issue's state block).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,6 +91,10 @@ pub struct Report {
     pub routing_impact: Option<RoutingImpact>,
     pub data: ReportData,
     pub version: String,
+    /// Which Mermaid charts the Markdown draws (never `Auto` here: the
+    /// command decides it from the GitLab version or `--charts`).
+    #[serde(skip)]
+    pub charts: ChartMode,
 }
 
 /// The week replayed under the three policies, in brief.
@@ -106,6 +107,12 @@ pub struct RoutingImpact {
     pub co2e_g: BTreeMap<String, f64>,
     /// The fifo replay against what happened: median and p95 |difference| (s).
     pub fifo_error_s: Option<(f64, f64)>,
+    /// Whether the policies' waits differ by more than the replay's error.
+    pub policies_told_apart: Option<bool>,
+    /// When they don't: that, in one sentence (instead of a table).
+    pub indistinct: Option<crate::fleet::simulate::Sentence>,
+    /// The replay's CO₂e against the measured one, in one sentence.
+    pub co2e: Option<crate::fleet::simulate::Sentence>,
 }
 
 impl RoutingImpact {
@@ -131,6 +138,9 @@ impl RoutingImpact {
                 .map(|(p, r)| (p.as_str().to_string(), r.co2e_g))
                 .collect(),
             fifo_error_s: s.fifo_error.as_ref().map(|e| (e.median_abs_s, e.p95_abs_s)),
+            policies_told_apart: s.policies_told_apart,
+            indistinct: crate::fleet::simulate::indistinct_sentence(s),
+            co2e: crate::fleet::simulate::co2e_sentence(s),
         }
     }
 }
@@ -199,13 +209,7 @@ pub fn day_time(t: i64) -> String {
 }
 
 fn secs(s: f64) -> String {
-    if s < 90.0 {
-        format!("{s:.0} s")
-    } else if s < 5400.0 {
-        format!("{:.1} min", s / 60.0)
-    } else {
-        format!("{:.1} h", s / 3600.0)
-    }
+    crate::fleet::duration_words(s)
 }
 
 fn pct(x: f64) -> String {
@@ -213,11 +217,7 @@ fn pct(x: f64) -> String {
 }
 
 fn grams(g: f64) -> String {
-    if g >= 1000.0 {
-        format!("{:.2} kg", g / 1000.0)
-    } else {
-        format!("{g:.0} g")
-    }
+    crate::fleet::simulate::grams(g)
 }
 
 /// A table cell: plain text, shown as code or not (each rendering escapes).
@@ -252,7 +252,7 @@ impl Table {
     }
 
     fn html(&self) -> String {
-        let mut o = String::from("<table><tr>");
+        let mut o = String::from("<div class=\"scroll\"><table><tr>");
         for h in self.head {
             let _ = write!(o, "<th>{}</th>", esc(h));
         }
@@ -271,7 +271,7 @@ impl Table {
             }
             o.push_str("</tr>");
         }
-        o.push_str("</table>");
+        o.push_str("</table></div>");
         o
     }
 }
@@ -400,7 +400,11 @@ fn summary_rows(r: &Report) -> (Vec<&'static str>, Vec<Vec<String>>) {
         prev.map(|p| f64::from(p.flaky_jobs)),
         &count,
     );
-    for (class, v) in &s.wait_p95_s {
+    // Most urgent first (the state block keeps them in alphabetical order).
+    for (class, v) in URGENCY_ORDER
+        .iter()
+        .filter_map(|c| s.wait_p95_s.get_key_value(*c))
+    {
         row(
             format!("Queue wait p95, {class}"),
             *v,
@@ -417,6 +421,26 @@ fn summary_rows(r: &Report) -> (Vec<&'static str>, Vec<Vec<String>>) {
     (head, rows)
 }
 
+/// Urgency classes, most urgent first: every table and chart lists them so.
+const URGENCY_ORDER: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
+
+/// What the routing section replayed, and how far to trust it (plain text
+/// but for the code span).
+fn impact_intro(ri: &RoutingImpact) -> String {
+    format!(
+        "The week's {} jobs replayed on the fleet's slots (`runneriq simulate`) under fifo (what GitLab does), priority and carbon{}.",
+        ri.jobs,
+        match (ri.fifo_error_s, &ri.indistinct) {
+            (Some((m, p)), None) => format!(
+                "; the fifo replay differs from what happened by a median of {} and a p95 of {} per job, so read smaller differences with care",
+                secs(m),
+                secs(p)
+            ),
+            _ => String::new(),
+        }
+    )
+}
+
 /// The routing replay in brief: p95 queue wait by class and CO₂e per policy.
 fn impact_table(ri: &RoutingImpact) -> Table {
     Table {
@@ -425,7 +449,7 @@ fn impact_table(ri: &RoutingImpact) -> Table {
             .iter()
             .filter_map(|p| ri.wait_p95_s.get(*p).map(|w| (*p, w)))
             .map(|(policy, waits)| {
-                let classes: Vec<String> = ["CRITICAL", "HIGH", "MEDIUM", "LOW"]
+                let classes: Vec<String> = URGENCY_ORDER
                     .iter()
                     .filter_map(|c| waits.get(*c).map(|w| format!("{c} {}", secs(*w))))
                     .collect();
@@ -481,67 +505,6 @@ fn delta(now: f64, before: f64, fmt: impl Fn(f64) -> String) -> String {
     }
 }
 
-/// A label Mermaid can't misread: letters, digits and `_-./: ` only.
-fn mermaid_label(s: &str) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || "_-./: ".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(24)
-        .collect();
-    format!("\"{clean}\"")
-}
-
-/// A bar chart block (Mermaid `xychart-beta`), kept under GitLab's size limit.
-fn bar_chart(title: &str, y: &str, bars: &[(String, f64)]) -> String {
-    let bars = &bars[..bars.len().min(MAX_BARS)];
-    if bars.is_empty() {
-        return String::new();
-    }
-    let labels: Vec<String> = bars.iter().map(|(l, _)| mermaid_label(l)).collect();
-    let values: Vec<String> = bars.iter().map(|(_, v)| format!("{v:.1}")).collect();
-    let chart = format!(
-        "```mermaid\nxychart-beta\n    title {}\n    x-axis [{}]\n    y-axis {}\n    bar [{}]\n```\n",
-        mermaid_label(title),
-        labels.join(", "),
-        mermaid_label(y),
-        values.join(", ")
-    );
-    if chart.len() > MAX_CHART {
-        return String::new();
-    }
-    chart
-}
-
-/// A pie chart block.
-fn pie_chart(title: &str, parts: &[(String, f64)]) -> String {
-    let parts: Vec<&(String, f64)> = parts
-        .iter()
-        .filter(|(_, v)| *v > 0.0)
-        .take(MAX_BARS)
-        .collect();
-    if parts.is_empty() {
-        return String::new();
-    }
-    let mut chart = format!(
-        "```mermaid\npie title {}\n",
-        mermaid_label(title).trim_matches('"')
-    );
-    for (l, v) in parts {
-        let _ = writeln!(chart, "    {} : {v:.1}", mermaid_label(l));
-    }
-    chart.push_str("```\n");
-    if chart.len() > MAX_CHART {
-        return String::new();
-    }
-    chart
-}
-
 /// The report as Markdown for a GitLab issue (marker first, state last).
 pub fn markdown(r: &Report) -> String {
     let d = &r.data;
@@ -595,15 +558,8 @@ pub fn markdown(r: &Report) -> String {
     if d.findings.is_empty() {
         o.push_str("No detector fired this week.\n\n");
     }
-    for f in &d.findings {
-        let _ = writeln!(
-            o,
-            "- **{}** {}: {} — {}",
-            f.kind_words(),
-            code_span(&f.name),
-            inline(&f.message),
-            inline(&f.recommendation)
-        );
+    for line in finding_lines(d) {
+        let _ = writeln!(o, "- {}", line.md());
     }
     if !d.findings.is_empty() {
         o.push('\n');
@@ -621,14 +577,25 @@ pub fn markdown(r: &Report) -> String {
             pct(w.reliability),
             pct(w.utilization)
         );
+    } else {
+        o.push('\n');
     }
     let busy: Vec<(String, f64)> = d
         .runners
         .iter()
         .map(|m| (m.name.clone(), m.busy_s / 3600.0))
         .collect();
-    o.push_str(&bar_chart("Busy time per runner", "hours", &busy));
-    o.push('\n');
+    if r.charts.bars() {
+        push_chart(
+            &mut o,
+            mermaid::bar_chart("Busy time per runner", "hours", &busy),
+        );
+    } else if r.charts.pies() {
+        push_chart(
+            &mut o,
+            mermaid::pie_chart("Share of busy time per runner", &busy, "runners"),
+        );
+    }
 
     // Queue wait.
     o.push_str("### Queue wait by priority class\n\n");
@@ -642,8 +609,12 @@ pub fn markdown(r: &Report) -> String {
             .iter()
             .map(|c| (c.urgency.as_str().to_string(), c.p95_s))
             .collect();
-        o.push_str(&bar_chart("Queue wait p95 by class", "seconds", &bars));
-        o.push('\n');
+        if r.charts.bars() {
+            push_chart(
+                &mut o,
+                mermaid::bar_chart("Queue wait p95 by class", "seconds", &bars),
+            );
+        }
     }
     if !d.queue_wait_by_tags.is_empty() {
         o.push_str("<details>\n<summary>Queue wait by tag set</summary>\n\n");
@@ -656,14 +627,16 @@ pub fn markdown(r: &Report) -> String {
     if d.flaky.is_empty() {
         o.push_str("None: no job failed and then passed on the same commit.\n\n");
     } else {
-        o.push_str("| Job | Times it failed, then passed on the same commit | Last seen |\n|---|---|---|\n");
+        o.push_str("| Job | Times it failed, then passed on the same commit | Last failed attempt |\n|---|---|---|\n");
         for f in &d.flaky {
+            // The link names what it opens: the job, then the branch it ran on.
             let _ = writeln!(
                 o,
-                "| {} | {} | {} |",
+                "| {} | {} | {} on {} |",
                 code_span(&f.name),
                 f.occurrences,
-                link(&code_span(&f.last_ref), f.last_web_url.as_deref())
+                link(&format!("job #{}", f.last_job), f.last_web_url.as_deref()),
+                code_span(&f.last_ref)
             );
         }
         o.push('\n');
@@ -706,8 +679,12 @@ pub fn markdown(r: &Report) -> String {
             ));
         }
         o.push('\n');
-        o.push_str(&bar_chart("Failed jobs per day", "jobs", &totals));
-        o.push('\n');
+        if r.charts.bars() {
+            push_chart(
+                &mut o,
+                mermaid::bar_chart("Failed jobs per day", "jobs", &totals),
+            );
+        }
     }
 
     // Carbon.
@@ -732,8 +709,12 @@ pub fn markdown(r: &Report) -> String {
             .iter()
             .map(|x| (x.name.clone(), x.co2e_g))
             .collect();
-        o.push_str(&pie_chart("CO2e per runner in grams", &parts));
-        o.push('\n');
+        if r.charts.pies() {
+            push_chart(
+                &mut o,
+                mermaid::pie_chart("CO₂e per runner in grams", &parts, "runners"),
+            );
+        }
         if !c.cleaner_alternatives.is_empty() {
             o.push_str(
                 "Jobs that could have run on a cleaner runner that was eligible and idle:\n\n",
@@ -785,18 +766,19 @@ pub fn markdown(r: &Report) -> String {
 
     if let Some(ri) = &r.routing_impact {
         o.push_str("### What priority routing would have changed this week\n\n");
-        let _ = writeln!(
-            o,
-            "The week's {} jobs replayed on the fleet's slots (`runneriq simulate`){}.\n",
-            ri.jobs,
-            ri.fifo_error_s
-                .map(|(m, p)| format!(
-                    "; the fifo replay differs from what happened by a median of {m:.0} s and a p95 of {p:.0} s per job, so read smaller differences with care"
-                ))
-                .unwrap_or_default()
-        );
-        o.push_str(&impact_table(ri).md());
-        o.push('\n');
+        let _ = writeln!(o, "{}\n", impact_intro(ri));
+        match &ri.indistinct {
+            Some(sentence) => {
+                let _ = writeln!(o, "{}\n", sentence.markdown());
+            }
+            None => {
+                o.push_str(&impact_table(ri).md());
+                o.push('\n');
+            }
+        }
+        if let Some(c) = &ri.co2e {
+            let _ = writeln!(o, "{}\n", c.markdown());
+        }
     }
     if let Some(t) = &r.tag_bridge {
         o.push_str("### Tag bridge\n\n");
@@ -840,36 +822,74 @@ pub fn markdown(r: &Report) -> String {
     crate::publish::sanitize::guard(&o)
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// A chart block and the blank line after it (nothing when it is empty).
+fn push_chart(o: &mut String, chart: String) {
+    if !chart.is_empty() {
+        o.push_str(&chart);
+        o.push('\n');
+    }
 }
 
-/// A horizontal bar chart as inline SVG.
+/// Text for HTML: escaped, and a unit never broken from its number on a
+/// narrow screen ("27 s", "13 %", "4.1 min").
+fn esc(s: &str) -> String {
+    static UNIT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let unit = UNIT.get_or_init(|| {
+        regex::Regex::new(r"(\d) (%|(?:s|min|h|days|g|kg|kWh|jobs|slots?)\b)").expect("valid")
+    });
+    let escaped = s
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    unit.replace_all(&escaped, "$1\u{a0}$2").into_owned()
+}
+
+/// The pages' style: readable on a phone (the viewport meta tag, tables
+/// keep their rows on one line and scroll inside their box, charts scale
+/// down, long words wrap).
+const CSS: &str = "body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45;overflow-wrap:anywhere}\
+.scroll{overflow-x:auto;margin:.5em 0 1.5em}table{border-collapse:collapse}\
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;white-space:nowrap}th{background:#f3f0fa}\
+figure{margin:1em 0}figcaption{font-weight:600;margin-bottom:.3em}svg{max-width:100%;height:auto}\
+.demo{background:#fff3cd;padding:.5em 1em}";
+
+/// A whole page: the head every HTML output shares, then `body`.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+/// A horizontal bar chart as inline SVG, scaled from 0, that shrinks with
+/// the screen (a `viewBox`, no fixed width).
 fn svg_bars(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
+    const WIDTH: f64 = 460.0;
+    const LABEL: f64 = 150.0;
+    const BAR: f64 = 230.0;
     let bars = &bars[..bars.len().min(20)];
     if bars.is_empty() {
         return String::new();
     }
     let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max).max(1e-9);
-    let h = 24 * bars.len() + 30;
+    let h = 24 * bars.len() + 10;
     let mut s = format!(
-        "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"640\" height=\"{h}\" role=\"img\" aria-label=\"{}\">",
+        "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {h}\" width=\"{WIDTH}\" height=\"{h}\" role=\"img\" aria-label=\"{}\">",
         esc(title),
         esc(title)
     );
     for (i, (label, v)) in bars.iter().enumerate() {
-        let y = 10 + i * 24;
-        let w = (v / max * 380.0).max(1.0);
+        let y = 4 + i * 24;
+        let w = (v.max(0.0) / max * BAR).max(1.0);
         let _ = write!(
             s,
-            "<text x=\"0\" y=\"{}\" font-size=\"12\">{}</text><rect x=\"170\" y=\"{y}\" width=\"{w:.1}\" height=\"18\" fill=\"#6b4fbb\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"12\">{v:.1} {}</text>",
+            "<text x=\"0\" y=\"{}\" font-size=\"13\">{}</text><rect x=\"{LABEL}\" y=\"{y}\" width=\"{w:.1}\" height=\"18\" fill=\"#1f75cb\"/><text x=\"{:.1}\" y=\"{}\" font-size=\"13\">{} {}</text>",
             y + 14,
-            esc(&label.chars().take(26).collect::<String>()),
-            175.0 + w,
+            esc(&label.chars().take(20).collect::<String>()),
+            LABEL + 5.0 + w,
             y + 14,
+            mermaid::number(*v),
             esc(unit)
         );
     }
@@ -882,11 +902,6 @@ fn svg_bars(title: &str, unit: &str, bars: &[(String, f64)]) -> String {
 pub fn html(r: &Report) -> String {
     let d = &r.data;
     let mut b = String::new();
-    let _ = write!(
-        b,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>RunnerIQ weekly report — {}</title><style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}th{{background:#f3f0fa}}figure{{margin:1em 0}}figcaption{{font-weight:600;margin-bottom:.3em}}.demo{{background:#fff3cd;padding:.5em 1em}}</style></head><body>",
-        esc(&r.week)
-    );
     let _ = write!(b, "<h1>RunnerIQ weekly report — {}</h1>", esc(&r.week));
     if r.demo {
         b.push_str("<p class=\"demo\"><strong>Demo data</strong>: an embedded history, not a real project.</p>");
@@ -902,7 +917,7 @@ pub fn html(r: &Report) -> String {
         esc(&r.source)
     );
     let (head, rows) = summary_rows(r);
-    b.push_str("<table><tr>");
+    b.push_str("<div class=\"scroll\"><table><tr>");
     for h in head {
         let _ = write!(b, "<th>{}</th>", esc(h));
     }
@@ -914,20 +929,13 @@ pub fn html(r: &Report) -> String {
         }
         b.push_str("</tr>");
     }
-    b.push_str("</table>");
+    b.push_str("</table></div>");
     b.push_str("<h2>What to change</h2><ul>");
     if d.findings.is_empty() {
         b.push_str("<li>No detector fired this week.</li>");
     }
-    for f in &d.findings {
-        let _ = write!(
-            b,
-            "<li><strong>{}</strong> <code>{}</code>: {} — {}</li>",
-            esc(f.kind_words()),
-            esc(&f.name),
-            esc(&f.message),
-            esc(&f.recommendation)
-        );
+    for line in finding_lines(d) {
+        let _ = write!(b, "<li>{}</li>", line.html());
     }
     b.push_str("</ul><h2>Runners</h2>");
     b.push_str(&runners_table(d).html());
@@ -950,18 +958,19 @@ pub fn html(r: &Report) -> String {
         b.push_str(&tags_table(d).html());
     }
     b.push_str(
-        "<h2>Flaky jobs</h2><table><tr><th>Job</th><th>Failed, then passed</th><th>Ref</th></tr>",
+        "<h2>Flaky jobs</h2><div class=\"scroll\"><table><tr><th>Job</th><th>Failed, then passed</th><th>Last failed attempt</th></tr>",
     );
     for f in &d.flaky {
         let _ = write!(
             b,
-            "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>job #{} on <code>{}</code></td></tr>",
             esc(&f.name),
             f.occurrences,
+            f.last_job,
             esc(&f.last_ref)
         );
     }
-    b.push_str("</table><h2>Failures per day</h2>");
+    b.push_str("</table></div><h2>Failures per day</h2>");
     let per_day: Vec<(String, f64)> = d
         .failures_by_day
         .iter()
@@ -1001,13 +1010,18 @@ pub fn html(r: &Report) -> String {
     }
     if let Some(ri) = &r.routing_impact {
         b.push_str("<h2>What priority routing would have changed this week</h2>");
-        if let Some((m, p)) = ri.fifo_error_s {
-            let _ = write!(
-                b,
-                "<p>The fifo replay differs from what happened by a median of {m:.0} s and a p95 of {p:.0} s per job.</p>"
-            );
+        let _ = write!(
+            b,
+            "<p>{}</p>",
+            esc(&impact_intro(ri)).replace("`runneriq simulate`", "<code>runneriq simulate</code>")
+        );
+        match &ri.indistinct {
+            Some(sentence) => b.push_str(&sentence_html(sentence)),
+            None => b.push_str(&impact_table(ri).html()),
         }
-        b.push_str(&impact_table(ri).html());
+        if let Some(c) = &ri.co2e {
+            b.push_str(&sentence_html(c));
+        }
     }
     if let Some(t) = &r.tag_bridge {
         let _ = write!(
@@ -1019,12 +1033,283 @@ pub fn html(r: &Report) -> String {
     for n in &r.notes {
         let _ = write!(b, "<p><small>Note: {}</small></p>", esc(n));
     }
-    let _ = writeln!(
-        b,
-        "<p><small>RunnerIQ v{}</small></p></body></html>",
-        esc(&r.version)
+    let _ = write!(b, "<p><small>RunnerIQ v{}</small></p>", esc(&r.version));
+    page(&format!("RunnerIQ weekly report — {}", r.week), &b)
+}
+
+fn sentence_html(s: &crate::fleet::simulate::Sentence) -> String {
+    format!("<p><strong>{}</strong> {}</p>", esc(s.lead), esc(&s.text))
+}
+
+/// `runneriq simulate --format html`: the same content as the Markdown, as
+/// one self-contained page (tables, an inline SVG chart when the policies'
+/// waits differ beyond the replay's error).
+pub fn simulation_html(s: &crate::fleet::simulate::Simulation) -> String {
+    use crate::fleet::simulate::{self as sim, Policy};
+    let mut b = format!(
+        "<h1>RunnerIQ simulate: {} jobs replayed under fifo, priority and carbon</h1>",
+        s.jobs
     );
-    b
+    b.push_str(&match &s.fifo_error {
+        Some(e) => format!(
+            "<p><strong>How far to trust it:</strong> the fifo replay differs from what really happened by a median of {} and a p95 of {} of queue wait per job ({} jobs compared).</p>",
+            secs(e.median_abs_s),
+            secs(e.p95_abs_s),
+            e.jobs
+        ),
+        None => "<p><strong>How far to trust it:</strong> unknown — the input has no real queue times to compare with.</p>".into(),
+    });
+    let waits = Table {
+        head: &[
+            "Policy", "Class", "Jobs", "Wait p50", "Wait p95", "Wait max",
+        ],
+        rows: s
+            .policies
+            .iter()
+            .flat_map(|(p, r)| {
+                URGENCY_ORDER.iter().filter_map(move |c| {
+                    r.queue_wait.get(*c).map(|w| {
+                        vec![
+                            Cell::Text(p.as_str().into()),
+                            Cell::Text((*c).into()),
+                            Cell::Text(w.jobs.to_string()),
+                            Cell::Text(secs(w.p50)),
+                            Cell::Text(secs(w.p95)),
+                            Cell::Text(secs(w.max)),
+                        ]
+                    })
+                })
+            })
+            .collect(),
+    };
+    let indistinct = sim::indistinct_sentence(s);
+    match &indistinct {
+        Some(sentence) => {
+            b.push_str(&sentence_html(sentence));
+            let _ = write!(
+                b,
+                "<details><summary>Replayed queue waits per policy and class</summary>{}</details>",
+                waits.html()
+            );
+        }
+        None => b.push_str(&waits.html()),
+    }
+    let energy = Table {
+        head: &[
+            "Policy",
+            "Makespan",
+            "Energy",
+            "CO₂e",
+            "Jobs without energy data",
+        ],
+        rows: s
+            .policies
+            .iter()
+            .map(|(p, r)| {
+                vec![
+                    Cell::Text(p.as_str().into()),
+                    Cell::Text(secs(r.makespan_s)),
+                    Cell::Text(format!("{:.2} kWh", r.energy_kwh)),
+                    Cell::Text(grams(r.co2e_g)),
+                    Cell::Text(r.jobs_without_energy.to_string()),
+                ]
+            })
+            .collect(),
+    };
+    b.push_str(&energy.html());
+    if let Some(c) = sim::co2e_sentence(s) {
+        b.push_str(&sentence_html(&c));
+    }
+    if let (None, Some(fifo)) = (&indistinct, s.policies.get(&Policy::Fifo)) {
+        b.push_str("<p><strong>Against fifo</strong> (queue wait p95):</p><ul>");
+        for (p, r) in s.policies.iter().filter(|(p, _)| **p != Policy::Fifo) {
+            let parts: Vec<String> = URGENCY_ORDER
+                .iter()
+                .filter_map(|c| {
+                    let (a, f) = (r.queue_wait.get(*c)?, fifo.queue_wait.get(*c)?);
+                    let d = a.p95 - f.p95;
+                    Some(format!(
+                        "{c} {}{}",
+                        if d < 0.0 { "−" } else { "+" },
+                        secs(d.abs())
+                    ))
+                })
+                .collect();
+            let _ = write!(b, "<li>{}: {}</li>", p.as_str(), esc(&parts.join(", ")));
+        }
+        b.push_str("</ul>");
+        let mut bars = Vec::new();
+        for c in URGENCY_ORDER {
+            for (p, r) in &s.policies {
+                if let Some(w) = r.queue_wait.get(c) {
+                    bars.push((format!("{c} {}", p.as_str()), w.p95));
+                }
+            }
+        }
+        b.push_str(&svg_bars("Queue wait p95 by class and policy", "s", &bars));
+    }
+    if !s.unreplayable.is_empty() {
+        let parts: Vec<String> = s
+            .unreplayable
+            .iter()
+            .map(|(why, n)| format!("{n} ({})", esc(why)))
+            .collect();
+        let _ = write!(
+            b,
+            "<p><strong>Not replayed:</strong> {}.</p>",
+            parts.join(", ")
+        );
+    }
+    b.push_str("<p><strong>The model leaves out:</strong></p><ul>");
+    for l in &s.limitations {
+        let _ = write!(b, "<li>{}</li>", esc(l));
+    }
+    b.push_str("</ul>");
+    page("RunnerIQ simulate", &b)
+}
+
+/// One line of "What to change": a finding, or one kind of finding about
+/// several runners merged ("Underutilized, 5 runners: …").
+struct FindingLine {
+    kind: &'static str,
+    /// Each runner with its figure (the figure only when merged).
+    runners: Vec<(String, String)>,
+    /// What the figures are, when merged; else the finding's message.
+    detail: String,
+    advice: String,
+}
+
+impl FindingLine {
+    fn md(&self) -> String {
+        match self.runners.as_slice() {
+            [(name, _)] => format!(
+                "**{}** {}: {} — {}",
+                self.kind,
+                code_span(name),
+                inline(&self.detail),
+                inline(&self.advice)
+            ),
+            many => {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|(n, fig)| format!("{} {}", code_span(n), inline(fig)))
+                    .collect();
+                format!(
+                    "**{}**, {} runners ({}): {} — {}",
+                    self.kind,
+                    many.len(),
+                    inline(&self.detail),
+                    list.join(", "),
+                    inline(&self.advice)
+                )
+            }
+        }
+    }
+
+    fn html(&self) -> String {
+        match self.runners.as_slice() {
+            [(name, _)] => format!(
+                "<strong>{}</strong> <code>{}</code>: {} — {}",
+                esc(self.kind),
+                esc(name),
+                esc(&self.detail),
+                esc(&self.advice)
+            ),
+            many => {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|(n, fig)| format!("<code>{}</code> {}", esc(n), esc(fig)))
+                    .collect();
+                format!(
+                    "<strong>{}</strong>, {} runners ({}): {} — {}",
+                    esc(self.kind),
+                    many.len(),
+                    esc(&self.detail),
+                    list.join(", "),
+                    esc(&self.advice)
+                )
+            }
+        }
+    }
+}
+
+/// "What to change", most impact first (the detectors' order), the same
+/// finding about several runners merged into one line.
+fn finding_lines(d: &ReportData) -> Vec<FindingLine> {
+    use super::metrics::FindingKind::*;
+    let mut lines: Vec<FindingLine> = Vec::new();
+    let mut i = 0;
+    while i < d.findings.len() {
+        let kind = d.findings[i].kind;
+        let group: Vec<&super::metrics::Finding> = d.findings[i..]
+            .iter()
+            .take_while(|f| f.kind == kind)
+            .collect();
+        i += group.len();
+        if let [f] = group.as_slice() {
+            lines.push(FindingLine {
+                kind: f.kind_words(),
+                runners: vec![(f.name.clone(), String::new())],
+                detail: f.message.clone(),
+                advice: f.recommendation.clone(),
+            });
+            continue;
+        }
+        let figure = |f: &super::metrics::Finding| match f.kind {
+            SlowRunner => format!("{:.1}×", f.value),
+            Underutilized => share(f.value),
+            InfraFailures => {
+                let jobs = d
+                    .runners
+                    .iter()
+                    .find(|r| r.id == f.runner)
+                    .map_or(0, |r| r.failures_infra);
+                format!(
+                    "{} ({jobs} job{})",
+                    share(f.value),
+                    if jobs == 1 { "" } else { "s" }
+                )
+            }
+            // A utilization (0..1) or a queue wait (seconds).
+            Bottleneck if f.threshold <= 1.0 => format!("{} busy", share(f.value)),
+            Bottleneck => format!("{} wait p95", secs(f.value)),
+        };
+        let (detail, advice) = match kind {
+            SlowRunner => (
+                "time for the same jobs against the fleet's",
+                "check their executors' CPU and cache; move tags away until fixed",
+            ),
+            Underutilized => (
+                "busy share of their capacity",
+                "give them more projects' jobs (share their tags), lower their concurrent slots, or retire some",
+            ),
+            InfraFailures => (
+                "jobs that failed for infrastructure reasons",
+                "check the runner hosts (disk, network, container daemon) and their logs; pause a runner whose rate keeps rising",
+            ),
+            Bottleneck => (
+                "busy share or queue wait",
+                "add job slots (concurrent) or more runners with the same tags",
+            ),
+        };
+        lines.push(FindingLine {
+            kind: group[0].kind_words(),
+            runners: group.iter().map(|f| (f.name.clone(), figure(f))).collect(),
+            detail: detail.into(),
+            advice: advice.into(),
+        });
+    }
+    lines
+}
+
+/// 0..1 as a percentage, one decimal under 10 %.
+fn share(x: f64) -> String {
+    let p = x * 100.0;
+    if p != 0.0 && p.abs() < 10.0 {
+        format!("{p:.1} %")
+    } else {
+        format!("{p:.0} %")
+    }
 }
 
 impl super::metrics::Finding {
@@ -1049,12 +1334,16 @@ mod tests {
         assert_eq!(iso_week(1_764_028_799), "2025-W48"); // 2025-11-24T23:59:59Z
         // 2025-12-31T23:59:59Z, a Wednesday: ISO week 1 of 2026 (its Thursday is in 2026).
         assert_eq!(iso_week(1_767_225_599), "2026-W01");
-        assert_eq!(mermaid_label("a\"b]c{d}"), "\"a_b_c_d_\"");
         assert_eq!(delta(12.0, 10.0, |x| format!("{x:.0}")), "+2 (+20 %)");
         assert_eq!(delta(0.0, 0.0, |x| format!("{x:.0}")), "=");
-        let chart = bar_chart("t", "s", &[("x".into(), 1.0)]);
-        assert!(chart.starts_with("```mermaid\nxychart-beta\n"));
-        assert!(bar_chart("t", "s", &[]).is_empty());
+    }
+
+    #[test]
+    fn html_keeps_units_with_their_numbers() {
+        assert_eq!(
+            esc("a median of 27 s, 13 % of <jobs>, 4.1 min, 3 slots, 5 sheep"),
+            "a median of 27\u{a0}s, 13\u{a0}% of &lt;jobs&gt;, 4.1\u{a0}min, 3\u{a0}slots, 5 sheep"
+        );
     }
 
     #[test]

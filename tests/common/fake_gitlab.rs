@@ -223,6 +223,18 @@ impl FakeGitLab {
         self.route_raw(method, path, status, Vec::new(), body.into().into_bytes());
     }
 
+    /// `GET /version` answers as GitLab does (the shape of the example in
+    /// GitLab's "Version API" docs), for this version string (`18.7.0-ee`).
+    pub fn serve_version(&self, version: &str) {
+        let body = serde_json::json!({
+            "version": version,
+            "revision": "4e963fe",
+            "kas": {"enabled": true, "externalUrl": "grpc://gitlab.example.com:8150", "version": version.split('-').next()},
+            "enterprise": version.ends_with("-ee"),
+        });
+        self.route_json("GET", "/version", 200, body.to_string());
+    }
+
     /// A fixed answer with extra headers (e.g. `Location` for a redirect).
     pub fn route_raw(
         &self,
