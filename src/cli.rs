@@ -998,8 +998,7 @@ fn llm_fallback(
 pub fn gitlab_client(url_flag: Option<String>) -> anyhow::Result<crate::gitlab::Client> {
     // One place reads the client settings (URL, token, CA files, the
     // RUNNERIQ_HTTP_* knobs) for every command.
-    let config = crate::diagnose::client_config(url_flag, |k| std::env::var(k).ok())?;
-    Ok(crate::gitlab::Client::new(config)?)
+    crate::gitlab::api_client(url_flag)
 }
 
 /// Classifies one job's trace fetched from GitLab, streamed, with the job's

@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod diagnose;
@@ -13,9 +14,11 @@ pub mod doctor;
 pub mod error;
 pub mod fleet;
 pub mod gitlab;
+pub mod http;
 pub mod input;
 pub mod llm;
 pub mod noise;
 pub mod publish;
 pub mod report;
+pub mod text;
 pub mod trace;

@@ -24,7 +24,7 @@ use clap::ValueEnum;
 use crate::classify::Catalog;
 use crate::cli::DiagnoseArgs;
 use crate::error::{InputError, input};
-use crate::gitlab::{Client, ClientConfig};
+use crate::gitlab::Client;
 use crate::publish::{self, MARKER, Outcome, Target};
 
 use fetch::TraceOutcome;
@@ -173,45 +173,6 @@ pub fn resolve_inputs(
     })
 }
 
-/// The API client configuration of every command that talks to GitLab:
-/// `--gitlab-url`/`CI_API_V4_URL` and the token from [`crate::gitlab::Token::from_env`].
-///
-/// Hidden knobs, read only here, so the end-to-end tests run in seconds (they
-/// are not in `--help` because nobody should need them in production):
-/// - `RUNNERIQ_HTTP_MAX_ATTEMPTS`: HTTP attempts per call (default 5);
-/// - `RUNNERIQ_HTTP_INITIAL_BACKOFF_MS`: first retry wait (default 500);
-/// - `RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS`: cap on one wait, `Retry-After` included
-///   (default 60000);
-/// - `RUNNERIQ_HTTP_DEADLINE_S`: budget of one call, retries included (default 120).
-pub fn client_config(
-    url_flag: Option<String>,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<ClientConfig, InputError> {
-    let mut cfg = ClientConfig::from_lookup(url_flag, &lookup)?;
-    let num = |k: &str| -> Result<Option<u64>, InputError> {
-        match non_empty(lookup(k)) {
-            None => Ok(None),
-            Some(v) => v
-                .parse::<u64>()
-                .map(Some)
-                .map_err(|_| InputError(format!("{k}={v:?} is not a whole number"))),
-        }
-    };
-    if let Some(n) = num("RUNNERIQ_HTTP_MAX_ATTEMPTS")? {
-        cfg.max_attempts = u32::try_from(n.clamp(1, 20)).unwrap_or(20);
-    }
-    if let Some(ms) = num("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS")? {
-        cfg.initial_backoff = Duration::from_millis(ms);
-    }
-    if let Some(ms) = num("RUNNERIQ_HTTP_MAX_RETRY_WAIT_MS")? {
-        cfg.max_retry_wait = Duration::from_millis(ms);
-    }
-    if let Some(s) = num("RUNNERIQ_HTTP_DEADLINE_S")? {
-        cfg.deadline = Duration::from_secs(s.max(1));
-    }
-    Ok(cfg)
-}
-
 /// Time a CI job leaves after RunnerIQ's run, for posting and the runner.
 const JOB_TIMEOUT_MARGIN: Duration = Duration::from_secs(60);
 /// The shortest run budget, whatever the job's timeout says.
@@ -278,8 +239,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&args.rules)?;
     let templates = Templates::load(args.templates.as_deref())?;
     let started = std::time::Instant::now();
-    let (run_budget, budget_why) =
-        run_budget(args.max_run_time, publish::notify::now(), env_lookup);
+    let (run_budget, budget_why) = run_budget(args.max_run_time, crate::clock::now(), env_lookup);
     let run_end = started + run_budget;
     // The analysis stops early enough to leave time for posting.
     let analysis_end = run_end - (run_budget / 5).min(Duration::from_secs(60));
@@ -288,7 +248,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
         timeout: args.trace_timeout,
         deadline: Some(analysis_end),
     };
-    let mut cfg = client_config(args.gitlab_url.clone(), env_lookup)?;
+    let mut cfg = crate::gitlab::client_config(args.gitlab_url.clone(), env_lookup)?;
     cfg.run_deadline = Some(run_end);
     let token_kind = cfg.token.as_ref().map(|t| t.kind());
     let llm_cfg = crate::llm::LlmConfig::from_env()?;
@@ -553,7 +513,7 @@ pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
             Err(_) => {}
         }
     }
-    let now = publish::notify::now();
+    let now = crate::clock::now();
     let mut state = found
         .primary()
         .map(|e| publish::notify::State::parse(&e.body))
@@ -1168,29 +1128,5 @@ mod tests {
         // An empty variable (an unset masked variable expands to "") is missing.
         let e = resolve_inputs(&args(), env(&[("CI_PROJECT_ID", " ")])).unwrap_err();
         assert!(e.0.contains("CI_PROJECT_ID"));
-    }
-
-    #[test]
-    fn http_knobs() {
-        let c = client_config(
-            None,
-            env(&[
-                ("CI_API_V4_URL", "http://127.0.0.1:9/api/v4"),
-                ("RUNNERIQ_HTTP_MAX_ATTEMPTS", "3"),
-                ("RUNNERIQ_HTTP_INITIAL_BACKOFF_MS", "5"),
-            ]),
-        )
-        .unwrap();
-        assert_eq!(c.max_attempts, 3);
-        assert_eq!(c.initial_backoff, Duration::from_millis(5));
-        let e = client_config(
-            None,
-            env(&[
-                ("CI_API_V4_URL", "http://h/"),
-                ("RUNNERIQ_HTTP_MAX_ATTEMPTS", "many"),
-            ]),
-        )
-        .unwrap_err();
-        assert!(e.0.contains("RUNNERIQ_HTTP_MAX_ATTEMPTS"));
     }
 }

@@ -83,7 +83,7 @@ impl LiveCarbon {
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .unwrap_or_else(|| DEFAULT_BASE.to_string());
         Some(LiveCarbon {
-            agent: crate::publish::notify::plain_agent(TIMEOUT),
+            agent: crate::http::plain_agent(TIMEOUT),
             base: base.trim_end_matches('/').to_string(),
             token: token.trim().to_string(),
             latest: HashMap::new(),

@@ -14,7 +14,9 @@ use super::priority::PriorityRules;
 use super::route::{self, Assignment, Inputs, RoutingRules, RunnerVerdict};
 use super::stats::History;
 use super::tags::{self, Applied, TagChange, TagRules};
+use crate::clock::now_i64 as now;
 use crate::error::input;
+use crate::gitlab::api_client;
 use crate::gitlab::models::Job;
 use crate::gitlab::{Client, project_ref};
 use crate::publish::sanitize::{code_span, inline};
@@ -55,12 +57,6 @@ pub struct Loaded {
     /// Every job's timeout in seconds, when known (`--job-timeout`, else the
     /// project's `build_timeout`), for the runners' `maximum_timeout` gate.
     pub job_timeout: Option<u64>,
-}
-
-/// The API client of `--gitlab-url` / `CI_API_V4_URL` and the token.
-pub(crate) fn api_client(gitlab_url: Option<String>) -> anyhow::Result<Client> {
-    let cfg = crate::diagnose::client_config(gitlab_url, |k| std::env::var(k).ok())?;
-    Ok(Client::new(cfg)?)
 }
 
 /// Reads the inputs: files where given, else the API (`--project`).
@@ -581,11 +577,6 @@ pub struct Explained<'a> {
     pub runners: &'a [RunnerVerdict],
 }
 
-/// Now, unix seconds (`RUNNERIQ_NOW` in tests).
-pub(crate) fn now() -> i64 {
-    i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX)
-}
-
 fn print(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout();
@@ -715,7 +706,7 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
     let bridge = args.tags || mode != TrustMode::Advisory;
     let src = args.sources.resolve();
     let mut loaded = load(&src)?;
-    let now_s = crate::publish::notify::now();
+    let now_s = crate::clock::now();
     // Opened before anything is written, so a run that cannot record what
     // it does does nothing.
     let mut log = audit_log(args.audit.clone(), args.execute || args.plan.is_some())?;
@@ -867,7 +858,7 @@ fn print_applied(
 /// `runneriq apply PLAN.json`.
 pub fn run_apply(args: crate::cli::ApplyArgs) -> anyhow::Result<std::process::ExitCode> {
     let plan = tags::load_plan(&args.plan)?;
-    let now_s = crate::publish::notify::now();
+    let now_s = crate::clock::now();
     let expires = plan.expires_at();
     if expires <= now_s {
         return Err(input(format!(
@@ -972,7 +963,7 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
         );
     }
     if let Some(log) = log.as_mut() {
-        let now_s = crate::publish::notify::now();
+        let now_s = crate::clock::now();
         log.append(&audit::review_lines(&reviews, &origin, now_s, "manual"))?;
         log.append(&audit::outcome(&applied, now_s, "manual"))?;
     }
@@ -998,7 +989,7 @@ pub fn run_audit(args: crate::cli::AuditArgs) -> anyhow::Result<std::process::Ex
                     "--since: expected a duration such as 7d, 12h or 30m, got {text:?}"
                 ))
             })?;
-            let now_s = i64::try_from(crate::publish::notify::now()).unwrap_or(i64::MAX);
+            let now_s = crate::clock::now_i64();
             Some(now_s.saturating_sub(i64::try_from(d).unwrap_or(i64::MAX)))
         }
         None => None,

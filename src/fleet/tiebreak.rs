@@ -105,8 +105,7 @@ impl TieBreaker {
                 let reason = self.redactor.text(&d.reason);
                 Ok(Decision {
                     runner: d.runner,
-                    reason: crate::publish::sanitize::truncate_chars(&reason, MAX_REASON)
-                        .to_string(),
+                    reason: crate::text::truncate_chars(&reason, MAX_REASON).to_string(),
                 })
             }
             Err(why) => Err(self.redactor.text(&why)),
@@ -208,7 +207,7 @@ fn parse(text: &str, a: u64, b: u64) -> Result<Decision, String> {
     }
     Ok(Decision {
         runner,
-        reason: crate::publish::sanitize::truncate_chars(reason, MAX_REASON).to_string(),
+        reason: crate::text::truncate_chars(reason, MAX_REASON).to_string(),
     })
 }
 

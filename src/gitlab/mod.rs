@@ -6,8 +6,10 @@
 
 pub mod bounded;
 pub mod client;
+pub mod env;
 pub mod error;
 pub mod models;
 
 pub use client::{Client, ClientConfig, Page, Token, project_ref};
+pub use env::{api_client, client_config};
 pub use error::{ApiError, ApiErrorKind, TokenKind};

@@ -111,7 +111,7 @@ fn cut(text: &str) -> String {
         .chars()
         .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
         .collect();
-    let t = crate::publish::sanitize::truncate_chars(clean.trim_end(), MAX_LINE_CHARS);
+    let t = crate::text::truncate_chars(clean.trim_end(), MAX_LINE_CHARS);
     if t.len() < clean.trim_end().len() {
         format!("{t}…")
     } else {

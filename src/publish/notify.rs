@@ -88,7 +88,7 @@ impl State {
     pub fn keep(&mut self, pipeline: u64, summary: &str) {
         self.diagnosis = Some(Kept {
             pipeline,
-            summary: crate::publish::sanitize::truncate_chars(summary, MAX_KEPT_CHARS).to_string(),
+            summary: crate::text::truncate_chars(summary, MAX_KEPT_CHARS).to_string(),
         });
     }
 
@@ -165,7 +165,7 @@ fn slack_code(s: &str) -> String {
         .collect();
     format!(
         "`{}`",
-        slack_escape(crate::publish::sanitize::truncate_chars(&one_line, 200))
+        slack_escape(crate::text::truncate_chars(&one_line, 200))
     )
 }
 
@@ -258,7 +258,7 @@ pub fn post(url: &str, payload: &Value, what: &str) -> Result<(), String> {
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(format!("{what} is not an http(s) URL"));
     }
-    let agent = plain_agent(TIMEOUT);
+    let agent = crate::http::plain_agent(TIMEOUT);
     let body = serde_json::to_vec(payload).map_err(|e| format!("{what}: encoding: {e}"))?;
     match agent
         .post(url)
@@ -274,32 +274,6 @@ pub fn post(url: &str, payload: &Value, what: &str) -> Result<(), String> {
         Err(ureq::Error::ConnectionFailed) => Err(format!("{what}: connection failed")),
         Err(_) => Err(format!("{what} could not be reached")),
     }
-}
-
-/// An HTTP agent for third-party endpoints (webhooks, carbon data): no
-/// redirects (a credential must not follow one), statuses as values, one
-/// time budget per call.
-pub fn plain_agent(timeout: Duration) -> ureq::Agent {
-    let config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .timeout_global(Some(timeout))
-        .user_agent(concat!("runneriq/", env!("CARGO_PKG_VERSION")))
-        .build();
-    ureq::Agent::new_with_config(config)
-}
-
-/// Seconds since 1970 (`RUNNERIQ_NOW` overrides it, for tests of cooldowns).
-pub fn now() -> u64 {
-    if let Some(n) = std::env::var("RUNNERIQ_NOW")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        return n;
-    }
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

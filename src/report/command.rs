@@ -12,9 +12,11 @@ use super::metrics::{Aggregator, ReportData, Window};
 use super::render::{self, Report, Summary};
 use super::source::{self, Header, Record, SNAPSHOT_VERSION, Span};
 use crate::classify::Catalog;
+use crate::clock::now_i64 as now;
 use crate::diagnose::fetch::{self, TraceOutcome, TraceTask};
 use crate::error::input;
 use crate::fleet::model::FleetRunner;
+use crate::gitlab::api_client as client;
 use crate::gitlab::models::{Issue, Job};
 use crate::gitlab::{Client, project_ref};
 use crate::publish::mermaid::{self, ChartMode};
@@ -165,8 +167,6 @@ fn gather_group(
         impact: None,
     })
 }
-
-use crate::fleet::command::{api_client as client, now};
 
 fn project_of(a: &HistoryArgs) -> anyhow::Result<String> {
     a.project
