@@ -141,7 +141,7 @@ pub struct RouteArgs {
 
     /// Output format.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::publish::format::NoteFormat,
 
     /// How far RunnerIQ may act: `advisory` recommends (tag changes are
     /// listed as "would change"), `supervised` writes a plan (--plan FILE)
@@ -252,7 +252,7 @@ pub struct ApplyArgs {
 
     /// Output format.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::publish::format::NoteFormat,
 }
 
 #[derive(Args, Debug)]
@@ -280,7 +280,7 @@ pub struct ResetTagsArgs {
 
     /// Output format.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::publish::format::NoteFormat,
 }
 
 #[derive(Args, Debug)]
@@ -295,7 +295,7 @@ pub struct AuditArgs {
 
     /// Output format: a Markdown table, or the entries as a JSON array.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::publish::format::NoteFormat,
 }
 
 #[derive(Args, Debug)]
@@ -309,7 +309,7 @@ pub struct ExplainArgs {
 
     /// Output format.
     #[arg(long, value_enum, default_value = "md", env = "RUNNERIQ_FORMAT")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::publish::format::NoteFormat,
 }
 
 #[derive(Args, Debug)]
@@ -327,7 +327,7 @@ pub struct SimulateArgs {
 
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
-    pub format: crate::report::command::ReportFormat,
+    pub format: crate::publish::format::ReportFormat,
 
     /// Whether the Markdown draws its chart: `auto` and `xychart` draw a bar
     /// chart (`xychart-beta`, GitLab 16.9 and later) when the policies' waits
@@ -447,7 +447,7 @@ pub struct DemoArgs {
     /// `md`: as it would be posted; `json`: the data it renders; `html`: the
     /// report's page (report only).
     #[arg(long, value_enum, default_value = "md")]
-    pub format: crate::report::command::ReportFormat,
+    pub format: crate::publish::format::ReportFormat,
 
     /// Directory with a `note.md.j2` that replaces the built-in template.
     #[arg(long, value_name = "DIR")]
@@ -560,7 +560,7 @@ pub struct ReportArgs {
 
     /// Output format.
     #[arg(long, value_enum, default_value = "md")]
-    pub format: crate::report::command::ReportFormat,
+    pub format: crate::publish::format::ReportFormat,
 
     /// Publish the report.
     #[arg(long, value_enum)]
@@ -658,7 +658,7 @@ pub struct DiagnoseArgs {
     /// What stdout gets when not posting: the note (md) or its data (json;
     /// always printed, the summary then goes to stderr).
     #[arg(long, value_enum, default_value = "md")]
-    pub format: crate::diagnose::NoteFormat,
+    pub format: crate::publish::format::NoteFormat,
 
     /// Print the note instead of posting it; no write request is sent.
     /// (`RUNNERIQ_DRY_RUN`: empty, 0, false, no or off mean no.)
@@ -807,9 +807,13 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Demo(args) => match args.what {
             DemoWhat::Diagnose => {
                 let format = match args.format {
-                    crate::report::command::ReportFormat::Md => crate::diagnose::NoteFormat::Md,
-                    crate::report::command::ReportFormat::Json => crate::diagnose::NoteFormat::Json,
-                    crate::report::command::ReportFormat::Html => {
+                    crate::publish::format::ReportFormat::Md => {
+                        crate::publish::format::NoteFormat::Md
+                    }
+                    crate::publish::format::ReportFormat::Json => {
+                        crate::publish::format::NoteFormat::Json
+                    }
+                    crate::publish::format::ReportFormat::Html => {
                         return Err(input("--format html is for `runneriq demo report`"));
                     }
                 };

@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::classify::{self, Catalog, ClassifyOptions};
+use crate::diagnose;
 use crate::diagnose::fetch::{self, Changes, PipelineRun, TraceOutcome, Tree};
 use crate::diagnose::note::Templates;
-use crate::diagnose::{self, NoteFormat};
 use crate::gitlab::models::{Diff, Job, MergeRequest};
+use crate::publish::format::NoteFormat;
 
 const JOBS: &str = include_str!("data/jobs.json");
 const MERGE_REQUEST: &str = include_str!("data/merge_request.json");
@@ -187,10 +188,10 @@ const WEEK: &[u8] = include_bytes!("data/week.json.gz");
 
 /// The weekly report of the embedded week, labelled as demo data.
 pub fn render_report(
-    format: crate::report::command::ReportFormat,
+    format: crate::publish::format::ReportFormat,
     charts: crate::publish::mermaid::ChartMode,
 ) -> anyhow::Result<String> {
-    use crate::report::{command, metrics, source};
+    use crate::report::{metrics, render, source};
     // The header (window, fleet) first, then the jobs.
     let header = source::read_from(WEEK, "demo week", |_| {})?;
     let mut agg = metrics::Aggregator::new(
@@ -222,7 +223,7 @@ pub fn render_report(
         source::Record::Category { job, category } => agg.set_category(job, category),
         _ => {}
     })?;
-    let g = command::Gathered {
+    let g = render::Gathered {
         project: header.project.clone(),
         span: header.window,
         data: agg.finish(),
@@ -232,18 +233,18 @@ pub fn render_report(
         forecast: Vec::new(),
         impact: Some(sim.finish()),
     };
-    let mut r = command::report(&g, true, None, None);
+    let mut r = render::report(&g, true, None, None);
     // Offline, no GitLab to ask: drawn as current GitLab draws them, unless told.
     r.charts = match charts {
         crate::publish::mermaid::ChartMode::Auto => crate::publish::mermaid::ChartMode::Xychart,
         other => other,
     };
-    command::render(&r, format)
+    render::render(&r, format)
 }
 
 /// `runneriq demo report`.
 pub fn run_report(
-    format: crate::report::command::ReportFormat,
+    format: crate::publish::format::ReportFormat,
     charts: crate::publish::mermaid::ChartMode,
 ) -> anyhow::Result<ExitCode> {
     let out = render_report(format, charts)?;

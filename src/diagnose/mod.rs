@@ -25,6 +25,7 @@ use crate::classify::Catalog;
 use crate::cli::DiagnoseArgs;
 use crate::error::{InputError, input};
 use crate::gitlab::Client;
+use crate::publish::format::NoteFormat;
 use crate::publish::{self, MARKER, Outcome, Target};
 
 use fetch::TraceOutcome;
@@ -33,15 +34,6 @@ use note::{JobBrief, Note, Templates};
 /// Evidence lines ranked per job: all feed the correlation with changed files,
 /// the best three are shown.
 const EVIDENCE_PER_JOB: usize = 5;
-
-/// What `diagnose` prints on stdout when it does not post (or with `json`).
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NoteFormat {
-    /// The note's Markdown.
-    Md,
-    /// The data the template renders (stable field names).
-    Json,
-}
 
 /// Where the note goes.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

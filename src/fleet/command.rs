@@ -774,7 +774,7 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
     };
     let plan_name = args.plan.as_ref().map(|p| p.display().to_string());
     let text = match args.format {
-        crate::diagnose::NoteFormat::Json => {
+        crate::publish::format::NoteFormat::Json => {
             let out = RouteOut {
                 routed: &routed,
                 tags: plan.as_ref().map(|p| TagsOut {
@@ -787,7 +787,7 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
             };
             serde_json::to_string_pretty(&out)? + "\n"
         }
-        crate::diagnose::NoteFormat::Md => {
+        crate::publish::format::NoteFormat::Md => {
             let mut md = render_route_md(&routed);
             if let Some(p) = &plan {
                 if !md.ends_with("\n\n") {
@@ -846,11 +846,13 @@ fn print_applied(
     applied: &[Applied],
     heading: &str,
     execute: bool,
-    format: crate::diagnose::NoteFormat,
+    format: crate::publish::format::NoteFormat,
 ) -> anyhow::Result<()> {
     let text = match format {
-        crate::diagnose::NoteFormat::Json => serde_json::to_string_pretty(applied)? + "\n",
-        crate::diagnose::NoteFormat::Md => tags::render_applied_md(heading, applied, execute),
+        crate::publish::format::NoteFormat::Json => serde_json::to_string_pretty(applied)? + "\n",
+        crate::publish::format::NoteFormat::Md => {
+            tags::render_applied_md(heading, applied, execute)
+        }
     };
     print(&text)
 }
@@ -926,7 +928,7 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
         "RunnerIQ tags to remove (dry run: nothing sent, pass --execute to apply)"
     };
     print_applied(&applied, heading, args.execute, args.format)?;
-    if args.format == crate::diagnose::NoteFormat::Md {
+    if args.format == crate::publish::format::NoteFormat::Md {
         print(&audit::render_review_md(&source, &reviews))?;
     }
     let origin = review_path.display().to_string();
@@ -996,11 +998,13 @@ pub fn run_audit(args: crate::cli::AuditArgs) -> anyhow::Result<std::process::Ex
     };
     let (entries, warnings) = audit::read(&path, since)?;
     let text = match args.format {
-        crate::diagnose::NoteFormat::Json => {
+        crate::publish::format::NoteFormat::Json => {
             let values: Vec<&serde_json::Value> = entries.iter().map(|e| &e.value).collect();
             serde_json::to_string_pretty(&values)? + "\n"
         }
-        crate::diagnose::NoteFormat::Md => audit::render_md(&path.display().to_string(), &entries),
+        crate::publish::format::NoteFormat::Md => {
+            audit::render_md(&path.display().to_string(), &entries)
+        }
     };
     print(&text)?;
     for w in warnings {
@@ -1027,13 +1031,13 @@ pub fn run_explain(args: crate::cli::ExplainArgs) -> anyhow::Result<std::process
         )));
     };
     let text = match args.format {
-        crate::diagnose::NoteFormat::Json => {
+        crate::publish::format::NoteFormat::Json => {
             serde_json::to_string_pretty(&Explained {
                 assignment: a,
                 runners: &verdicts,
             })? + "\n"
         }
-        crate::diagnose::NoteFormat::Md => render_explain_md(a, &verdicts),
+        crate::publish::format::NoteFormat::Md => render_explain_md(a, &verdicts),
     };
     print(&text)?;
     Ok(std::process::ExitCode::SUCCESS)
@@ -1136,12 +1140,12 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
     let mut sim = b.finish();
     sim.limitations.extend(notes);
     let text = match args.format {
-        crate::report::command::ReportFormat::Json => serde_json::to_string_pretty(&sim)? + "\n",
-        crate::report::command::ReportFormat::Md => {
+        crate::publish::format::ReportFormat::Json => serde_json::to_string_pretty(&sim)? + "\n",
+        crate::publish::format::ReportFormat::Md => {
             // Asked only when the history came from a GitLab: its Mermaid
             // draws the chart; else as current GitLab draws it.
             let charts = if client.is_some() {
-                crate::report::command::resolve_charts(args.charts, src.gitlab_url.as_deref())
+                crate::publish::mermaid::resolve_charts(args.charts, src.gitlab_url.as_deref())
             } else if args.charts == crate::publish::mermaid::ChartMode::Auto {
                 crate::publish::mermaid::ChartMode::Xychart
             } else {
@@ -1149,7 +1153,7 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
             };
             super::simulate::markdown(&sim, charts)
         }
-        crate::report::command::ReportFormat::Html => crate::report::render::simulation_html(&sim),
+        crate::publish::format::ReportFormat::Html => crate::report::render::simulation_html(&sim),
     };
     print(&text)?;
     Ok(std::process::ExitCode::SUCCESS)

@@ -257,6 +257,69 @@ pub fn pie_chart(title: &str, parts: &[(String, f64)], noun: &str) -> String {
     chart
 }
 
+/// The charts a Markdown output draws: `--charts` when it is not `auto`,
+/// else what the target GitLab's bundled Mermaid draws. Its version comes
+/// from `CI_SERVER_VERSION` in a pipeline of that GitLab (no request), else
+/// from `GET /version` (one request). A version that can't be read means
+/// pie charts, which every GitLab draws (said on stderr, never an error);
+/// with no GitLab to ask (a snapshot or the demo, offline), bar charts, as
+/// current GitLab draws them.
+pub fn resolve_charts(asked: ChartMode, gitlab_url: Option<&str>) -> ChartMode {
+    if asked != ChartMode::Auto {
+        return asked;
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    // Only the pipeline's own GitLab is described by CI_SERVER_VERSION.
+    if gitlab_url.is_none() {
+        if let Some(v) = env("CI_SERVER_VERSION") {
+            return charts_for_version(&v, "CI_SERVER_VERSION");
+        }
+    }
+    if gitlab_url.is_none() && env("CI_API_V4_URL").is_none() {
+        return ChartMode::Xychart;
+    }
+    let version = crate::gitlab::api_client(gitlab_url.map(str::to_string)).and_then(|c| {
+        c.get_json::<serde_json::Value>("/version", &[])
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    });
+    match version {
+        Ok(v) => match v["version"].as_str() {
+            Some(v) => charts_for_version(v, "GET /version"),
+            None => {
+                eprintln!(
+                    "runneriq: charts: GET /version gave no version; drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
+                );
+                ChartMode::Pie
+            }
+        },
+        Err(e) => {
+            eprintln!(
+                "runneriq: charts: could not read the GitLab version ({e}); drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
+            );
+            ChartMode::Pie
+        }
+    }
+}
+
+fn charts_for_version(v: &str, from: &str) -> ChartMode {
+    let Some(version) = parse_gitlab_version(v) else {
+        eprintln!(
+            "runneriq: charts: GitLab version {v:?} ({from}) not understood; drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
+        );
+        return ChartMode::Pie;
+    };
+    let mode = mode_for(version);
+    if mode == ChartMode::Pie {
+        eprintln!(
+            "runneriq: charts: GitLab {v} bundles Mermaid {}; bar charts (xychart-beta) need GitLab {}.{} or later: pie charts and tables instead (--charts to choose)",
+            mermaid_of(version),
+            XYCHART_SINCE.0,
+            XYCHART_SINCE.1
+        );
+    }
+    mode
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

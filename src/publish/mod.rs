@@ -8,6 +8,7 @@
 //! never retried after GitLab may have processed them (the client's rule), so a
 //! flaky network cannot create duplicates either.
 
+pub mod format;
 pub mod issues;
 pub mod mermaid;
 pub mod notify;

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use serde::Serialize;
 
-use super::metrics::{Aggregator, ReportData, Window};
-use super::render::{self, Report, Summary};
+use super::metrics::{Aggregator, Window};
+use super::render::{self, Gathered, Summary, render, report};
 use super::source::{self, Header, Record, SNAPSHOT_VERSION, Span};
 use crate::classify::Catalog;
 use crate::clock::now_i64 as now;
@@ -19,7 +19,8 @@ use crate::fleet::model::FleetRunner;
 use crate::gitlab::api_client as client;
 use crate::gitlab::models::{Issue, Job};
 use crate::gitlab::{Client, project_ref};
-use crate::publish::mermaid::{self, ChartMode};
+use crate::publish::format::ReportFormat;
+use crate::publish::mermaid::{ChartMode, resolve_charts};
 
 /// Pages of 100 jobs read at most for one window (10,000 jobs).
 pub const DEFAULT_MAX_PAGES: usize = 100;
@@ -215,21 +216,6 @@ fn classify_sample(client: &Client, project: &str, ids: &[u64]) -> Vec<(u64, Str
         TraceOutcome::Unreadable(_) => None,
     })
     .collect()
-}
-
-/// What was read, aggregated.
-pub struct Gathered {
-    pub project: String,
-    pub span: Span,
-    pub data: ReportData,
-    pub source: String,
-    pub requests: u64,
-    /// What the reader should know (live carbon fallbacks, ...).
-    pub notes: Vec<String>,
-    /// Cleanest hour of the next 24 h per zone (Electricity Maps).
-    pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
-    /// The week replayed under fifo / priority / carbon (with a fleet file).
-    pub impact: Option<crate::fleet::simulate::Simulation>,
 }
 
 /// The aggregator of a window, with live carbon intensities applied when
@@ -494,113 +480,6 @@ fn read_header(p: &Path) -> anyhow::Result<Header> {
         ))),
         Err(e) => Err(input(format!("{}: line 1: {e}", p.display()))),
     }
-}
-
-/// The report of `g`, with last week's figures when known.
-pub fn report(
-    g: &Gathered,
-    demo: bool,
-    previous: Option<Summary>,
-    previous_url: Option<String>,
-) -> Report {
-    let week = render::iso_week(g.span.to - 1);
-    Report {
-        project: g.project.clone(),
-        summary: Summary::of(&week, &g.data),
-        week,
-        from: render::day_time(g.span.from),
-        to: render::day_time(g.span.to),
-        demo,
-        source: g.source.clone(),
-        previous,
-        previous_url,
-        notes: g.notes.clone(),
-        forecast: g.forecast.clone(),
-        tag_bridge: None,
-        routing_impact: g.impact.as_ref().map(render::RoutingImpact::of),
-        data: g.data.clone(),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        charts: ChartMode::Xychart,
-    }
-}
-
-/// The charts a Markdown output draws: `--charts` when it is not `auto`,
-/// else what the target GitLab's bundled Mermaid draws. Its version comes
-/// from `CI_SERVER_VERSION` in a pipeline of that GitLab (no request), else
-/// from `GET /version` (one request). A version that can't be read means
-/// pie charts, which every GitLab draws (said on stderr, never an error);
-/// with no GitLab to ask (a snapshot or the demo, offline), bar charts, as
-/// current GitLab draws them.
-pub(crate) fn resolve_charts(asked: ChartMode, gitlab_url: Option<&str>) -> ChartMode {
-    if asked != ChartMode::Auto {
-        return asked;
-    }
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    // Only the pipeline's own GitLab is described by CI_SERVER_VERSION.
-    if gitlab_url.is_none() {
-        if let Some(v) = env("CI_SERVER_VERSION") {
-            return charts_for_version(&v, "CI_SERVER_VERSION");
-        }
-    }
-    if gitlab_url.is_none() && env("CI_API_V4_URL").is_none() {
-        return ChartMode::Xychart;
-    }
-    let version = client(gitlab_url.map(str::to_string)).and_then(|c| {
-        c.get_json::<serde_json::Value>("/version", &[])
-            .map_err(|e| anyhow::anyhow!("{e}"))
-    });
-    match version {
-        Ok(v) => match v["version"].as_str() {
-            Some(v) => charts_for_version(v, "GET /version"),
-            None => {
-                eprintln!(
-                    "runneriq: charts: GET /version gave no version; drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
-                );
-                ChartMode::Pie
-            }
-        },
-        Err(e) => {
-            eprintln!(
-                "runneriq: charts: could not read the GitLab version ({e}); drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
-            );
-            ChartMode::Pie
-        }
-    }
-}
-
-fn charts_for_version(v: &str, from: &str) -> ChartMode {
-    let Some(version) = mermaid::parse_gitlab_version(v) else {
-        eprintln!(
-            "runneriq: charts: GitLab version {v:?} ({from}) not understood; drawing pie charts and tables, which every GitLab draws (--charts xychart for bar charts)"
-        );
-        return ChartMode::Pie;
-    };
-    let mode = mermaid::mode_for(version);
-    if mode == ChartMode::Pie {
-        eprintln!(
-            "runneriq: charts: GitLab {v} bundles Mermaid {}; bar charts (xychart-beta) need GitLab {}.{} or later: pie charts and tables instead (--charts to choose)",
-            mermaid::mermaid_of(version),
-            mermaid::XYCHART_SINCE.0,
-            mermaid::XYCHART_SINCE.1
-        );
-    }
-    mode
-}
-
-/// `--format`.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReportFormat {
-    Md,
-    Json,
-    Html,
-}
-
-pub fn render(r: &Report, f: ReportFormat) -> anyhow::Result<String> {
-    Ok(match f {
-        ReportFormat::Md => render::markdown(r),
-        ReportFormat::Json => serde_json::to_string_pretty(r)? + "\n",
-        ReportFormat::Html => render::html(r),
-    })
 }
 
 /// The report issue of `week` and of the week before, found by label, author

@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use super::metrics::ReportData;
+use super::source::Span;
+use crate::publish::format::ReportFormat;
 use crate::publish::mermaid::{self, ChartMode};
 use crate::publish::sanitize::{code_span, inline, link};
 
@@ -1323,6 +1325,58 @@ impl super::metrics::Finding {
             Bottleneck => "Bottleneck",
         }
     }
+}
+
+/// What was read, aggregated.
+pub struct Gathered {
+    pub project: String,
+    pub span: Span,
+    pub data: ReportData,
+    pub source: String,
+    pub requests: u64,
+    /// What the reader should know (live carbon fallbacks, ...).
+    pub notes: Vec<String>,
+    /// Cleanest hour of the next 24 h per zone (Electricity Maps).
+    pub forecast: Vec<crate::fleet::carbon_live::Cleanest>,
+    /// The week replayed under fifo / priority / carbon (with a fleet file).
+    pub impact: Option<crate::fleet::simulate::Simulation>,
+}
+
+/// The report of `g`, with last week's figures when known.
+pub fn report(
+    g: &Gathered,
+    demo: bool,
+    previous: Option<Summary>,
+    previous_url: Option<String>,
+) -> Report {
+    let week = iso_week(g.span.to - 1);
+    Report {
+        project: g.project.clone(),
+        summary: Summary::of(&week, &g.data),
+        week,
+        from: day_time(g.span.from),
+        to: day_time(g.span.to),
+        demo,
+        source: g.source.clone(),
+        previous,
+        previous_url,
+        notes: g.notes.clone(),
+        forecast: g.forecast.clone(),
+        tag_bridge: None,
+        routing_impact: g.impact.as_ref().map(RoutingImpact::of),
+        data: g.data.clone(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        charts: ChartMode::Xychart,
+    }
+}
+
+/// The report in `f`.
+pub fn render(r: &Report, f: ReportFormat) -> anyhow::Result<String> {
+    Ok(match f {
+        ReportFormat::Md => markdown(r),
+        ReportFormat::Json => serde_json::to_string_pretty(r)? + "\n",
+        ReportFormat::Html => html(r),
+    })
 }
 
 #[cfg(test)]
