@@ -148,7 +148,7 @@ pub struct RouteArgs {
     /// for `runneriq apply`, `autonomous` applies tag changes itself (with
     /// --execute; without it, a dry run).
     #[arg(long, value_enum, default_value = "advisory", env = "RUNNERIQ_MODE")]
-    pub mode: TrustMode,
+    pub mode: crate::fleet::command::TrustMode,
 
     /// Plan `runneriq:` tag changes (the tag bridge) in advisory mode too;
     /// supervised and autonomous always plan them.
@@ -184,27 +184,6 @@ pub struct RouteArgs {
     /// --execute or --plan is used, else none.
     #[arg(long, value_name = "FILE", env = "RUNNERIQ_AUDIT")]
     pub audit: Option<PathBuf>,
-}
-
-/// How far RunnerIQ may act on the fleet.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TrustMode {
-    /// Recommend only; nothing is written to GitLab.
-    Advisory,
-    /// Write a tag plan for a person (a `when: manual` job) to apply.
-    Supervised,
-    /// Apply tag changes directly (with --execute).
-    Autonomous,
-}
-
-impl TrustMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrustMode::Advisory => "advisory",
-            TrustMode::Supervised => "supervised",
-            TrustMode::Autonomous => "autonomous",
-        }
-    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -782,6 +761,114 @@ fn run_doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+// Each command takes a plain option struct: the clap types stay here.
+
+impl RouteArgs {
+    fn options(self) -> crate::fleet::command::RouteOptions {
+        crate::fleet::command::RouteOptions {
+            sources: self.sources.resolve(),
+            format: self.format,
+            mode: self.mode,
+            tags: self.tags,
+            plan: self.plan,
+            execute: self.execute,
+            green_share: self.green_share,
+            tag_ttl: self.tag_ttl,
+            audit: self.audit,
+        }
+    }
+}
+
+impl ExplainArgs {
+    fn options(self) -> crate::fleet::command::ExplainOptions {
+        crate::fleet::command::ExplainOptions {
+            job: self.job,
+            sources: self.sources.resolve(),
+            format: self.format,
+        }
+    }
+}
+
+impl SimulateArgs {
+    fn options(self) -> crate::fleet::command::SimulateOptions {
+        crate::fleet::command::SimulateOptions {
+            sources: self.sources.resolve(),
+            since: self.since,
+            carbon_wait: self.carbon_wait,
+            format: self.format,
+            charts: self.charts,
+        }
+    }
+}
+
+impl FleetExportArgs {
+    fn options(self) -> crate::fleet::command::ExportOptions {
+        crate::fleet::command::ExportOptions {
+            project: self.project,
+            all: self.all,
+            gitlab_url: self.gitlab_url,
+            output: self.output,
+        }
+    }
+}
+
+impl ApplyArgs {
+    fn options(self) -> crate::fleet::command::ApplyOptions {
+        crate::fleet::command::ApplyOptions {
+            plan: self.plan,
+            execute: self.execute,
+            gitlab_url: self.gitlab_url,
+            audit: self.audit,
+            format: self.format,
+        }
+    }
+}
+
+impl ResetTagsArgs {
+    fn options(self) -> crate::fleet::command::ResetTagsOptions {
+        crate::fleet::command::ResetTagsOptions {
+            project: self.project,
+            all: self.all,
+            gitlab_url: self.gitlab_url,
+            execute: self.execute,
+            audit: self.audit,
+            format: self.format,
+        }
+    }
+}
+
+impl AuditArgs {
+    fn options(self) -> crate::fleet::command::AuditOptions {
+        crate::fleet::command::AuditOptions {
+            file: self.file,
+            since: self.since,
+            format: self.format,
+        }
+    }
+}
+
+impl DiagnoseArgs {
+    fn options(self) -> crate::diagnose::DiagnoseOptions {
+        crate::diagnose::DiagnoseOptions {
+            gitlab_url: self.gitlab_url,
+            project: self.project,
+            pipeline: self.pipeline,
+            mr: self.mr,
+            sha: self.sha,
+            exclude_job: self.exclude_job,
+            format: self.format,
+            dry_run: self.dry_run,
+            post_to: self.post_to,
+            rules: self.rules,
+            templates: self.templates,
+            config: self.config,
+            trace_max_bytes: self.trace_max_bytes,
+            trace_timeout: self.trace_timeout,
+            max_run_time: self.max_run_time,
+        }
+    }
+}
+
 /// CI templates often pass optional settings as possibly-empty variables
 /// (`RUNNERIQ_RULES: "$[[ inputs.rules_file ]]"`); clap would reject an
 /// empty value, so an empty RUNNERIQ_* variable counts as unset.
@@ -836,17 +923,19 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 charts: args.charts,
             })
         }
-        Command::Simulate(args) => crate::fleet::command::run_simulate(args),
+        Command::Simulate(args) => crate::fleet::command::run_simulate(args.options()),
         Command::Snapshot(args) => {
             crate::report::command::run_snapshot(&args.source.resolve(Vec::new()), &args.output)
         }
-        Command::Diagnose(args) => crate::diagnose::run(args),
-        Command::Route(args) => crate::fleet::command::run_route(args),
-        Command::Explain(args) => crate::fleet::command::run_explain(args),
-        Command::Fleet(FleetCommand::Export(args)) => crate::fleet::command::run_export(args),
-        Command::Apply(args) => crate::fleet::command::run_apply(args),
-        Command::ResetTags(args) => crate::fleet::command::run_reset_tags(args),
-        Command::Audit(args) => crate::fleet::command::run_audit(args),
+        Command::Diagnose(args) => crate::diagnose::run(args.options()),
+        Command::Route(args) => crate::fleet::command::run_route(args.options()),
+        Command::Explain(args) => crate::fleet::command::run_explain(args.options()),
+        Command::Fleet(FleetCommand::Export(args)) => {
+            crate::fleet::command::run_export(args.options())
+        }
+        Command::Apply(args) => crate::fleet::command::run_apply(args.options()),
+        Command::ResetTags(args) => crate::fleet::command::run_reset_tags(args.options()),
+        Command::Audit(args) => crate::fleet::command::run_audit(args.options()),
     }
 }
 

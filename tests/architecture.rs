@@ -79,6 +79,7 @@ const LAYERS: &[(&str, Layer)] = &[
     // sources
     ("src/gitlab/", Layer::Source),
     ("src/input.rs", Layer::Source),
+    ("src/http.rs", Layer::Source),
     ("src/config.rs", Layer::Source),
     ("src/diagnose/fetch.rs", Layer::Source),
     ("src/diagnose/history.rs", Layer::Source),

@@ -22,7 +22,6 @@ use anyhow::Context;
 use clap::ValueEnum;
 
 use crate::classify::Catalog;
-use crate::cli::DiagnoseArgs;
 use crate::error::{InputError, input};
 use crate::gitlab::Client;
 use crate::publish::format::NoteFormat;
@@ -46,6 +45,27 @@ pub enum PostTo {
     Commit,
     /// Nowhere: print the note.
     None,
+}
+
+/// `runneriq diagnose`: the flags (the `CI_*` variables are read by
+/// [`resolve_inputs`]).
+#[derive(Debug, Clone)]
+pub struct DiagnoseOptions {
+    pub gitlab_url: Option<String>,
+    pub project: Option<String>,
+    pub pipeline: Option<u64>,
+    pub mr: Option<u64>,
+    pub sha: Option<String>,
+    pub exclude_job: Option<u64>,
+    pub format: NoteFormat,
+    pub dry_run: bool,
+    pub post_to: PostTo,
+    pub rules: Vec<PathBuf>,
+    pub templates: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub trace_max_bytes: u64,
+    pub trace_timeout: Duration,
+    pub max_run_time: Duration,
 }
 
 /// Where the merge request came from, for messages.
@@ -103,7 +123,7 @@ pub fn mr_from_open_list(list: &str, project_path: &str) -> Option<u64> {
 /// Flags first, then GitLab's predefined variables. A missing required input
 /// is an error naming both the flag and the variable.
 pub fn resolve_inputs(
-    args: &DiagnoseArgs,
+    args: &DiagnoseOptions,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<Inputs, InputError> {
     let var = |k: &str| non_empty(lookup(k));
@@ -224,7 +244,7 @@ fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
 }
 
 /// Runs `runneriq diagnose`.
-pub fn run(args: DiagnoseArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
     let inputs = resolve_inputs(&args, env_lookup)?;
     // Everything the user gave us is checked before the first request.
     let config = crate::config::Config::for_job(args.config.as_deref())?;
@@ -973,8 +993,8 @@ fn finish(
 mod tests {
     use super::*;
 
-    fn args() -> DiagnoseArgs {
-        DiagnoseArgs {
+    fn args() -> DiagnoseOptions {
+        DiagnoseOptions {
             gitlab_url: None,
             project: None,
             pipeline: None,

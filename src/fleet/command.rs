@@ -19,6 +19,8 @@ use crate::error::input;
 use crate::gitlab::api_client;
 use crate::gitlab::models::Job;
 use crate::gitlab::{Client, project_ref};
+use crate::publish::format::{NoteFormat, ReportFormat};
+use crate::publish::mermaid::ChartMode;
 use crate::publish::sanitize::{code_span, inline};
 
 /// Pages of 100 finished jobs read for history from the API.
@@ -40,6 +42,102 @@ pub struct Sources {
     pub job_timeout: Option<u64>,
     /// A report snapshot (`runneriq snapshot`) as jobs, history and fleet.
     pub snapshot: Option<PathBuf>,
+}
+
+/// How far RunnerIQ may act on the fleet.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrustMode {
+    /// Recommend only; nothing is written to GitLab.
+    Advisory,
+    /// Write a tag plan for a person (a `when: manual` job) to apply.
+    Supervised,
+    /// Apply tag changes directly (with --execute).
+    Autonomous,
+}
+
+impl TrustMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustMode::Advisory => "advisory",
+            TrustMode::Supervised => "supervised",
+            TrustMode::Autonomous => "autonomous",
+        }
+    }
+}
+
+/// `runneriq route`.
+#[derive(Debug, Clone)]
+pub struct RouteOptions {
+    pub sources: Sources,
+    pub format: NoteFormat,
+    pub mode: TrustMode,
+    /// Drive the tag bridge in advisory mode too.
+    pub tags: bool,
+    /// Where a supervised run writes its tag plan.
+    pub plan: Option<PathBuf>,
+    pub execute: bool,
+    /// Share of the fleet's slots in the green pool.
+    pub green_share: f64,
+    /// Lease of a pool tag, seconds.
+    pub tag_ttl: u64,
+    pub audit: Option<PathBuf>,
+}
+
+/// `runneriq explain JOB_ID`.
+#[derive(Debug, Clone)]
+pub struct ExplainOptions {
+    pub job: u64,
+    pub sources: Sources,
+    pub format: NoteFormat,
+}
+
+/// `runneriq simulate`.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    pub sources: Sources,
+    pub since: Option<String>,
+    /// How long a carbon-aware dispatch may delay a job, seconds.
+    pub carbon_wait: u64,
+    pub format: ReportFormat,
+    pub charts: ChartMode,
+}
+
+/// `runneriq fleet export`.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub project: Option<String>,
+    pub all: bool,
+    pub gitlab_url: Option<String>,
+    pub output: Option<PathBuf>,
+}
+
+/// `runneriq apply PLAN`.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    pub plan: PathBuf,
+    pub execute: bool,
+    pub gitlab_url: Option<String>,
+    pub audit: Option<PathBuf>,
+    pub format: NoteFormat,
+}
+
+/// `runneriq reset-tags`.
+#[derive(Debug, Clone)]
+pub struct ResetTagsOptions {
+    pub project: Option<String>,
+    pub all: bool,
+    pub gitlab_url: Option<String>,
+    pub execute: bool,
+    pub audit: Option<PathBuf>,
+    pub format: NoteFormat,
+}
+
+/// `runneriq audit [FILE]`.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    pub file: Option<PathBuf>,
+    pub since: Option<String>,
+    pub format: NoteFormat,
 }
 
 /// Everything a routing run read, ready for the pure step.
@@ -681,8 +779,7 @@ fn kept_md(changes: &[TagChange]) -> String {
 }
 
 /// `runneriq route`.
-pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::ExitCode> {
-    use crate::cli::TrustMode;
+pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     let mode = args.mode;
     if args.execute && mode != TrustMode::Autonomous {
         return Err(input(format!(
@@ -704,7 +801,7 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
         ));
     }
     let bridge = args.tags || mode != TrustMode::Advisory;
-    let src = args.sources.resolve();
+    let src = args.sources.clone();
     let mut loaded = load(&src)?;
     let now_s = crate::clock::now();
     // Opened before anything is written, so a run that cannot record what
@@ -774,7 +871,7 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
     };
     let plan_name = args.plan.as_ref().map(|p| p.display().to_string());
     let text = match args.format {
-        crate::publish::format::NoteFormat::Json => {
+        NoteFormat::Json => {
             let out = RouteOut {
                 routed: &routed,
                 tags: plan.as_ref().map(|p| TagsOut {
@@ -787,7 +884,7 @@ pub fn run_route(args: crate::cli::RouteArgs) -> anyhow::Result<std::process::Ex
             };
             serde_json::to_string_pretty(&out)? + "\n"
         }
-        crate::publish::format::NoteFormat::Md => {
+        NoteFormat::Md => {
             let mut md = render_route_md(&routed);
             if let Some(p) = &plan {
                 if !md.ends_with("\n\n") {
@@ -846,19 +943,17 @@ fn print_applied(
     applied: &[Applied],
     heading: &str,
     execute: bool,
-    format: crate::publish::format::NoteFormat,
+    format: NoteFormat,
 ) -> anyhow::Result<()> {
     let text = match format {
-        crate::publish::format::NoteFormat::Json => serde_json::to_string_pretty(applied)? + "\n",
-        crate::publish::format::NoteFormat::Md => {
-            tags::render_applied_md(heading, applied, execute)
-        }
+        NoteFormat::Json => serde_json::to_string_pretty(applied)? + "\n",
+        NoteFormat::Md => tags::render_applied_md(heading, applied, execute),
     };
     print(&text)
 }
 
 /// `runneriq apply PLAN.json`.
-pub fn run_apply(args: crate::cli::ApplyArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run_apply(args: ApplyOptions) -> anyhow::Result<std::process::ExitCode> {
     let plan = tags::load_plan(&args.plan)?;
     let now_s = crate::clock::now();
     let expires = plan.expires_at();
@@ -892,7 +987,7 @@ pub fn run_apply(args: crate::cli::ApplyArgs) -> anyhow::Result<std::process::Ex
 }
 
 /// `runneriq reset-tags`.
-pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run_reset_tags(args: ResetTagsOptions) -> anyhow::Result<std::process::ExitCode> {
     let project = args.project.clone().or_else(|| {
         std::env::var("CI_PROJECT_ID")
             .ok()
@@ -928,7 +1023,7 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
         "RunnerIQ tags to remove (dry run: nothing sent, pass --execute to apply)"
     };
     print_applied(&applied, heading, args.execute, args.format)?;
-    if args.format == crate::publish::format::NoteFormat::Md {
+    if args.format == NoteFormat::Md {
         print(&audit::render_review_md(&source, &reviews))?;
     }
     let origin = review_path.display().to_string();
@@ -973,7 +1068,7 @@ pub fn run_reset_tags(args: crate::cli::ResetTagsArgs) -> anyhow::Result<std::pr
 }
 
 /// `runneriq audit [FILE]`.
-pub fn run_audit(args: crate::cli::AuditArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run_audit(args: AuditOptions) -> anyhow::Result<std::process::ExitCode> {
     let path = args
         .file
         .clone()
@@ -998,13 +1093,11 @@ pub fn run_audit(args: crate::cli::AuditArgs) -> anyhow::Result<std::process::Ex
     };
     let (entries, warnings) = audit::read(&path, since)?;
     let text = match args.format {
-        crate::publish::format::NoteFormat::Json => {
+        NoteFormat::Json => {
             let values: Vec<&serde_json::Value> = entries.iter().map(|e| &e.value).collect();
             serde_json::to_string_pretty(&values)? + "\n"
         }
-        crate::publish::format::NoteFormat::Md => {
-            audit::render_md(&path.display().to_string(), &entries)
-        }
+        NoteFormat::Md => audit::render_md(&path.display().to_string(), &entries),
     };
     print(&text)?;
     for w in warnings {
@@ -1014,8 +1107,8 @@ pub fn run_audit(args: crate::cli::AuditArgs) -> anyhow::Result<std::process::Ex
 }
 
 /// `runneriq explain JOB_ID`.
-pub fn run_explain(args: crate::cli::ExplainArgs) -> anyhow::Result<std::process::ExitCode> {
-    let loaded = load(&args.sources.resolve())?;
+pub fn run_explain(args: ExplainOptions) -> anyhow::Result<std::process::ExitCode> {
+    let loaded = load(&args.sources)?;
     if !loaded.jobs.iter().any(|j| j.id == args.job) {
         return Err(input(format!(
             "job {} is not among the {} jobs read",
@@ -1031,20 +1124,20 @@ pub fn run_explain(args: crate::cli::ExplainArgs) -> anyhow::Result<std::process
         )));
     };
     let text = match args.format {
-        crate::publish::format::NoteFormat::Json => {
+        NoteFormat::Json => {
             serde_json::to_string_pretty(&Explained {
                 assignment: a,
                 runners: &verdicts,
             })? + "\n"
         }
-        crate::publish::format::NoteFormat::Md => render_explain_md(a, &verdicts),
+        NoteFormat::Md => render_explain_md(a, &verdicts),
     };
     print(&text)?;
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// `runneriq fleet export`.
-pub fn run_export(args: crate::cli::FleetExportArgs) -> anyhow::Result<std::process::ExitCode> {
+pub fn run_export(args: ExportOptions) -> anyhow::Result<std::process::ExitCode> {
     let client = api_client(args.gitlab_url.clone())?;
     let fleet = if args.all {
         super::export::instance_fleet(&client)?
@@ -1073,8 +1166,8 @@ pub fn run_export(args: crate::cli::FleetExportArgs) -> anyhow::Result<std::proc
 
 /// `runneriq simulate`: the history streamed into the replay (a snapshot,
 /// a jobs file, or the API), never held as job objects.
-pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::process::ExitCode> {
-    let src = args.sources.resolve();
+pub fn run_simulate(args: SimulateOptions) -> anyhow::Result<std::process::ExitCode> {
+    let src = args.sources.clone();
     let config = crate::config::Config::for_job(src.config.as_deref())?;
     let file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
     let file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
@@ -1140,20 +1233,20 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
     let mut sim = b.finish();
     sim.limitations.extend(notes);
     let text = match args.format {
-        crate::publish::format::ReportFormat::Json => serde_json::to_string_pretty(&sim)? + "\n",
-        crate::publish::format::ReportFormat::Md => {
+        ReportFormat::Json => serde_json::to_string_pretty(&sim)? + "\n",
+        ReportFormat::Md => {
             // Asked only when the history came from a GitLab: its Mermaid
             // draws the chart; else as current GitLab draws it.
             let charts = if client.is_some() {
                 crate::publish::mermaid::resolve_charts(args.charts, src.gitlab_url.as_deref())
-            } else if args.charts == crate::publish::mermaid::ChartMode::Auto {
-                crate::publish::mermaid::ChartMode::Xychart
+            } else if args.charts == ChartMode::Auto {
+                ChartMode::Xychart
             } else {
                 args.charts
             };
             super::simulate::markdown(&sim, charts)
         }
-        crate::publish::format::ReportFormat::Html => crate::report::render::simulation_html(&sim),
+        ReportFormat::Html => crate::report::render::simulation_html(&sim),
     };
     print(&text)?;
     Ok(std::process::ExitCode::SUCCESS)
