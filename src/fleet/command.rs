@@ -9,7 +9,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use super::audit::{self, AuditLog};
-use super::model::{self, FleetRunner};
+use super::load::{load_fleet, load_jobs};
+use super::model::FleetRunner;
 use super::priority::PriorityRules;
 use super::route::{self, Assignment, Inputs, RoutingRules, RunnerVerdict};
 use super::stats::History;
@@ -162,9 +163,9 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
     let config = crate::config::Config::for_job(src.config.as_deref())?;
     let mut warnings = Vec::new();
     // Files first: a broken file is reported before any request.
-    let mut file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
-    let mut file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
-    let mut file_history = src.history.as_deref().map(model::load_jobs).transpose()?;
+    let mut file_jobs = src.jobs.as_deref().map(load_jobs).transpose()?;
+    let mut file_fleet = src.fleet.as_deref().map(load_fleet).transpose()?;
+    let mut file_history = src.history.as_deref().map(load_jobs).transpose()?;
     let mut default_branch_from_snapshot = None;
     if let Some(snap) = src.snapshot.as_deref() {
         // A report snapshot: its jobs (finished ones: routed as if waiting,
@@ -857,7 +858,7 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     }
     if let (Some(path), Some(p)) = (&args.plan, &plan) {
         let json = serde_json::to_string_pretty(p)? + "\n";
-        crate::fleet::write_atomically(path, json.as_bytes())?;
+        crate::input::write_atomically(path, json.as_bytes())?;
     }
     let applied = match (&client, &plan) {
         (Some(c), Some(p)) => Some(tags::apply_plan(c, p, args.execute)),
@@ -1157,7 +1158,7 @@ pub fn run_export(args: ExportOptions) -> anyhow::Result<std::process::ExitCode>
     };
     let json = serde_json::to_string_pretty(&fleet)? + "\n";
     match &args.output {
-        Some(path) => crate::fleet::write_atomically(path, json.as_bytes())?,
+        Some(path) => crate::input::write_atomically(path, json.as_bytes())?,
         None => print(&json)?,
     }
     eprintln!("runneriq: {} runners", fleet.len());
@@ -1169,8 +1170,8 @@ pub fn run_export(args: ExportOptions) -> anyhow::Result<std::process::ExitCode>
 pub fn run_simulate(args: SimulateOptions) -> anyhow::Result<std::process::ExitCode> {
     let src = args.sources.clone();
     let config = crate::config::Config::for_job(src.config.as_deref())?;
-    let file_fleet = src.fleet.as_deref().map(model::load_fleet).transpose()?;
-    let file_jobs = src.jobs.as_deref().map(model::load_jobs).transpose()?;
+    let file_fleet = src.fleet.as_deref().map(load_fleet).transpose()?;
+    let file_jobs = src.jobs.as_deref().map(load_jobs).transpose()?;
     let mut notes = Vec::new();
     let header = src
         .snapshot

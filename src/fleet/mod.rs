@@ -6,6 +6,7 @@ pub mod carbon;
 pub mod carbon_live;
 pub mod command;
 pub mod export;
+pub mod load;
 pub mod model;
 pub mod priority;
 pub mod route;
@@ -28,28 +29,6 @@ pub fn duration_words(s: f64) -> String {
     } else {
         format!("{:.0} days", s / 86_400.0)
     }
-}
-
-/// Writes `bytes` to `path` whole or not at all: a temporary file beside it,
-/// then a rename.
-pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = path.with_file_name(format!(".{name}.runneriq-tmp"));
-    let fail = |e: std::io::Error| {
-        crate::error::input(format!(
-            "{}: cannot write: {}",
-            path.display(),
-            crate::input::io_reason(&e)
-        ))
-    };
-    std::fs::write(&tmp, bytes).map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        fail(e)
-    })
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@
 //! (`fleet.json: [3].runneriq.concurrent: invalid type: string "four", expected u32`).
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,7 +28,7 @@ use crate::error::input;
 use crate::gitlab::models::{Job, Runner};
 
 /// Larger inputs are refused before parsing.
-const MAX_INPUT_BYTES: u64 = 512 << 20;
+pub const MAX_INPUT_BYTES: u64 = 512 << 20;
 /// Runners in a fleet file, jobs in a jobs file: parsing stops at one more,
 /// so a file of `{}` (or any small element) cannot expand into gigabytes.
 pub const MAX_RUNNERS: usize = 50_000;
@@ -94,16 +93,6 @@ impl FleetRunner {
             },
         }
     }
-}
-
-fn read_limited(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    crate::input::read_at_most(path, MAX_INPUT_BYTES).map_err(|e| {
-        input(format!(
-            "{}: cannot read {what}: {}",
-            path.display(),
-            crate::input::io_reason(&e)
-        ))
-    })
 }
 
 /// Parses JSON with the path of the offending value in the error.
@@ -226,12 +215,6 @@ pub fn parse_fleet(bytes: &[u8], origin: &str) -> anyhow::Result<Vec<FleetRunner
     Ok(fleet)
 }
 
-/// Reads a fleet file.
-pub fn load_fleet(path: &Path) -> anyhow::Result<Vec<FleetRunner>> {
-    let bytes = read_limited(path, "the fleet file")?;
-    parse_fleet(&bytes, &path.display().to_string())
-}
-
 /// Parses jobs JSON text: an array of GitLab job objects.
 pub fn parse_jobs(bytes: &[u8], origin: &str) -> anyhow::Result<Vec<Job>> {
     let jobs: Vec<Job> = parse_json::<crate::gitlab::bounded::Capped<Job, MAX_JOBS>>(
@@ -255,12 +238,6 @@ pub fn parse_jobs(bytes: &[u8], origin: &str) -> anyhow::Result<Vec<Job>> {
         }
     }
     Ok(jobs)
-}
-
-/// Reads a jobs file.
-pub fn load_jobs(path: &Path) -> anyhow::Result<Vec<Job>> {
-    let bytes = read_limited(path, "the jobs file")?;
-    parse_jobs(&bytes, &path.display().to_string())
 }
 
 #[cfg(test)]

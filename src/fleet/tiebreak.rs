@@ -11,7 +11,7 @@
 use std::fmt::Write as _;
 
 use super::route::{Assignment, Score};
-use crate::llm::budget::{self, Budget};
+use crate::llm::budget::Budget;
 use crate::llm::provider::{CallError, HttpConfig, HttpProvider, Prompt, Provider};
 use crate::llm::{LlmConfig, Redactor, prompt::extract_json};
 
@@ -122,7 +122,7 @@ impl TieBreaker {
             return Err(format!("not asked, an earlier request failed ({why})"));
         }
         let user = self.redactor.text(&user_prompt(job, a, b));
-        let estimate = budget::estimate_tokens(SYSTEM.len() + user.len());
+        let estimate = crate::llm::prompt::estimate_tokens(SYSTEM.len() + user.len());
         self.budget.check(estimate + u64::from(MAX_ANSWER_TOKENS))?;
         self.sent += 1;
         let answer = self.provider.complete(&Prompt {
@@ -144,7 +144,7 @@ impl TieBreaker {
             }
         };
         self.budget.record(completion.tokens.unwrap_or_else(|| {
-            estimate + budget::estimate_tokens(completion.text.chars().count())
+            estimate + crate::llm::prompt::estimate_tokens(completion.text.chars().count())
         }));
         self.warnings.extend(self.budget.take_warnings());
         parse(&completion.text, a.1.runner, b.1.runner)

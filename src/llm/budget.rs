@@ -17,12 +17,6 @@ pub const STATE_FILE: &str = "llm-usage.json";
 /// Days kept in the state file.
 const KEEP_DAYS: usize = 14;
 
-/// Tokens from characters, rounded up (a common rule of thumb for English
-/// and code; good enough for a budget).
-pub fn estimate_tokens(chars: usize) -> u64 {
-    chars.div_ceil(4) as u64
-}
-
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     /// UTC date (`2026-01-31`) → tokens used.

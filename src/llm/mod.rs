@@ -524,7 +524,7 @@ impl Fallback {
             }
         };
         let used = completion.tokens.unwrap_or_else(|| {
-            prompt_tokens + budget::estimate_tokens(completion.text.chars().count())
+            prompt_tokens + crate::llm::prompt::estimate_tokens(completion.text.chars().count())
         });
         self.budget.record(used);
         let a = match prompt::parse_answer(&completion.text, &self.allowed, &built.lines) {

@@ -6,9 +6,14 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::budget::estimate_tokens;
 use super::redact::Redactor;
 use crate::classify::Classification;
+
+/// Tokens from characters, rounded up (a common rule of thumb for English
+/// and code; good enough for a budget).
+pub fn estimate_tokens(chars: usize) -> u64 {
+    chars.div_ceil(4) as u64
+}
 
 /// Upper bound on the prompt (system + user), in estimated tokens.
 pub const MAX_PROMPT_TOKENS: u64 = 6000;

@@ -281,7 +281,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
     let file_fleet = a
         .fleet
         .as_deref()
-        .map(crate::fleet::model::load_fleet)
+        .map(crate::fleet::load::load_fleet)
         .transpose()?;
     let window_given = a.since.is_some() || a.from.is_some() || a.to.is_some();
     if !a.snapshots.is_empty() {
@@ -549,7 +549,7 @@ pub struct ReportOptions {
 
 fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match output {
-        Some(p) => crate::fleet::write_atomically(p, text.as_bytes()),
+        Some(p) => crate::input::write_atomically(p, text.as_bytes()),
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -686,7 +686,7 @@ pub fn run_snapshot(a: &HistoryArgs, output: &Path) -> anyhow::Result<ExitCode> 
     let runners = a
         .fleet
         .as_deref()
-        .map(crate::fleet::model::load_fleet)
+        .map(crate::fleet::load::load_fleet)
         .transpose()?
         .unwrap_or_default();
     let c = client(a.gitlab_url.clone())?;
