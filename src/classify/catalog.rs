@@ -11,6 +11,7 @@ use regex_automata::meta::Regex as MetaRegex;
 use regex_automata::{Input, MatchKind};
 use serde::Deserialize;
 
+use super::literals::{pattern_facts, syntax};
 use crate::error::input;
 
 /// The built-in catalog, also the documentation of the format.
@@ -242,21 +243,6 @@ fn compile(
         .map_err(Box::new)
 }
 
-/// What the prefilter needs of a pattern: its required literals (see
-/// [`super::literals`]) and whether every match starts at the line's start.
-pub(crate) type PatternFacts = (Option<Vec<Vec<u8>>>, bool);
-
-/// Parses `pattern` with the matcher's syntax and reads its [`PatternFacts`].
-pub(crate) fn pattern_facts(pattern: &str) -> Result<PatternFacts, String> {
-    let hir =
-        regex_automata::util::syntax::parse_with(pattern, &syntax()).map_err(|e| e.to_string())?;
-    let start_anchored = hir
-        .properties()
-        .look_set_prefix()
-        .contains(regex_syntax::hir::Look::Start);
-    Ok((super::literals::required(&hir), start_anchored))
-}
-
 /// The Aho-Corasick automata of the literals: ASCII case-insensitive,
 /// reporting every match (a literal may contain another), no prefilter of
 /// their own (hundreds of literals start with most bytes anyway).
@@ -327,12 +313,6 @@ fn scan<A: Automaton>(a: &A, hay: &[u8], out: &mut Vec<(u32, u32)>, second: &mut
         }
     }
     out.append(second);
-}
-
-fn syntax() -> regex_automata::util::syntax::Config {
-    regex_automata::util::syntax::Config::new()
-        .utf8(false)
-        .unicode(false)
 }
 
 /// Where a catalog text came from, for error messages.

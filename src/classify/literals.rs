@@ -235,6 +235,28 @@ fn req(hir: &Hir) -> Option<Set> {
     }
 }
 
+/// The matcher's syntax: bytes, ASCII classes (every rule is compiled with it).
+pub(crate) fn syntax() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .utf8(false)
+        .unicode(false)
+}
+
+/// What the prefilter needs of a pattern: its required literals (see
+/// [`required`]) and whether every match starts at the line's start.
+pub(crate) type PatternFacts = (Option<Vec<Vec<u8>>>, bool);
+
+/// Parses `pattern` with the matcher's syntax and reads its [`PatternFacts`].
+pub(crate) fn pattern_facts(pattern: &str) -> Result<PatternFacts, String> {
+    let hir =
+        regex_automata::util::syntax::parse_with(pattern, &syntax()).map_err(|e| e.to_string())?;
+    let start_anchored = hir
+        .properties()
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start);
+    Ok((required(&hir), start_anchored))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

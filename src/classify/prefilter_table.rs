@@ -1,4 +1,4 @@
-//! The built-in rules' [`PatternFacts`](super::catalog::PatternFacts),
+//! The built-in rules' [`PatternFacts`](super::literals::PatternFacts),
 //! computed ahead of time: `rules.prefilter` is generated from `rules.yml`
 //! (a test fails, naming the command, when it is stale), so a run does not
 //! parse every built-in pattern. A rule whose pattern no longer hashes to
@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use super::catalog::PatternFacts;
+use super::literals::{PatternFacts, pattern_facts};
 
 /// The table (regenerate: `RUNNERIQ_UPDATE_PREFILTER=1 cargo test --lib prefilter_table`).
 pub const TABLE: &str = include_str!("rules.prefilter");
@@ -56,7 +56,7 @@ pub fn lookup(id: &str, pattern: &str) -> Option<PatternFacts> {
 pub fn render<'a>(rules: impl Iterator<Item = (&'a str, &'a str)>) -> Result<String, String> {
     let mut out = String::new();
     for (id, pattern) in rules {
-        let (set, anchored) = super::catalog::pattern_facts(pattern)?;
+        let (set, anchored) = pattern_facts(pattern)?;
         let lits = match set {
             None => "-".to_string(),
             Some(set) => set
