@@ -381,7 +381,8 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
             None
         }
     };
-    let (assignments, verdicts) = route::assign_with(
+    let (assignments, verdicts) = super::tiebreak::assign(
+        tiebreak.as_mut(),
         &jobs,
         pr,
         &l.fleet,
@@ -390,7 +391,6 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
         &inputs,
         &l.routing_rules,
         explain,
-        tiebreak.as_mut(),
     );
     if let Some(tb) = tiebreak.as_mut() {
         warnings.append(&mut tb.warnings);

@@ -593,13 +593,36 @@ pub fn assign(
     rules: &RoutingRules,
 ) -> Vec<Assignment> {
     assign_with(
-        jobs, priorities, fleet, running, history, inputs, rules, None, None,
+        jobs,
+        priorities,
+        fleet,
+        running,
+        history,
+        inputs,
+        rules,
+        None,
+        &TieAnswers::new(),
+        None,
     )
     .0
 }
 
+/// A tie for a free slot between the two best runners, left for the LLM
+/// tie-break: the job as assigned so far and the two runners (label, score).
+#[derive(Debug, Clone)]
+pub struct Tie {
+    pub assignment: Assignment,
+    pub best: (String, Score),
+    pub second: (String, Score),
+}
+
+/// The tie-break's answers by job id: the runner it chose and why, or why
+/// the rules' choice stands.
+pub type TieAnswers = HashMap<u64, Result<(u64, LlmChoice), String>>;
+
 /// [`assign`], also returning every runner's verdict on job `explain`, with
-/// the LLM (when given) breaking ties for a free slot.
+/// ties for a free slot settled by `answers`; a tie without an answer keeps
+/// the rules' runner and is pushed on `ties`.
 #[allow(clippy::too_many_arguments)]
 pub fn assign_with(
     jobs: &[&Job],
@@ -610,7 +633,8 @@ pub fn assign_with(
     inputs: &Inputs<'_>,
     rules: &RoutingRules,
     explain: Option<u64>,
-    mut tiebreak: Option<&mut super::tiebreak::TieBreaker>,
+    answers: &TieAnswers,
+    mut ties: Option<&mut Vec<Tie>>,
 ) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
     let mut verdicts = Vec::new();
     let facts = runner_facts(fleet);
@@ -751,27 +775,29 @@ pub fn assign_with(
             a.margin = Some(margin);
             a.tie = margin < rules.margin;
         }
-        // A tie for a free slot: the LLM may choose between the two.
-        if let (true, false, Some(tb), Some(sec)) = (
-            a.tie,
-            with_slot.is_empty(),
-            tiebreak.as_deref_mut(),
-            second.as_ref(),
-        ) {
-            match tb.decide(&a, (&label(best.runner), &best), (&label(sec.runner), sec)) {
-                Ok(d) => {
-                    if d.runner != best.runner {
+        // A tie for a free slot: the LLM may have chosen between the two
+        // (asked by the command between two passes, see `fleet::tiebreak`).
+        if let (true, false, Some(sec)) = (a.tie, with_slot.is_empty(), second.as_ref()) {
+            match answers.get(&a.job) {
+                Some(Ok((runner, choice))) => {
+                    if *runner != best.runner {
                         if let Some(sec) = second.take() {
                             second = Some(std::mem::replace(&mut best, sec));
                         }
                     }
                     a.decided_by = "llm".into();
-                    a.llm = Some(LlmChoice {
-                        model: tb.model().to_string(),
-                        reason: d.reason,
-                    });
+                    a.llm = Some(choice.clone());
                 }
-                Err(why) => a.llm_unavailable = Some(why),
+                Some(Err(why)) => a.llm_unavailable = Some(why.clone()),
+                None => {
+                    if let Some(t) = ties.as_deref_mut() {
+                        t.push(Tie {
+                            assignment: a.clone(),
+                            best: (label(best.runner), best.clone()),
+                            second: (label(sec.runner), sec.clone()),
+                        });
+                    }
+                }
             }
         }
         if let Some(sec) = &second {
@@ -925,7 +951,8 @@ mod tests {
         let pr = priorities(&refs, &inputs(), &PriorityRules::default());
         let mut tb =
             super::super::tiebreak::TieBreaker::with_provider(Box::new(Scripted(answer)), cfg);
-        let (a, _) = assign_with(
+        let (a, _) = super::super::tiebreak::assign(
+            Some(&mut tb),
             &refs,
             pr,
             &fleet,
@@ -934,7 +961,6 @@ mod tests {
             &inputs(),
             &RoutingRules::default(),
             None,
-            Some(&mut tb),
         );
         a.into_iter().next().unwrap()
     }
