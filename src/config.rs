@@ -84,6 +84,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::error::input;
+pub use crate::noise::rules::SuppressRule;
+pub use crate::noise::severity::SeverityRule;
 use crate::noise::{Glob, Severity};
 
 /// Names looked for, in order, when no config path is given.
@@ -112,6 +114,18 @@ pub struct Config {
     pub routing: crate::fleet::route::RoutingRules,
     /// The weekly report's detector thresholds and score weights.
     pub report: crate::report::metrics::ReportRules,
+}
+
+impl Config {
+    /// What triage reads of the config: suppression and severity rules and
+    /// the history's flakiness threshold.
+    pub fn triage_rules(&self) -> crate::diagnose::triage::Rules<'_> {
+        crate::diagnose::triage::Rules {
+            suppress: &self.suppress,
+            severity: &self.severity,
+            min_failures: self.history.min_failures,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -151,95 +165,6 @@ impl Default for UpstreamConfig {
     fn default() -> UpstreamConfig {
         UpstreamConfig { enabled: true }
     }
-}
-
-/// A failure that is noise. Every criterion given must hold.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct SuppressRule {
-    pub job: Option<Glob>,
-    pub stage: Option<Glob>,
-    pub branch: Option<Glob>,
-    pub category: Option<String>,
-    pub allow_failure: Option<bool>,
-    pub reason: Option<String>,
-}
-
-impl SuppressRule {
-    /// Whether every criterion the rule gives holds; a `branch` criterion
-    /// does not match when the branch is unknown (`None`), nor a `category`
-    /// criterion an unclassified failure.
-    pub fn matches(
-        &self,
-        job: &str,
-        stage: &str,
-        branch: Option<&str>,
-        category: Option<&str>,
-        allow_failure: bool,
-    ) -> bool {
-        criteria_match(
-            (&self.job, &self.stage, &self.branch, &self.category),
-            (job, stage, branch, category),
-        ) && self.allow_failure.is_none_or(|a| a == allow_failure)
-    }
-}
-
-/// Sets the severity of the failures it matches.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SeverityRule {
-    pub job: Option<Glob>,
-    pub stage: Option<Glob>,
-    pub branch: Option<Glob>,
-    pub category: Option<String>,
-    pub severity: Severity,
-}
-
-impl Default for SeverityRule {
-    /// No criteria (matches everything) and `medium`; a rule in the file
-    /// always gives its severity.
-    fn default() -> SeverityRule {
-        SeverityRule {
-            job: None,
-            stage: None,
-            branch: None,
-            category: None,
-            severity: Severity::Medium,
-        }
-    }
-}
-
-impl SeverityRule {
-    /// Whether every criterion the rule gives holds (see [`SuppressRule::matches`]).
-    pub fn matches(
-        &self,
-        job: &str,
-        stage: &str,
-        branch: Option<&str>,
-        category: Option<&str>,
-    ) -> bool {
-        criteria_match(
-            (&self.job, &self.stage, &self.branch, &self.category),
-            (job, stage, branch, category),
-        )
-    }
-}
-
-type Criteria<'a> = (
-    &'a Option<Glob>,
-    &'a Option<Glob>,
-    &'a Option<Glob>,
-    &'a Option<String>,
-);
-
-fn criteria_match(
-    (job_glob, stage_glob, branch_glob, want_category): Criteria,
-    (job, stage, branch, category): (&str, &str, Option<&str>, Option<&str>),
-) -> bool {
-    job_glob.as_ref().is_none_or(|g| g.matches(job))
-        && stage_glob.as_ref().is_none_or(|g| g.matches(stage))
-        && branch_glob
-            .as_ref()
-            .is_none_or(|g| branch.is_some_and(|b| g.matches(b)))
-        && want_category.as_deref().is_none_or(|c| category == Some(c))
 }
 
 /// Where notifications go; every channel is off unless configured.

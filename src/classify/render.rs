@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use super::{Classification, Evidence};
+use crate::publish::sanitize::{self, fence_for};
 
 fn header(c: &Classification) -> String {
     let mut h = format!("{} ({})", c.title, c.category);
@@ -79,27 +80,6 @@ pub fn text(file: &str, c: &Classification) -> String {
     out
 }
 
-/// The longest run of backticks in `text` (a code span or fence around it
-/// must be longer).
-pub fn longest_backtick_run(text: &str) -> usize {
-    let mut longest = 0;
-    let mut run = 0;
-    for ch in text.chars() {
-        if ch == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    longest
-}
-
-/// A fence longer than any backtick run in `body`, so log text can't close it.
-pub fn fence_for(body: &str) -> String {
-    "`".repeat((longest_backtick_run(body) + 1).max(3))
-}
-
 /// Markdown: a heading line and the evidence in one fenced block.
 pub fn markdown(file: &str, c: &Classification) -> String {
     let mut out = String::new();
@@ -132,6 +112,32 @@ pub fn markdown(file: &str, c: &Classification) -> String {
         let _ = write!(out, "\n{fence}text\n{body}{fence}\n");
     }
     out
+}
+
+/// The LLM's part of `classify --format md` (escaped: its prose is outside
+/// text).
+impl crate::llm::Consultation {
+    /// Lines for the Markdown rendering of `classify` (escaped).
+    pub fn markdown(&self) -> String {
+        let i = sanitize::inline;
+        match self {
+            crate::llm::Consultation::Answered(o) if o.taken => format!(
+                "\n**Verdict by LLM** ({}): {}\n\n**Suggested fix (LLM):** {}\n",
+                sanitize::code_span(&o.model),
+                i(&o.summary),
+                i(&o.suggested_fix)
+            ),
+            crate::llm::Consultation::Answered(o) => format!(
+                "\nThe LLM ({}) was not used: {}.\n",
+                sanitize::code_span(&o.model),
+                i(o.reason.as_deref().unwrap_or(""))
+            ),
+            crate::llm::Consultation::Unavailable(r) => format!(
+                "\nLLM second opinion unavailable: {}; the rules' answer stands.\n",
+                i(r)
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

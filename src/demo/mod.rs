@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::classify::{self, Catalog, ClassifyOptions};
-use crate::diagnose;
 use crate::diagnose::fetch::{self, Changes, PipelineRun, TraceOutcome, Tree};
 use crate::diagnose::note::Templates;
+use crate::diagnose::{assemble, history, note, triage};
 use crate::gitlab::models::{Diff, Job, MergeRequest};
 use crate::publish::format::NoteFormat;
 
@@ -87,7 +87,7 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
         })
         .collect();
     let redactor = crate::llm::redact::Redactor::new(Vec::<String>::new());
-    let mut note = diagnose::assemble(
+    let mut note = assemble::assemble(
         PROJECT,
         PIPELINE,
         &tree,
@@ -98,14 +98,15 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
         &redactor,
     );
     note.target = Some(format!("merge request !{} (demo data)", mr.iid));
-    let facts = diagnose::triage::BranchFacts {
+    let facts = triage::BranchFacts {
         branch: Some(mr.source_branch.clone()),
         important: false,
         on_default: false,
     };
     let config = crate::config::Config::default();
     let lookups = lookups(&note, &mr.target_branch, &catalog, &redactor, &config)?;
-    diagnose::triage::triage(&mut note, &config, &facts, &lookups);
+    triage::triage(&mut note, &config.triage_rules(), &facts, &lookups);
+    note::set_sentences(&mut note);
     match opts.format {
         NoteFormat::Json => Ok(serde_json::to_string_pretty(&note)? + "\n"),
         NoteFormat::Md => {
@@ -129,13 +130,12 @@ struct History {
 }
 
 fn lookups(
-    note: &crate::diagnose::note::Note,
+    note: &note::Note,
     branch: &str,
     catalog: &Catalog,
     redactor: &crate::llm::redact::Redactor,
     config: &crate::config::Config,
-) -> anyhow::Result<diagnose::history::Lookups> {
-    use diagnose::history;
+) -> anyhow::Result<history::Lookups> {
     let h: History = serde_json::from_str(HISTORY).context("demo data: history.json")?;
     let names: std::collections::HashMap<&str, &str> = note
         .failed

@@ -27,53 +27,8 @@ use crate::gitlab::models::{Job, Pipeline};
 use crate::gitlab::{ApiError, Client, project_ref};
 use crate::llm::redact::Redactor;
 
+pub use super::diagnosis::{JobHistory, Lookups, UpstreamJob, UpstreamPipeline};
 use super::fetch::{self, TraceOutcome, TraceTask};
-
-/// One job's recent runs on the default branch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct JobHistory {
-    /// Finished runs (failed or passed) looked at, newest first, at most `history.runs`.
-    pub runs: u32,
-    pub failures: u32,
-    pub successes: u32,
-    /// Failed runs whose trace was read.
-    pub checked: u32,
-    /// Of those, failed with this pipeline's fingerprint.
-    pub same: u32,
-}
-
-/// The target branch's latest other finished pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct UpstreamPipeline {
-    pub branch: String,
-    pub pipeline_id: u64,
-    pub status: String,
-    pub web_url: Option<String>,
-}
-
-/// A job failing in both pipelines.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct UpstreamJob {
-    pub id: u64,
-    pub web_url: Option<String>,
-    /// Fingerprint of its failure (None when its log could not be read).
-    pub fingerprint: Option<String>,
-}
-
-/// What the lookups found.
-#[derive(Debug, Clone, Default)]
-pub struct Lookups {
-    pub upstream: Option<UpstreamPipeline>,
-    /// By job name.
-    pub upstream_jobs: HashMap<String, UpstreamJob>,
-    /// By job name.
-    pub history: HashMap<String, JobHistory>,
-    /// The branch the history was read on.
-    pub history_branch: Option<String>,
-    /// API requests spent, retries included.
-    pub requests: u64,
-    pub warnings: Vec<String>,
-}
 
 /// One failed job of this pipeline, as the lookups need it.
 #[derive(Debug, Clone)]

@@ -7,7 +7,9 @@
 //! log always gets a plain-text summary first, so a diagnosis is never lost
 //! when posting fails.
 
+pub mod assemble;
 pub mod correlate;
+pub mod diagnosis;
 pub mod fetch;
 pub mod history;
 pub mod note;
@@ -16,7 +18,7 @@ pub mod triage;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -28,7 +30,7 @@ use crate::publish::format::NoteFormat;
 use crate::publish::{self, MARKER, Outcome, Target};
 
 use fetch::TraceOutcome;
-use note::{JobBrief, Note, Templates};
+use note::{Note, Templates};
 
 /// Evidence lines ranked per job: all feed the correlation with changed files,
 /// the best three are shown.
@@ -243,24 +245,75 @@ fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
     Catalog::with_overrides(&refs)
 }
 
-/// Runs `runneriq diagnose`.
-pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
-    let inputs = resolve_inputs(&args, env_lookup)?;
+/// Runs `runneriq diagnose`: six stages, each taking what the ones before it
+/// gave and returning a new value. Only `destination`, `fetch_failures`,
+/// `consult`, `look_up` and `post` talk to GitLab or an LLM; `diagnose` is
+/// where the note's data is built, once, from what they found.
+pub fn run(opts: DiagnoseOptions) -> anyhow::Result<ExitCode> {
+    let mut setup = prepare(&opts)?;
+    let dest = destination(&setup, opts.post_to)?;
+    let fetched = fetch_failures(&setup, &dest)?;
+    let judged = consult(&mut setup, fetched);
+    let context = look_up(&setup, &dest, &judged);
+    let note = diagnose(&setup, &dest, judged, &context);
+    post(&setup, &dest, &context, note, opts.format)
+}
+
+/// Everything checked before the first request, and what every stage uses.
+struct Setup {
+    inputs: Inputs,
+    config: crate::config::Config,
+    catalog: Catalog,
+    templates: Templates,
+    client: Client,
+    token_kind: Option<crate::gitlab::TokenKind>,
+    redactor: crate::llm::redact::Redactor,
+    /// The LLM fallback (none without a provider).
+    fallback: Option<crate::llm::Fallback>,
+    trace_limits: fetch::TraceLimits,
+    /// The analysis stops here, early enough to leave time for posting.
+    analysis_end: Instant,
+    /// What set the run's budget (for messages).
+    budget_why: String,
+    /// Posting for real: not `--dry-run`, not `--post-to none`.
+    writes: bool,
+}
+
+impl Setup {
+    /// Whether the analysis' time is up; if it is, a warning says what was
+    /// left out.
+    fn out_of_time(&self, what: &str, warnings: &mut Vec<String>) -> bool {
+        let over = Instant::now() >= self.analysis_end;
+        if over {
+            warnings.push(format!(
+                "{what}: the run's time budget ({}) was used up",
+                self.budget_why
+            ));
+        }
+        over
+    }
+}
+
+/// Stage 1: the inputs (flags, then `CI_*` variables), the config, rules and
+/// templates checked, the time budget, the GitLab client, the redactor and
+/// the LLM fallback.
+fn prepare(opts: &DiagnoseOptions) -> anyhow::Result<Setup> {
+    let inputs = resolve_inputs(opts, env_lookup)?;
     // Everything the user gave us is checked before the first request.
-    let config = crate::config::Config::for_job(args.config.as_deref())?;
-    let catalog = load_catalog(&args.rules)?;
-    let templates = Templates::load(args.templates.as_deref())?;
-    let started = std::time::Instant::now();
-    let (run_budget, budget_why) = run_budget(args.max_run_time, crate::clock::now(), env_lookup);
+    let config = crate::config::Config::for_job(opts.config.as_deref())?;
+    let catalog = load_catalog(&opts.rules)?;
+    let templates = Templates::load(opts.templates.as_deref())?;
+    let started = Instant::now();
+    let (run_budget, budget_why) = run_budget(opts.max_run_time, crate::clock::now(), env_lookup);
     let run_end = started + run_budget;
     // The analysis stops early enough to leave time for posting.
     let analysis_end = run_end - (run_budget / 5).min(Duration::from_secs(60));
     let trace_limits = fetch::TraceLimits {
-        max_bytes: args.trace_max_bytes,
-        timeout: args.trace_timeout,
+        max_bytes: opts.trace_max_bytes,
+        timeout: opts.trace_timeout,
         deadline: Some(analysis_end),
     };
-    let mut cfg = crate::gitlab::client_config(args.gitlab_url.clone(), env_lookup)?;
+    let mut cfg = crate::gitlab::client_config(opts.gitlab_url.clone(), env_lookup)?;
     cfg.run_deadline = Some(run_end);
     let token_kind = cfg.token.as_ref().map(|t| t.kind());
     let llm_cfg = crate::llm::LlmConfig::from_env()?;
@@ -278,7 +331,7 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
     // The LLM fallback (none without a provider): the GitLab token and its
     // key are redacted by value, in the prompt and in its answer, and the
     // LLM's text may only link into this GitLab.
-    let mut fallback = crate::llm::Fallback::from_config(
+    let fallback = crate::llm::Fallback::from_config(
         &llm_cfg,
         &catalog,
         &cfg.token
@@ -288,15 +341,38 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
         crate::llm::origin_of(&cfg.base_url),
     );
     let client = Client::new(cfg)?;
+    Ok(Setup {
+        inputs,
+        config,
+        catalog,
+        templates,
+        client,
+        token_kind,
+        redactor,
+        fallback,
+        trace_limits,
+        analysis_end,
+        budget_why,
+        writes: !opts.dry_run && opts.post_to != PostTo::None,
+    })
+}
 
-    let writes = !args.dry_run && args.post_to != PostTo::None;
-    let mut warnings: Vec<String> = Vec::new();
+/// Where the note goes, and the merge request the diff comes from.
+struct Destination {
+    mr: Option<u64>,
+    target: Option<Target>,
+    warnings: Vec<String>,
+}
 
-    // The merge request: from the inputs, else the open MR of the commit.
+/// Stage 2: the merge request (from the inputs, else the open MR of the
+/// commit) and the note's target.
+fn destination(s: &Setup, post_to: PostTo) -> anyhow::Result<Destination> {
+    let inputs = &s.inputs;
+    let mut warnings = Vec::new();
     let mut mr = inputs.mr.as_ref().map(|(m, _)| *m);
-    if mr.is_none() && matches!(args.post_to, PostTo::Auto | PostTo::Mr | PostTo::None) {
+    if mr.is_none() && matches!(post_to, PostTo::Auto | PostTo::Mr | PostTo::None) {
         if let Some(sha) = &inputs.sha {
-            match fetch::open_mr_for_commit(&client, &inputs.project, sha) {
+            match fetch::open_mr_for_commit(&s.client, &inputs.project, sha) {
                 Ok(m) => mr = m,
                 Err(e) => warnings.push(format!(
                     "the merge request of commit {} could not be looked up: {}",
@@ -306,7 +382,7 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let target = match args.post_to {
+    let target = match post_to {
         PostTo::None => None,
         PostTo::Mr => Some(Target::MergeRequest {
             project: inputs.project.clone(),
@@ -344,115 +420,161 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
             }
         },
     };
+    Ok(Destination {
+        mr,
+        target,
+        warnings,
+    })
+}
 
-    let tree = fetch::pipeline_tree(&client, &inputs.project, inputs.pipeline)
+/// The pipeline as read: its jobs sorted, the change's files, and each
+/// failed job's log classified (in the order of `parts.failed`).
+struct Fetched {
+    tree: fetch::Tree,
+    parts: fetch::Partition,
+    changes: fetch::Changes,
+    outcomes: Vec<TraceOutcome>,
+    warnings: Vec<String>,
+}
+
+/// Stage 3: the pipeline tree, then, when a job failed, the changed files
+/// and the failed jobs' traces, streamed into the classifier.
+fn fetch_failures(s: &Setup, dest: &Destination) -> anyhow::Result<Fetched> {
+    let inputs = &s.inputs;
+    let tree = fetch::pipeline_tree(&s.client, &inputs.project, inputs.pipeline)
         .with_context(|| format!("could not read the jobs of pipeline #{}", inputs.pipeline))?;
-    warnings.extend(tree.warnings.iter().cloned());
+    let mut warnings = tree.warnings.clone();
     let parts = fetch::partition(&tree.runs, inputs.exclude_job);
     if tree.runs.iter().any(|r| r.truncated) {
         warnings.push("the pipeline has more jobs than RunnerIQ reads (2,000 per pipeline)".into());
     }
-
-    let (changes, mut outcomes) = if parts.failed.is_empty() {
-        (fetch::Changes::default(), Vec::new())
-    } else {
-        let changes = fetch::changed_paths(&client, &inputs.project, mr, inputs.sha.as_deref());
-        if let Some(e) = &changes.error {
-            warnings.push(format!("the changed files could not be read: {e}"));
-        }
-        let tasks: Vec<fetch::TraceTask> = parts
-            .failed
-            .iter()
-            .map(|p| fetch::TraceTask {
-                project: tree.runs[p.run].project.clone(),
-                job_id: p.job.id,
-                failure_reason: p.job.failure_reason.clone(),
-                has_trace: !p.is_bridge,
-            })
-            .collect();
-        let outcomes = fetch::classify_traces(
-            &client,
-            &tasks,
-            &catalog,
-            EVIDENCE_PER_JOB,
-            fetch::TRACE_WORKERS,
-            if fallback.is_some() {
-                crate::llm::TAIL_LINES
-            } else {
-                0
-            },
-            &trace_limits,
-        );
-        (changes, outcomes)
-    };
-    // Fingerprints come from the rules' verdict, before any LLM opinion, so
-    // they compare with those of earlier runs (whose logs no LLM read).
-    let rule_fingerprints: Vec<String> = parts
+    if parts.failed.is_empty() {
+        return Ok(Fetched {
+            tree,
+            parts,
+            changes: fetch::Changes::default(),
+            outcomes: Vec::new(),
+            warnings,
+        });
+    }
+    let changes = fetch::changed_paths(&s.client, &inputs.project, dest.mr, inputs.sha.as_deref());
+    if let Some(e) = &changes.error {
+        warnings.push(format!("the changed files could not be read: {e}"));
+    }
+    let tasks: Vec<fetch::TraceTask> = parts
         .failed
         .iter()
-        .zip(&outcomes)
+        .map(|p| fetch::TraceTask {
+            project: tree.runs[p.run].project.clone(),
+            job_id: p.job.id,
+            failure_reason: p.job.failure_reason.clone(),
+            has_trace: !p.is_bridge,
+        })
+        .collect();
+    let outcomes = fetch::classify_traces(
+        &s.client,
+        &tasks,
+        &s.catalog,
+        EVIDENCE_PER_JOB,
+        fetch::TRACE_WORKERS,
+        if s.fallback.is_some() {
+            crate::llm::TAIL_LINES
+        } else {
+            0
+        },
+        &s.trace_limits,
+    );
+    Ok(Fetched {
+        tree,
+        parts,
+        changes,
+        outcomes,
+        warnings,
+    })
+}
+
+/// What was fetched, with the rules' fingerprints and the LLM's opinions.
+struct Judged {
+    fetched: Fetched,
+    /// From the rules' verdict, before any LLM opinion, so they compare with
+    /// those of earlier runs (whose logs no LLM read).
+    fingerprints: Vec<String>,
+    /// In the order of `parts.failed` (empty without a fallback).
+    opinions: Vec<Option<crate::llm::Consultation>>,
+    warnings: Vec<String>,
+}
+
+/// Stage 4: the failed jobs' fingerprints, then the LLM fallback on the jobs
+/// the rules are unsure of (a taken answer rewrites the job's
+/// classification).
+fn consult(s: &mut Setup, mut fetched: Fetched) -> Judged {
+    let fingerprints: Vec<String> = fetched
+        .parts
+        .failed
+        .iter()
+        .zip(&fetched.outcomes)
         .map(|(p, o)| match o {
             TraceOutcome::Classified(c) => {
-                history::fingerprint_of(c, p.job.failure_reason.as_deref(), &redactor)
+                history::fingerprint_of(c, p.job.failure_reason.as_deref(), &s.redactor)
             }
             TraceOutcome::Unreadable(_) => {
                 history::fingerprint_unreadable(p.job.failure_reason.as_deref())
             }
         })
         .collect();
-    let out_of_time = |what: &str, warnings: &mut Vec<String>| {
-        let over = std::time::Instant::now() >= analysis_end;
-        if over {
-            warnings.push(format!(
-                "{what}: the run's time budget ({}) was used up",
-                budget_why
-            ));
-        }
-        over
-    };
-    let opinions = if fallback.is_some() && out_of_time("no LLM was asked", &mut warnings) {
+    let mut warnings = Vec::new();
+    let opinions = if s.fallback.is_some() && s.out_of_time("no LLM was asked", &mut warnings) {
         Vec::new()
     } else {
-        second_opinions(fallback.as_mut(), &parts, &changes, &mut outcomes, &catalog)
+        second_opinions(
+            s.fallback.as_mut(),
+            &fetched.parts,
+            &fetched.changes,
+            &mut fetched.outcomes,
+            &s.catalog,
+        )
     };
-    if let Some(f) = fallback.as_mut() {
+    if let Some(f) = s.fallback.as_mut() {
         for w in f.take_warnings() {
             eprintln!("runneriq: warning: {w}");
         }
     }
-    let mut n = assemble(
-        &inputs.project,
-        inputs.pipeline,
-        &tree,
-        &parts,
-        &changes,
-        outcomes,
-        &inputs.checkout_dirs,
-        &redactor,
-    );
-    for (r, o) in n.failed.iter_mut().zip(opinions) {
-        if let Some(o) = o {
-            note::apply_llm(r, o);
-        }
+    Judged {
+        fetched,
+        fingerprints,
+        opinions,
+        warnings,
     }
-    for (r, fp) in n.failed.iter_mut().zip(rule_fingerprints) {
-        r.fingerprint = fp;
-    }
-    n.target = target.as_ref().map(Target::describe);
+}
 
-    // Noise: the target branch and the job's history, then triage.
-    let branch = inputs.branch.clone().or_else(|| root_branch(&tree));
+/// What the target branch and the jobs' history say, and the branch facts.
+struct Background {
+    lookups: history::Lookups,
+    facts: triage::BranchFacts,
+    warnings: Vec<String>,
+}
+
+/// Stage 5: the target branch's latest pipeline and the failed jobs'
+/// default-branch history (when configured, and time is left).
+fn look_up(s: &Setup, dest: &Destination, judged: &Judged) -> Background {
+    let inputs = &s.inputs;
+    let config = &s.config;
+    let mut warnings = Vec::new();
+    let branch = inputs
+        .branch
+        .clone()
+        .or_else(|| root_branch(&judged.fetched.tree));
     let mut lookups = history::Lookups::default();
     let mut default_branch = inputs.default_branch.clone();
-    if !n.failed.is_empty()
+    if !judged.fetched.parts.failed.is_empty()
         && (config.history.enabled || config.upstream.enabled)
-        && !out_of_time(
+        && !s.out_of_time(
             "the target branch and the jobs' history were not checked",
             &mut warnings,
         )
     {
-        let before = client.request_count();
-        let (db, tb) = target_branches(&client, &inputs, mr, &mut warnings);
+        let before = s.client.request_count();
+        let (db, tb) = target_branches(&s.client, inputs, dest.mr, &mut warnings);
         default_branch = db;
         let refs = history::Refs {
             target_branch: tb.or_else(|| default_branch.clone()),
@@ -460,25 +582,28 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
             pipeline: inputs.pipeline,
             upstream: config.upstream.enabled,
         };
-        let failed: Vec<history::Failed> = n
+        let failed: Vec<history::Failed> = judged
+            .fetched
+            .parts
             .failed
             .iter()
-            .map(|r| history::Failed {
-                name: r.name.clone(),
-                fingerprint: r.fingerprint.clone(),
+            .zip(&judged.fingerprints)
+            .map(|(p, fp)| history::Failed {
+                name: p.job.name.clone(),
+                fingerprint: fp.clone(),
             })
             .collect();
         lookups = history::lookup(
-            &client,
+            &s.client,
             &inputs.project,
             &refs,
             &failed,
             &config.history,
-            &catalog,
-            &redactor,
-            &trace_limits,
+            &s.catalog,
+            &s.redactor,
+            &s.trace_limits,
         );
-        lookups.requests = client.request_count().saturating_sub(before);
+        lookups.requests = s.client.request_count().saturating_sub(before);
         warnings.extend(lookups.warnings.iter().cloned());
     }
     let on_default = branch.is_some() && branch == default_branch;
@@ -487,10 +612,69 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
         important: inputs.protected || on_default,
         on_default,
     };
-    triage::triage(&mut n, &config, &facts, &lookups);
+    Background {
+        lookups,
+        facts,
+        warnings,
+    }
+}
+
+/// Stage 6 (pure): the note's data, built once from what the stages found:
+/// assembled (classification, correlation with the diff, redaction, the
+/// LLM's opinions), triaged (suppressed, upstream, flaky, severity, groups,
+/// counts), and said in a first line and a verdict.
+fn diagnose(s: &Setup, dest: &Destination, judged: Judged, context: &Background) -> Note {
+    let Judged {
+        fetched,
+        fingerprints,
+        opinions,
+        warnings: judged_warnings,
+    } = judged;
+    let mut n = assemble::assemble(
+        &s.inputs.project,
+        s.inputs.pipeline,
+        &fetched.tree,
+        &fetched.parts,
+        &fetched.changes,
+        fetched.outcomes,
+        &s.inputs.checkout_dirs,
+        &s.redactor,
+    );
+    for (r, o) in n.failed.iter_mut().zip(opinions) {
+        if let Some(o) = o {
+            note::apply_llm(r, o);
+        }
+    }
+    for (r, fp) in n.failed.iter_mut().zip(fingerprints) {
+        r.fingerprint = fp;
+    }
+    n.target = dest.target.as_ref().map(Target::describe);
+    triage::triage(
+        &mut n,
+        &s.config.triage_rules(),
+        &context.facts,
+        &context.lookups,
+    );
+    note::set_sentences(&mut n);
+    let mut warnings = dest.warnings.clone();
+    warnings.extend(fetched.warnings);
+    warnings.extend(judged_warnings);
+    warnings.extend(context.warnings.iter().cloned());
     note::cap_warnings(&mut warnings);
     n.warnings = warnings;
+    n
+}
 
+/// Stage 7: the summary to the job log, our earlier note found (its state:
+/// cooldowns, the diagnosis it showed), notifications, and the note
+/// rendered and posted (or printed).
+fn post(
+    s: &Setup,
+    dest: &Destination,
+    context: &Background,
+    mut n: Note,
+    format: NoteFormat,
+) -> anyhow::Result<ExitCode> {
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let summary = note::summary_text(&n);
@@ -504,9 +688,9 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
     // there is nothing to find.
     let mut me: Option<publish::Me> = None;
     let mut found = publish::Found::default();
-    if let (Some(t), Some(_)) = (&target, token_kind) {
-        let search = publish::whoami(&client).and_then(|m| {
-            let f = publish::find_existing(&client, t, MARKER, &m)?;
+    if let (Some(t), Some(_)) = (&dest.target, s.token_kind) {
+        let search = publish::whoami(&s.client).and_then(|m| {
+            let f = publish::find_existing(&s.client, t, MARKER, &m)?;
             Ok((m, f))
         });
         match search {
@@ -517,9 +701,13 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
                 me = Some(m);
                 found = f;
             }
-            Err(e) if writes || n.status != "failed" => {
+            Err(e) if s.writes || n.status != "failed" => {
                 print_result(&mut out, &summary)?;
-                return Err(anyhow::anyhow!(publish::explain_failure(&e, t, token_kind)));
+                return Err(anyhow::anyhow!(publish::explain_failure(
+                    &e,
+                    t,
+                    s.token_kind
+                )));
             }
             // A dry run goes on without the state.
             Err(_) => {}
@@ -533,13 +721,13 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
     // No failed job: only an existing note is touched (marked resolved).
     if n.status != "failed" {
         if found.primary().is_none() {
-            if args.format == NoteFormat::Json {
+            if format == NoteFormat::Json {
                 print_result(&mut out, &format!("{}\n", to_json(&n)?))?;
                 eprint!("{summary}");
             } else {
                 print_result(&mut out, &summary)?;
             }
-            if token_kind.is_none() {
+            if s.token_kind.is_none() {
                 eprintln!(
                     "runneriq: no failed jobs; without a token RunnerIQ cannot find its earlier \
                      note: nothing to post"
@@ -553,24 +741,24 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
         n.previous = state
             .diagnosis
             .as_ref()
-            .and_then(|k| note::previous_diagnosis(k, n.pipeline_url.as_deref(), &redactor));
+            .and_then(|k| note::previous_diagnosis(k, n.pipeline_url.as_deref(), &s.redactor));
     } else {
         route(
-            &client,
-            &inputs.project,
+            &s.client,
+            &s.inputs.project,
             me.as_ref(),
-            &config,
+            &s.config,
             &n,
-            &facts,
+            &context.facts,
             &mut state,
             now,
-            writes,
+            s.writes,
         );
         state.keep(n.pipeline_id, &summary);
     }
     state.prune(now);
 
-    let mut body = templates.render_within_budget(&n)?;
+    let mut body = s.templates.render_within_budget(&n)?;
     let state_marker = state.marker();
     if !state_marker.is_empty() {
         if !body.ends_with('\n') {
@@ -580,16 +768,16 @@ pub fn run(args: DiagnoseOptions) -> anyhow::Result<ExitCode> {
         body.push('\n');
     }
     finish(
-        &client,
-        target.as_ref(),
+        &s.client,
+        dest.target.as_ref(),
         me.as_ref(),
         &found,
         &n,
         &body,
         &summary,
-        writes,
-        args.format,
-        token_kind,
+        s.writes,
+        format,
+        s.token_kind,
         &mut out,
     )
 }
@@ -794,75 +982,6 @@ fn route(
     }
 }
 
-/// Builds the note's data from what was fetched: pure, so `demo` and tests
-/// run the same code as a live diagnosis. `outcomes` are in the order of
-/// `parts.failed`.
-#[allow(clippy::too_many_arguments)]
-pub fn assemble(
-    project: &str,
-    pipeline: u64,
-    tree: &fetch::Tree,
-    parts: &fetch::Partition,
-    changes: &fetch::Changes,
-    outcomes: Vec<TraceOutcome>,
-    checkout_dirs: &[String],
-    redactor: &crate::llm::redact::Redactor,
-) -> Note {
-    let mut n = note::empty_note(project, pipeline);
-    n.pipeline_url = tree.runs.first().and_then(|r| r.web_url.clone());
-    n.unfinished = parts.unfinished;
-    n.passed_on_retry = parts.passed_on_retry.iter().map(brief).collect();
-    n.omitted_passed_on_retry = note::cap_brief(&mut n.passed_on_retry);
-    n.allowed_failures = parts.allowed_failures.iter().map(brief).collect();
-    n.omitted_allowed_failures = note::cap_brief(&mut n.allowed_failures);
-    if parts.failed.is_empty() {
-        if parts.unfinished == 0 {
-            n.set_status("passed");
-        } else {
-            n.set_status("no_failures");
-        }
-        return n;
-    }
-    n.changes = note::ChangesInfo {
-        source: changes.source.clone(),
-        files: changes.paths.len(),
-        truncated: changes.truncated,
-        error: changes.error.clone(),
-    };
-    for (p, outcome) in parts.failed.iter().zip(outcomes) {
-        let run = &tree.runs[p.run];
-        let mut r = note::job_report(
-            p.job.id,
-            &p.job.name,
-            &p.job.stage,
-            p.job.web_url.clone(),
-            &run.project,
-            run.pipeline_id,
-            run.via.clone(),
-            p.job.failure_reason.clone(),
-            p.attempts,
-            p.failed_attempts,
-        );
-        match outcome {
-            TraceOutcome::Classified(c) => {
-                r.fingerprint =
-                    history::fingerprint_of(&c, p.job.failure_reason.as_deref(), redactor);
-                let (refs, hits) = correlate::correlate(&c.evidence, &changes.paths, checkout_dirs);
-                note::apply_classification(&mut r, &c, refs, hits);
-                note::redact_evidence(&mut r, redactor);
-            }
-            TraceOutcome::Unreadable(why) => {
-                r.fingerprint = history::fingerprint_unreadable(p.job.failure_reason.as_deref());
-                r.unreadable_reason = Some(why);
-            }
-        }
-        n.failed.push(r);
-    }
-    // The counts, first line and verdict come from `triage::triage`, which
-    // sorts the jobs into new failures and noise.
-    n
-}
-
 /// Asks the LLM fallback about the failed jobs the rules are unsure of, one
 /// after the other in note order (the per-run budget goes to the first ones).
 /// A taken answer rewrites the job's classification before [`assemble`];
@@ -893,18 +1012,6 @@ fn second_opinions(
             TraceOutcome::Unreadable(_) => None,
         })
         .collect()
-}
-
-fn brief(p: &fetch::PickedJob) -> JobBrief {
-    JobBrief {
-        id: p.job.id,
-        name: p.job.name.clone(),
-        stage: p.job.stage.clone(),
-        web_url: p.job.web_url.clone(),
-        failure_reason: p.job.failure_reason.clone(),
-        attempts: p.attempts,
-        failed_attempts: p.failed_attempts,
-    }
 }
 
 fn to_json(n: &Note) -> anyhow::Result<String> {

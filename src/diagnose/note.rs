@@ -8,10 +8,11 @@ use std::path::Path;
 
 use anyhow::Context;
 use minijinja::{Environment, Value, syntax::SyntaxConfig};
-use serde::Serialize;
 
 use super::correlate::{FileHit, FileRef};
 use crate::classify::Evidence;
+
+pub use super::diagnosis::{ChangesInfo, Counts, JobBrief, JobReport, Note, Previous};
 use crate::error::input;
 use crate::publish::MARKER;
 use crate::publish::sanitize::{self, NOTE_BUDGET};
@@ -36,167 +37,6 @@ pub const EXCERPT_LINE_CHARS: usize = 240;
 /// Longest evidence line (marked `>`) of an excerpt: the error itself, longer
 /// than the key line, is kept whole up to this length.
 pub const EVIDENCE_LINE_CHARS: usize = 480;
-
-/// Everything a note says. Field names are a contract for custom templates and
-/// `--format json` consumers.
-#[derive(Debug, Clone, Serialize)]
-pub struct Note {
-    pub marker: String,
-    /// A second hidden comment naming the pipeline the note describes.
-    pub pipeline_marker: String,
-    pub version: String,
-    /// `failed`, `passed` (no failed job, all finished) or `no_failures`
-    /// (no failed job, some still running).
-    pub status: String,
-    pub project: String,
-    pub pipeline_id: u64,
-    pub pipeline_url: Option<String>,
-    /// Where the note goes: "merge request !7", "commit 0123abcd", or null.
-    pub target: Option<String>,
-    /// The pipeline's branch, when known.
-    pub branch: Option<String>,
-    /// The first line: "1 new failure · 2 flaky · 1 already failing on `main`"
-    /// (Markdown) and the same in plain text.
-    pub headline_md: String,
-    pub headline: String,
-    pub counts: super::triage::Counts,
-    /// The one-line verdict, Markdown (paths in code spans).
-    pub verdict_md: String,
-    /// The same verdict, plain text.
-    pub verdict: String,
-    pub changes: ChangesInfo,
-    pub failed: Vec<JobReport>,
-    /// Failed jobs left out of `failed` to respect the size limit.
-    pub omitted_failed: usize,
-    pub passed_on_retry: Vec<JobBrief>,
-    pub omitted_passed_on_retry: usize,
-    pub allowed_failures: Vec<JobBrief>,
-    pub omitted_allowed_failures: usize,
-    pub unfinished: usize,
-    /// Failed jobs left out by `suppress:` rules of `.runneriq.yml`.
-    pub suppressed: Vec<super::triage::Suppressed>,
-    pub omitted_suppressed: usize,
-    /// The target branch's latest other finished pipeline, when looked up.
-    pub upstream: Option<super::history::UpstreamPipeline>,
-    /// The branch whose recent runs were read for flakiness.
-    pub history_branch: Option<String>,
-    /// API requests the upstream and history lookups cost.
-    pub history_requests: u64,
-    pub warnings: Vec<String>,
-    /// Resolved notes: the diagnosis the note showed before.
-    pub previous: Option<Previous>,
-}
-
-/// The diagnosis a resolved note showed before, read back from the note's
-/// hidden state. It is text RunnerIQ once wrote, but read back from GitLab it
-/// is as untrusted as a log line: redacted, made visible, and fenced.
-#[derive(Debug, Clone, Serialize)]
-pub struct Previous {
-    pub pipeline_id: u64,
-    pub pipeline_url: Option<String>,
-    /// Plain text (not Markdown: templates print `block`).
-    pub text: String,
-    /// `text` as a fenced code block (safe Markdown).
-    pub block: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ChangesInfo {
-    pub source: Option<String>,
-    pub files: usize,
-    pub truncated: bool,
-    pub error: Option<String>,
-}
-
-/// One failed job.
-#[derive(Debug, Clone, Serialize)]
-pub struct JobReport {
-    pub id: u64,
-    pub name: String,
-    pub stage: String,
-    pub web_url: Option<String>,
-    pub project: String,
-    pub pipeline_id: u64,
-    /// The trigger job that started this job's (downstream) pipeline.
-    pub downstream: Option<String>,
-    pub failure_reason: Option<String>,
-    pub attempts: u32,
-    pub failed_attempts: u32,
-    /// Category and normalised evidence, hashed: equal for the same error in
-    /// another job or another run.
-    pub fingerprint: String,
-    /// `new` (likely this change), `upstream` (failing the same way on the
-    /// target branch) or `flaky` (fails now and then with this error there).
-    pub noise: String,
-    pub severity: crate::noise::severity::Severity,
-    /// Why that severity, in words.
-    pub severity_why: String,
-    pub kind: crate::noise::severity::JobKind,
-    /// The job's recent runs on the default branch, when read.
-    pub history: Option<super::history::JobHistory>,
-    /// The same job failing the same way on the target branch.
-    pub upstream_job: Option<super::history::UpstreamJob>,
-    /// Jobs in this entry (1 + `same_failure` + `omitted_same_failure`).
-    pub jobs_in_group: usize,
-    /// Other jobs that failed with the same fingerprint.
-    pub same_failure: Vec<JobBrief>,
-    pub omitted_same_failure: usize,
-    pub readable: bool,
-    pub unreadable_reason: Option<String>,
-    pub category: Option<String>,
-    pub title: Option<String>,
-    pub confidence: Option<f64>,
-    /// `0.93`, so templates need no number formatting.
-    pub confidence_text: Option<String>,
-    pub decided_by: Option<String>,
-    pub section: Option<String>,
-    pub transient: bool,
-    /// The category's advice from the catalog.
-    pub advice: Option<String>,
-    /// What the note says to do: the advice, led by "retry" for transient
-    /// failures when the advice does not already say so.
-    pub next_step: Option<String>,
-    pub empty_log: bool,
-    pub output_limit_hit: bool,
-    /// Why only part of the log was read (size or time budget).
-    pub incomplete: Option<String>,
-    /// The best evidence lines with their context, most relevant first.
-    pub evidence: Vec<Evidence>,
-    /// The first evidence line, said above the excerpt: one line of plain
-    /// text (redacted like the evidence, invisible characters written out,
-    /// blanks collapsed), at most [`KEY_LINE_CHARS`] characters, cut with `…`.
-    /// Templates print it with the `code` filter.
-    pub key_line: Option<String>,
-    /// Its line number in the job's log.
-    pub key_line_number: Option<u64>,
-    /// `evidence` as a fenced, line-numbered code block (safe Markdown).
-    pub evidence_block: String,
-    pub evidence_truncated: bool,
-    pub file_refs: Vec<FileRef>,
-    pub changed_files: Vec<FileHit>,
-    /// The file the verdict names, and whether it is a changed file.
-    pub headline_file: Option<String>,
-    pub headline_is_change: bool,
-    /// The LLM's second opinion, when the rules were unsure and it answered
-    /// (`taken`: its category is the verdict, `decided_by` is `llm`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub llm: Option<crate::llm::Opinion>,
-    /// Why the LLM, configured and asked, gave no usable answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub llm_unavailable: Option<String>,
-}
-
-/// A job listed briefly (passed on retry, allowed to fail).
-#[derive(Debug, Clone, Serialize)]
-pub struct JobBrief {
-    pub id: u64,
-    pub name: String,
-    pub stage: String,
-    pub web_url: Option<String>,
-    pub failure_reason: Option<String>,
-    pub attempts: u32,
-    pub failed_attempts: u32,
-}
 
 /// How much evidence a block shows: `(items, with context)`, from full to none.
 const EVIDENCE_LEVELS: &[(usize, bool)] =
@@ -367,7 +207,7 @@ pub fn breakdown(jobs: &[JobReport]) -> (String, String) {
 /// `src/parser.rs` (your change), 1 runner or system failure (transient —
 /// retry)". `failed` is the note's detailed entries; with no new failure the
 /// sentence says so and names what failed.
-pub fn verdict(counts: &super::triage::Counts, failed: &[JobReport]) -> (String, String) {
+pub fn verdict(counts: &Counts, failed: &[JobReport]) -> (String, String) {
     let total = counts.total;
     let head = match total {
         0 => "No job failed".to_string(),
@@ -406,6 +246,67 @@ pub fn verdict(counts: &super::triage::Counts, failed: &[JobReport]) -> (String,
         sanitize::truncate_chars(&md, MAX_VERDICT_CHARS).to_string(),
         sanitize::truncate_chars(&text, MAX_VERDICT_CHARS).to_string(),
     )
+}
+
+/// "1 new failure · 1 already failing on `main` · 2 flaky · 1 suppressed",
+/// as Markdown and as plain text: the groups of the note in their order, in
+/// jobs, adding up to `c.total`. Zero counts are left out, except "new".
+pub fn headline(c: &Counts, upstream_branch: Option<&str>) -> (String, String) {
+    let mut md = String::new();
+    let mut text = String::new();
+    match c.new {
+        0 => md.push_str("No new failure"),
+        1 => md.push_str("1 new failure"),
+        k => {
+            let _ = write!(md, "{k} new failures");
+        }
+    }
+    text.push_str(&md);
+    let mut part = |m: String, t: String| {
+        md.push_str(" · ");
+        md.push_str(&m);
+        text.push_str(" · ");
+        text.push_str(&t);
+    };
+    if c.upstream > 0 {
+        let b = upstream_branch.unwrap_or("the target branch");
+        part(
+            format!(
+                "{} already failing on {}",
+                c.upstream,
+                sanitize::code_span(b)
+            ),
+            format!("{} already failing on {b}", c.upstream),
+        );
+    }
+    if c.flaky > 0 {
+        part(format!("{} flaky", c.flaky), format!("{} flaky", c.flaky));
+    }
+    if c.suppressed > 0 {
+        part(
+            format!("{} suppressed", c.suppressed),
+            format!("{} suppressed", c.suppressed),
+        );
+    }
+    if c.allowed > 0 {
+        part(
+            format!("{} allowed to fail", c.allowed),
+            format!("{} allowed to fail", c.allowed),
+        );
+    }
+    (md, text)
+}
+
+/// The first line and the verdict sentence, from the counts triage left
+/// (and the upstream pipeline's branch).
+pub fn set_sentences(n: &mut Note) {
+    let upstream_branch = n.upstream.as_ref().map(|u| u.branch.as_str());
+    let (md, text) = headline(&n.counts, upstream_branch);
+    n.headline_md = md;
+    n.headline = text;
+    let (vmd, vtext) = verdict(&n.counts, &n.failed);
+    n.verdict_md = vmd;
+    n.verdict = vtext;
 }
 
 /// Caps a brief list, returning how many were left out.
@@ -790,7 +691,7 @@ pub fn empty_note(project: &str, pipeline_id: u64) -> Note {
         branch: None,
         headline_md: String::new(),
         headline: String::new(),
-        counts: super::triage::Counts::default(),
+        counts: Counts::default(),
         verdict_md: String::new(),
         verdict: String::new(),
         changes: ChangesInfo {
@@ -1335,7 +1236,7 @@ mod tests {
             n.failed.push(r);
         }
         n.counts = Counts::of(&n);
-        (n.headline_md, n.headline) = crate::diagnose::triage::headline(&n.counts, None);
+        (n.headline_md, n.headline) = headline(&n.counts, None);
         let (md, text) = verdict(&n.counts, &n.failed);
         n.verdict_md = md;
         n.verdict = text;

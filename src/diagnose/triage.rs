@@ -4,80 +4,25 @@
 //! counts of the note's first line.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
-use serde::Serialize;
-
-use super::history::Lookups;
-use super::note::{JobBrief, JobReport, Note};
-use crate::config::Config;
+pub use super::diagnosis::{Counts, Suppressed};
+use super::diagnosis::{JobBrief, JobReport, Lookups, Note};
+use crate::noise::rules::SuppressRule;
+use crate::noise::severity::SeverityRule;
 use crate::noise::severity::{self, Facts};
-use crate::publish::sanitize;
 
 /// Names listed for a group before "…and N more".
 const MAX_GROUP_NAMES: usize = 20;
 /// Suppressed jobs listed before "…and N more".
 const MAX_SUPPRESSED: usize = 50;
 
-/// A failed job left out of the findings by a rule of `.runneriq.yml`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Suppressed {
-    pub job: JobBrief,
-    pub category: Option<String>,
-    pub title: Option<String>,
-    /// 1-based index of the rule in `suppress:`.
-    pub rule: usize,
-    pub reason: Option<String>,
-}
-
-/// The one set of counts the note uses (first line, sentence, group
-/// headings), in jobs. Each failed job is in exactly one group, so
-/// `total = new + upstream + flaky + suppressed + allowed`.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct Counts {
-    /// Jobs that failed, attempts that passed on retry included.
-    pub total: usize,
-    /// Failed jobs not explained by the target branch: likely this change.
-    pub new: usize,
-    /// Distinct errors (fingerprints) among the new failures.
-    pub new_errors: usize,
-    /// Jobs already failing the same way on the target branch.
-    pub upstream: usize,
-    /// Known flaky jobs plus jobs that passed on retry.
-    pub flaky: usize,
-    /// Of `flaky`, the jobs that passed on retry.
-    pub passed_on_retry: usize,
-    /// Failed jobs matched by a `suppress:` rule of `.runneriq.yml`.
-    pub suppressed: usize,
-    /// Jobs with `allow_failure` that failed.
-    pub allowed: usize,
-}
-
-impl Counts {
-    /// Counts the note's jobs: entries of `failed` by their `noise`, each
-    /// with every job it stands for.
-    pub fn of(n: &Note) -> Counts {
-        let jobs = |noise: &str| -> usize {
-            n.failed
-                .iter()
-                .filter(|r| r.noise == noise)
-                .map(|r| r.jobs_in_group)
-                .sum()
-        };
-        let passed_on_retry = n.passed_on_retry.len() + n.omitted_passed_on_retry;
-        let mut c = Counts {
-            total: 0,
-            new: jobs("new"),
-            new_errors: n.failed.iter().filter(|r| r.noise == "new").count(),
-            upstream: jobs("upstream"),
-            flaky: jobs("flaky") + passed_on_retry,
-            passed_on_retry,
-            suppressed: n.suppressed.len() + n.omitted_suppressed,
-            allowed: n.allowed_failures.len() + n.omitted_allowed_failures,
-        };
-        c.total = c.new + c.upstream + c.flaky + c.suppressed + c.allowed;
-        c
-    }
+/// What triage reads of `.runneriq.yml` (see `Config::triage_rules`).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub suppress: &'a [SuppressRule],
+    pub severity: &'a [SeverityRule],
+    /// `history.min_failures`: same-fingerprint failures that make a job flaky.
+    pub min_failures: u32,
 }
 
 /// The facts about the pipeline's branch that triage needs.
@@ -92,13 +37,14 @@ pub struct BranchFacts {
 
 /// Applies `.runneriq.yml` and the lookups to the note: see the module doc.
 /// `n.failed` comes out grouped and ordered new → upstream → flaky, most
-/// severe first; `n.headline*` and `n.counts` are set.
-pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Lookups) {
+/// severe first; `n.counts` is set (the sentences that say it are the
+/// note's, `note::set_sentences`).
+pub fn triage(n: &mut Note, rules: &Rules<'_>, branch: &BranchFacts, lookups: &Lookups) {
     let branch_name = branch.branch.as_deref();
     // Suppression first: a suppressed job is only counted.
     let mut kept: Vec<JobReport> = Vec::new();
     for r in std::mem::take(&mut n.failed) {
-        let rule = config
+        let rule = rules
             .suppress
             .iter()
             .position(|s| s.matches(&r.name, &r.stage, branch_name, r.category.as_deref(), false));
@@ -108,14 +54,14 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
                 category: r.category.clone(),
                 title: r.title.clone(),
                 rule: i + 1,
-                reason: config.suppress[i].reason.clone(),
+                reason: rules.suppress[i].reason.clone(),
             }),
             None => kept.push(r),
         }
     }
     let mut allowed = Vec::new();
     for b in std::mem::take(&mut n.allowed_failures) {
-        let rule = config
+        let rule = rules
             .suppress
             .iter()
             .position(|s| s.matches(&b.name, &b.stage, branch_name, None, true));
@@ -125,7 +71,7 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
                 category: None,
                 title: None,
                 rule: i + 1,
-                reason: config.suppress[i].reason.clone(),
+                reason: rules.suppress[i].reason.clone(),
             }),
             None => allowed.push(b),
         }
@@ -141,7 +87,7 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
         }
         if let Some(h) = lookups.history.get(&r.name) {
             r.history = Some(h.clone());
-            let min = config.history.min_failures.max(1);
+            let min = rules.min_failures.max(1);
             if r.noise == "new" && h.successes > 0 && h.same >= min {
                 r.noise = "flaky".to_string();
             }
@@ -156,7 +102,7 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
             flaky: r.noise == "flaky",
             upstream: r.noise == "upstream" && !branch.on_default,
         };
-        let a = severity::assess(&facts, &config.severity);
+        let a = severity::assess(&facts, rules.severity);
         r.severity = a.severity;
         r.severity_why = a.why;
         r.kind = a.kind;
@@ -200,68 +146,11 @@ pub fn triage(n: &mut Note, config: &Config, branch: &BranchFacts, lookups: &Loo
     n.suppressed.truncate(MAX_SUPPRESSED);
     n.omitted_suppressed = extra;
 
-    let c = Counts::of(n);
-    let upstream_branch = lookups.upstream.as_ref().map(|u| u.branch.as_str());
-    let (md, text) = headline(&c, upstream_branch);
-    n.headline_md = md;
-    n.headline = text;
-    let (vmd, vtext) = super::note::verdict(&c, &n.failed);
-    n.verdict_md = vmd;
-    n.verdict = vtext;
-    n.counts = c;
+    n.counts = Counts::of(n);
     n.upstream = lookups.upstream.clone();
     n.history_branch = lookups.history_branch.clone();
     n.history_requests = lookups.requests;
     n.branch = branch.branch.clone();
-}
-
-/// "1 new failure · 1 already failing on `main` · 2 flaky · 1 suppressed",
-/// as Markdown and as plain text: the groups of the note in their order, in
-/// jobs, adding up to `c.total`. Zero counts are left out, except "new".
-pub fn headline(c: &Counts, upstream_branch: Option<&str>) -> (String, String) {
-    let mut md = String::new();
-    let mut text = String::new();
-    match c.new {
-        0 => md.push_str("No new failure"),
-        1 => md.push_str("1 new failure"),
-        k => {
-            let _ = write!(md, "{k} new failures");
-        }
-    }
-    text.push_str(&md);
-    let mut part = |m: String, t: String| {
-        md.push_str(" · ");
-        md.push_str(&m);
-        text.push_str(" · ");
-        text.push_str(&t);
-    };
-    if c.upstream > 0 {
-        let b = upstream_branch.unwrap_or("the target branch");
-        part(
-            format!(
-                "{} already failing on {}",
-                c.upstream,
-                sanitize::code_span(b)
-            ),
-            format!("{} already failing on {b}", c.upstream),
-        );
-    }
-    if c.flaky > 0 {
-        part(format!("{} flaky", c.flaky), format!("{} flaky", c.flaky));
-    }
-    if c.suppressed > 0 {
-        part(
-            format!("{} suppressed", c.suppressed),
-            format!("{} suppressed", c.suppressed),
-        );
-    }
-    if c.allowed > 0 {
-        part(
-            format!("{} allowed to fail", c.allowed),
-            format!("{} allowed to fail", c.allowed),
-        );
-    }
-    (md, text)
 }
 
 fn brief_of(r: &JobReport) -> JobBrief {
@@ -280,8 +169,9 @@ fn brief_of(r: &JobReport) -> JobBrief {
 mod tests {
     use super::*;
 
+    use crate::config::Config;
     use crate::diagnose::history::{JobHistory, UpstreamJob, UpstreamPipeline};
-    use crate::diagnose::note::{empty_note, job_report};
+    use crate::diagnose::note::{empty_note, headline, job_report, set_sentences};
 
     fn report(id: u64, name: &str, stage: &str, fp: &str) -> JobReport {
         let mut r = job_report(id, name, stage, None, "p", 1, None, None, 1, 1);
@@ -294,6 +184,12 @@ mod tests {
 
     fn config(yaml: &str) -> Config {
         Config::from_yaml(yaml, std::path::Path::new(".runneriq.yml")).unwrap()
+    }
+
+    /// Triage, then the sentences the note says it with.
+    fn triage(n: &mut Note, cfg: &Config, facts: &BranchFacts, l: &Lookups) {
+        super::triage(n, &cfg.triage_rules(), facts, l);
+        set_sentences(n);
     }
 
     #[test]

@@ -28,14 +28,12 @@ use std::fmt::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use crate::classify::{Catalog, Classification, ContextLine, DecidedBy, Evidence};
 use crate::error::InputError;
 use crate::publish::sanitize;
 
 pub use budget::Budget;
-pub use prompt::JobContext;
+pub use prompt::{JobContext, Opinion};
 pub use provider::{
     ApiKey, CallError, Completion, HttpConfig, HttpProvider, Prompt, Provider, ProviderKind,
 };
@@ -246,24 +244,6 @@ pub fn origin_of(url: &str) -> Option<String> {
     (!host.is_empty()).then(|| format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
-/// The LLM's validated answer, its prose neutralised.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Opinion {
-    pub provider: String,
-    pub model: String,
-    pub category: String,
-    pub confidence: f64,
-    /// Plain text: no HTML, no mentions, links only into the project's GitLab.
-    pub summary: String,
-    pub suggested_fix: String,
-    pub evidence_lines: Vec<u64>,
-    /// Its category replaced the rules' (`decided_by: llm`).
-    pub taken: bool,
-    /// Why it was not taken.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
 /// What asking gave.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Consultation {
@@ -308,28 +288,6 @@ impl Consultation {
             }
         }
         out
-    }
-
-    /// Lines for the Markdown rendering of `classify` (escaped).
-    pub fn markdown(&self) -> String {
-        let i = sanitize::inline;
-        match self {
-            Consultation::Answered(o) if o.taken => format!(
-                "\n**Verdict by LLM** ({}): {}\n\n**Suggested fix (LLM):** {}\n",
-                sanitize::code_span(&o.model),
-                i(&o.summary),
-                i(&o.suggested_fix)
-            ),
-            Consultation::Answered(o) => format!(
-                "\nThe LLM ({}) was not used: {}.\n",
-                sanitize::code_span(&o.model),
-                i(o.reason.as_deref().unwrap_or(""))
-            ),
-            Consultation::Unavailable(r) => format!(
-                "\nLLM second opinion unavailable: {}; the rules' answer stands.\n",
-                i(r)
-            ),
-        }
     }
 }
 

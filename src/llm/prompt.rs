@@ -408,6 +408,24 @@ pub fn parse_answer(
     })
 }
 
+/// The LLM's validated answer, its prose neutralised.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Opinion {
+    pub provider: String,
+    pub model: String,
+    pub category: String,
+    pub confidence: f64,
+    /// Plain text: no HTML, no mentions, links only into the project's GitLab.
+    pub summary: String,
+    pub suggested_fix: String,
+    pub evidence_lines: Vec<u64>,
+    /// Its category replaced the rules' (`decided_by: llm`).
+    pub taken: bool,
+    /// Why it was not taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 
 pub mod fingerprint;
 pub mod glob;
+pub mod rules;
 pub mod severity;
 
 pub use fingerprint::{fingerprint, normalize};

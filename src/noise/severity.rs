@@ -7,7 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SeverityRule;
+use super::glob::Glob;
+use super::rules::criteria_match;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -230,6 +231,46 @@ pub fn assess(f: &Facts, rules: &[SeverityRule]) -> Assessed {
         severity,
         kind,
         why: why.join(", "),
+    }
+}
+
+/// Sets the severity of the failures it matches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeverityRule {
+    pub job: Option<Glob>,
+    pub stage: Option<Glob>,
+    pub branch: Option<Glob>,
+    pub category: Option<String>,
+    pub severity: Severity,
+}
+
+impl Default for SeverityRule {
+    /// No criteria (matches everything) and `medium`; a rule in the file
+    /// always gives its severity.
+    fn default() -> SeverityRule {
+        SeverityRule {
+            job: None,
+            stage: None,
+            branch: None,
+            category: None,
+            severity: Severity::Medium,
+        }
+    }
+}
+
+impl SeverityRule {
+    /// Whether every criterion the rule gives holds (see [`SuppressRule::matches`](super::rules::SuppressRule::matches)).
+    pub fn matches(
+        &self,
+        job: &str,
+        stage: &str,
+        branch: Option<&str>,
+        category: Option<&str>,
+    ) -> bool {
+        criteria_match(
+            (&self.job, &self.stage, &self.branch, &self.category),
+            (job, stage, branch, category),
+        )
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::diagnose::note::{JobReport, Note};
+use crate::diagnose::diagnosis::{JobReport, Note};
 use crate::noise::severity::Severity;
 
 /// Start of the hidden state comment (one line, the note's last).

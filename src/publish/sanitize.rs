@@ -21,8 +21,6 @@
 pub use crate::text::truncate_chars;
 use std::fmt::Write;
 
-use crate::classify::render::fence_for;
-
 /// Zero-width space: `@\u{200b}all` reads as `@all` but mentions nobody.
 const ZWSP: char = '\u{200b}';
 
@@ -144,7 +142,7 @@ pub fn code_span(text: &str) -> String {
     if clean.trim().is_empty() {
         return "`-`".to_string();
     }
-    let delim = "`".repeat(crate::classify::render::longest_backtick_run(&clean) + 1);
+    let delim = "`".repeat(longest_backtick_run(&clean) + 1);
     let pad = if clean.starts_with('`') || clean.ends_with('`') {
         " "
     } else {
@@ -345,6 +343,27 @@ pub fn ellipsize(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
     }
     let kept = truncate_chars(text, max.saturating_sub(1)).trim_end();
     std::borrow::Cow::Owned(format!("{kept}…"))
+}
+
+/// The longest run of backticks in `text` (a code span or fence around it
+/// must be longer).
+pub fn longest_backtick_run(text: &str) -> usize {
+    let mut longest = 0;
+    let mut run = 0;
+    for ch in text.chars() {
+        if ch == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    longest
+}
+
+/// A fence longer than any backtick run in `body`, so log text can't close it.
+pub fn fence_for(body: &str) -> String {
+    "`".repeat((longest_backtick_run(body) + 1).max(3))
 }
 
 #[cfg(test)]
