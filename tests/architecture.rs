@@ -243,10 +243,9 @@ fn code_only(src: &str) -> String {
                 blank(&mut out, b[i]);
                 i += 1;
             }
-            for _ in 0..close.len().min(b.len() - i) {
-                out.push(b' ');
-                i += 1;
-            }
+            let n = close.len().min(b.len() - i);
+            out.extend(std::iter::repeat_n(b' ', n));
+            i += n;
         } else if c == b'"' {
             out.push(b' ');
             i += 1;
