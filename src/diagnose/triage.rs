@@ -8,8 +8,7 @@ use std::collections::HashMap;
 pub use super::diagnosis::{Counts, Suppressed};
 use super::diagnosis::{JobBrief, JobReport, Lookups, Note};
 use crate::noise::rules::SuppressRule;
-use crate::noise::severity::SeverityRule;
-use crate::noise::severity::{self, Facts};
+use crate::noise::severity::{self, Facts, SeverityRule};
 
 /// Names listed for a group before "…and N more".
 const MAX_GROUP_NAMES: usize = 20;
