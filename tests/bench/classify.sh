@@ -12,6 +12,7 @@
 # each the best and the median of RUNS runs (default 5).
 #
 #   tests/bench/classify.sh [RUNS]
+#   RUNNERIQ_BIN=/path/to/runneriq tests/bench/classify.sh [RUNS]
 #
 # Logs come from ../shared/corpus/dev when present, else tests/fixtures/logs.
 # Needs ripgrep (`apt-get install ripgrep`) and python3.
@@ -23,8 +24,14 @@ trap 'rm -rf "$work"' EXIT
 
 command -v rg >/dev/null || { echo "ripgrep (rg) is needed: apt-get install ripgrep" >&2; exit 2; }
 
-cargo build --release --quiet
-bin=target/release/runneriq
+# RUNNERIQ_BIN: measure that binary (e.g. the static release build the
+# image ships) instead of building target/release/runneriq.
+if [ -n "${RUNNERIQ_BIN:-}" ]; then
+    bin=$RUNNERIQ_BIN
+else
+    cargo build --release --quiet
+    bin=target/release/runneriq
+fi
 
 src=../shared/corpus/dev
 [ -d "$src" ] || src=tests/fixtures/logs
