@@ -1,11 +1,13 @@
 //! `runneriq diagnose`: one living note per failed pipeline.
 //!
 //! Inputs come from GitLab's predefined CI variables (each overridable by a
-//! flag), then: fetch (jobs with retries, child pipelines, traces of failed
-//! jobs, the change's diff) → classify and correlate (pure) → render (template,
-//! size budget, Markdown safety) → publish (upsert by hidden marker). The job
-//! log always gets a plain-text summary first, so a diagnosis is never lost
-//! when posting fails.
+//! flag), then [`run`]'s stages: fetch (jobs with retries, child pipelines,
+//! traces of failed jobs classified as they stream in, the change's diff) →
+//! the LLM on the jobs the rules are unsure of → the target branch and the
+//! jobs' history → the diagnosis (assemble, correlate, triage; pure) → render
+//! (template, size budget, Markdown safety) and publish (upsert by hidden
+//! marker). The job log always gets a plain-text summary first, so a
+//! diagnosis is never lost when posting fails.
 
 pub mod assemble;
 pub mod correlate;
@@ -245,10 +247,11 @@ fn load_catalog(paths: &[PathBuf]) -> anyhow::Result<Catalog> {
     Catalog::with_overrides(&refs)
 }
 
-/// Runs `runneriq diagnose`: six stages, each taking what the ones before it
-/// gave and returning a new value. Only `destination`, `fetch_failures`,
-/// `consult`, `look_up` and `post` talk to GitLab or an LLM; `diagnose` is
-/// where the note's data is built, once, from what they found.
+/// Runs `runneriq diagnose`: seven stages, each taking what the ones before
+/// it gave and returning a new value. `prepare` checks everything the user
+/// gave before the first request; `destination`, `fetch_failures`, `consult`,
+/// `look_up` and `post` talk to GitLab or an LLM; `diagnose` is pure: the
+/// note's data, built once from what they found.
 pub fn run(opts: DiagnoseOptions) -> anyhow::Result<ExitCode> {
     let mut setup = prepare(&opts)?;
     let dest = destination(&setup, opts.post_to)?;
