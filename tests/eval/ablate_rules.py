@@ -44,8 +44,10 @@ def main():
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
-    ids = re.findall(r"^  - id: (\S+)$", subprocess.run([binary, "classify", "--print-rules"],
-                     capture_output=True, text=True, check=True).stdout, re.M)
+    catalog = subprocess.run([binary, "classify", "--print-rules"],
+                             capture_output=True, text=True, check=True).stdout
+    # The rules' ids, not the categories' (both are `  - id:` lines).
+    ids = re.findall(r"^  - id: (\S+)$", catalog[catalog.index("\nrules:"):], re.M)
     if a.only:
         ids = [i for i in ids if i in a.only.split(",")]
     logs = sorted(os.path.join(DEV, f) for f in os.listdir(DEV) if f.endswith(".log"))
