@@ -162,7 +162,11 @@ fn route_markdown_and_explain() {
     let md = stdout(&o);
     eprintln!("{md}");
     assert!(
-        md.starts_with("### RunnerIQ route: 14 jobs, 7 runners (5 online, 12 of 16 slots free)")
+        md.starts_with(
+            "### RunnerIQ route: 14 jobs, 7 runners (5 online, 9 of their 13 slots free; \
+             1 slot paused; 2 slots offline)\n"
+        ),
+        "{md}"
     );
     assert!(
         md.contains("| `deploy:production` (job 2001, `main`) | 75 HIGH | `deploy-se` |"),
@@ -636,10 +640,26 @@ fn the_gpu_runner_is_kept_for_the_job_only_it_can_take() {
         lint["kept"],
         json!([{"runner": 301, "runner_name": "gpu-se-1", "job": 103, "name": "test:gpu", "class_size": 1}])
     );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["fleet"],
+        json!({"runners": 5, "online": 3, "slots": 5, "free_slots_before": 5, "paused_slots": 4,
+               "offline_slots": 4, "placed": 5, "queued": 1, "unplaceable": 0})
+    );
+
     let o = gpu("route", &[]);
     ok(&o);
     let md = stdout(&o);
     eprintln!("{md}");
+    // Usable slots only; paused and offline capacity apart (it said "13 of
+    // 13 slots free").
+    assert!(
+        md.starts_with(
+            "### RunnerIQ route: 6 jobs, 5 runners (3 online, 5 of their 5 slots free; \
+             4 slots paused; 4 slots offline)\n"
+        ),
+        "{md}"
+    );
     assert!(md.contains("| `test:gpu` (job 103, `feature/cuda-kernels`) | 42 LOW | `gpu-se-1` |"));
     assert!(
         md.contains(

@@ -231,12 +231,22 @@ pub struct Routed {
     pub warnings: Vec<String>,
 }
 
+/// The fleet in numbers. Slots count only where a job can run now: online
+/// (or `active`) runners that are not paused; paused and offline (stale,
+/// never contacted) runners' slots are counted apart.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetSummary {
     pub runners: usize,
+    /// Online and not paused.
     pub online: usize,
+    /// Slots of the online, unpaused runners.
     pub slots: u32,
+    /// Of those, free before routing (`concurrent` minus running).
     pub free_slots_before: u32,
+    /// Slots of paused runners (whatever their status).
+    pub paused_slots: u32,
+    /// Slots of unpaused runners that are offline, stale or never contacted.
+    pub offline_slots: u32,
     pub placed: usize,
     pub queued: usize,
     pub unplaceable: usize,
@@ -278,7 +288,11 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     let pr = route::priorities(&jobs, &inputs, &l.priority_rules);
     let running = route::running_counts(&l.jobs);
     let slots = route::Slots::new(&l.fleet, &running);
-    let free_before: u32 = (0..l.fleet.len()).map(|i| slots.free(i)).sum();
+    let usable = |r: &FleetRunner| tags::serving(&r.runner);
+    let free_before: u32 = (0..l.fleet.len())
+        .filter(|&i| usable(&l.fleet[i]))
+        .map(|i| slots.free(i))
+        .sum();
     // Ties for a free slot go to the LLM when one is configured; the GitLab
     // token (and the LLM key) are redacted by value from what it gets and
     // says.
@@ -317,13 +331,26 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     }
     let fleet = FleetSummary {
         runners: l.fleet.len(),
-        online: l
+        online: l.fleet.iter().filter(|r| usable(r)).count(),
+        slots: l
             .fleet
             .iter()
-            .filter(|r| r.status() == "online" && !r.paused())
-            .count(),
-        slots: l.fleet.iter().map(FleetRunner::concurrent).sum(),
+            .filter(|r| usable(r))
+            .map(FleetRunner::concurrent)
+            .sum(),
         free_slots_before: free_before,
+        paused_slots: l
+            .fleet
+            .iter()
+            .filter(|r| r.paused())
+            .map(FleetRunner::concurrent)
+            .sum(),
+        offline_slots: l
+            .fleet
+            .iter()
+            .filter(|r| !r.paused() && !usable(r))
+            .map(FleetRunner::concurrent)
+            .sum(),
         placed: assignments.iter().filter(|a| a.runner.is_some()).count(),
         queued: assignments.iter().filter(|a| a.queued.is_some()).count(),
         unplaceable: assignments
@@ -371,14 +398,22 @@ fn kept_for_md(k: &route::KeptFor) -> String {
 pub fn render_route_md(r: &Routed) -> String {
     let mut out = String::new();
     let f = &r.fleet;
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let mut apart = String::new();
+    for (n, what) in [(f.paused_slots, "paused"), (f.offline_slots, "offline")] {
+        if n > 0 {
+            let _ = write!(apart, "; {n} slot{} {what}", plural(n));
+        }
+    }
     let _ = writeln!(
         out,
-        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of {} slots free)\n",
+        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of their {} slot{} free{apart})\n",
         r.assignments.len(),
         f.runners,
         f.online,
         f.free_slots_before,
-        f.slots
+        f.slots,
+        plural(f.slots)
     );
     let _ = writeln!(
         out,
