@@ -38,6 +38,8 @@ pub struct Sources {
     pub job_timeout: Option<u64>,
     /// A report snapshot (`runneriq snapshot`) as jobs, history and fleet.
     pub snapshot: Option<PathBuf>,
+    /// `--no-reserve-scarce`: overrides `routing.reserve_scarce`.
+    pub no_reserve_scarce: bool,
 }
 
 /// Everything a routing run read, ready for the pure step.
@@ -211,7 +213,10 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
         access_levels,
         default_branch,
         priority_rules: config.priority.clone(),
-        routing_rules: config.routing.clone(),
+        routing_rules: RoutingRules {
+            reserve_scarce: config.routing.reserve_scarce && !src.no_reserve_scarce,
+            ..config.routing.clone()
+        },
         warnings,
         requests: client.as_ref().map_or(0, Client::request_count),
         job_timeout,
@@ -226,12 +231,22 @@ pub struct Routed {
     pub warnings: Vec<String>,
 }
 
+/// The fleet in numbers. Slots count only where a job can run now: online
+/// (or `active`) runners that are not paused; paused and offline (stale,
+/// never contacted) runners' slots are counted apart.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetSummary {
     pub runners: usize,
+    /// Online and not paused.
     pub online: usize,
+    /// Slots of the online, unpaused runners.
     pub slots: u32,
+    /// Of those, free before routing (`concurrent` minus running).
     pub free_slots_before: u32,
+    /// Slots of paused runners (whatever their status).
+    pub paused_slots: u32,
+    /// Slots of unpaused runners that are offline, stale or never contacted.
+    pub offline_slots: u32,
     pub placed: usize,
     pub queued: usize,
     pub unplaceable: usize,
@@ -273,7 +288,11 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     let pr = route::priorities(&jobs, &inputs, &l.priority_rules);
     let running = route::running_counts(&l.jobs);
     let slots = route::Slots::new(&l.fleet, &running);
-    let free_before: u32 = (0..l.fleet.len()).map(|i| slots.free(i)).sum();
+    let usable = |r: &FleetRunner| tags::serving(&r.runner);
+    let free_before: u32 = (0..l.fleet.len())
+        .filter(|&i| usable(&l.fleet[i]))
+        .map(|i| slots.free(i))
+        .sum();
     // Ties for a free slot go to the LLM when one is configured; the GitLab
     // token (and the LLM key) are redacted by value from what it gets and
     // says.
@@ -312,13 +331,26 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     }
     let fleet = FleetSummary {
         runners: l.fleet.len(),
-        online: l
+        online: l.fleet.iter().filter(|r| usable(r)).count(),
+        slots: l
             .fleet
             .iter()
-            .filter(|r| r.status() == "online" && !r.paused())
-            .count(),
-        slots: l.fleet.iter().map(FleetRunner::concurrent).sum(),
+            .filter(|r| usable(r))
+            .map(FleetRunner::concurrent)
+            .sum(),
         free_slots_before: free_before,
+        paused_slots: l
+            .fleet
+            .iter()
+            .filter(|r| r.paused())
+            .map(FleetRunner::concurrent)
+            .sum(),
+        offline_slots: l
+            .fleet
+            .iter()
+            .filter(|r| !r.paused() && !usable(r))
+            .map(FleetRunner::concurrent)
+            .sum(),
         placed: assignments.iter().filter(|a| a.runner.is_some()).count(),
         queued: assignments.iter().filter(|a| a.queued.is_some()).count(),
         unplaceable: assignments
@@ -348,18 +380,40 @@ fn minutes(s: f64) -> String {
     }
 }
 
+/// "kept for `test:gpu` (job 103), which only this runner can take".
+fn kept_for_md(k: &route::KeptFor) -> String {
+    format!(
+        "kept for {} (job {}), which only {} can take",
+        code_span(&k.name),
+        k.job,
+        if k.class_size == 1 {
+            "this runner".to_string()
+        } else {
+            format!("these {} runners", k.class_size)
+        }
+    )
+}
+
 /// `route` as Markdown.
 pub fn render_route_md(r: &Routed) -> String {
     let mut out = String::new();
     let f = &r.fleet;
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let mut apart = String::new();
+    for (n, what) in [(f.paused_slots, "paused"), (f.offline_slots, "offline")] {
+        if n > 0 {
+            let _ = write!(apart, "; {n} slot{} {what}", plural(n));
+        }
+    }
     let _ = writeln!(
         out,
-        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of {} slots free)\n",
+        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of their {} slot{} free{apart})\n",
         r.assignments.len(),
         f.runners,
         f.online,
         f.free_slots_before,
-        f.slots
+        f.slots,
+        plural(f.slots)
     );
     let _ = writeln!(
         out,
@@ -419,6 +473,22 @@ pub fn render_route_md(r: &Routed) -> String {
                     .map(|s| format!(", expected start in {}", minutes(s)))
                     .unwrap_or_default()
             );
+        }
+        out.push('\n');
+    }
+    // Slots kept for scarce jobs, once per runner and job.
+    let mut kept: Vec<&route::KeptFor> = Vec::new();
+    for k in r.assignments.iter().flat_map(|a| &a.kept) {
+        if !kept.iter().any(|x| x.runner == k.runner && x.job == k.job) {
+            kept.push(k);
+        }
+    }
+    if !kept.is_empty() {
+        out.push_str(
+            "**Scarce runners kept** (higher-priority jobs above could run elsewhere):\n\n",
+        );
+        for k in kept {
+            let _ = writeln!(out, "- {} {}", code_span(&k.runner_name), kept_for_md(k));
         }
         out.push('\n');
     }
@@ -518,6 +588,17 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
         );
     }
     let _ = writeln!(out, " · decided by {}\n", a.decided_by);
+    if let Some(class) = &a.scarce_class {
+        let _ = writeln!(
+            out,
+            "Scarce: only {} of the fleet can take it, and other waiting jobs have runners besides, so it was placed before them.\n",
+            if class.len() == 1 {
+                "one runner".to_string()
+            } else {
+                format!("{} runners", class.len())
+            }
+        );
+    }
     if let Some(l) = &a.llm {
         let _ = writeln!(
             out,
@@ -565,6 +646,15 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
             v.free_slots,
             if v.gate.is_none() { "yes" } else { "no" },
             match (&v.score, &v.gate_words) {
+                (Some(s), _) if !v.kept_for.is_empty() => format!(
+                    "{:.1}; no free slot: {}",
+                    s.total,
+                    v.kept_for
+                        .iter()
+                        .map(kept_for_md)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
                 (Some(s), _) => format!("{:.1}", s.total),
                 (None, Some(w)) => inline(w),
                 _ => String::new(),
@@ -1118,7 +1208,11 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
         default_branch,
         ..Default::default()
     };
-    let mut b = super::simulate::Builder::new(&fleet, &config.priority, &config.routing, opts);
+    let routing = RoutingRules {
+        reserve_scarce: config.routing.reserve_scarce && !src.no_reserve_scarce,
+        ..config.routing.clone()
+    };
+    let mut b = super::simulate::Builder::new(&fleet, &config.priority, &routing, opts);
     if let Some(jobs) = &file_jobs {
         for j in jobs {
             b.add(j);

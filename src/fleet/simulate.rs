@@ -17,6 +17,14 @@
 //!   embedded tables hold annual means, so "a cleaner hour" is not modelled:
 //!   only cleaner runners (stated in the output).
 //!
+//! Under `priority` and `carbon`, scarce runners are kept as `route` keeps
+//! them ([`RoutingRules::reserve_scarce`]): a slot that frees goes first to
+//! a waiting job whose candidate set (runner class) is a strict subset of
+//! another waiting candidate's, and an arrival does not take a runner such
+//! a job could start on. `fifo` is GitLab's and keeps nothing. The waits of
+//! scarce jobs (those whose set is a strict subset of another replayed
+//! job's) are reported per policy.
+//!
 //! Honesty: the `fifo` replay is compared with what really happened (each
 //! job's `queued_duration`): the median and p95 absolute difference say how
 //! far the other policies' figures can be trusted. Jobs that cannot be
@@ -96,6 +104,10 @@ pub struct PolicyResult {
     pub co2e_g: f64,
     /// Jobs on runners without power or zone (not in energy and CO₂e).
     pub jobs_without_energy: usize,
+    /// Queue wait of the scarce jobs (only a smaller runner class than
+    /// other replayed jobs' can take them), when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scarce_wait: Option<Stats>,
 }
 
 /// How far the `fifo` replay is from what happened.
@@ -141,6 +153,11 @@ pub struct Simulation {
     pub policies_told_apart: Option<bool>,
     /// What the model leaves out, in words.
     pub limitations: Vec<String>,
+    /// Whether `priority` and `carbon` kept scarce runners' slots for the
+    /// jobs only they can take (`routing.reserve_scarce`).
+    pub reserve_scarce: bool,
+    /// The scarce jobs' names (at most 5, most frequent first).
+    pub scarce_jobs: Vec<String>,
     /// Every replayed job's placement, per policy (for checks; not printed).
     #[serde(skip)]
     pub schedules: BTreeMap<Policy, Vec<Placement>>,
@@ -422,6 +439,31 @@ impl<'a> Builder<'a> {
                     .min_by(f64::total_cmp)
             })
             .collect();
+        // strict[t][s]: candidate set t is a strict subset of set s (both
+        // non-empty); a set is scarce when it is a strict subset of another.
+        let strict: Vec<Vec<bool>> = self
+            .sets
+            .iter()
+            .map(|t| {
+                self.sets
+                    .iter()
+                    .map(|s| !t.is_empty() && t.len() < s.len() && t.iter().all(|x| s.contains(x)))
+                    .collect()
+            })
+            .collect();
+        let scarce: Vec<bool> = strict.iter().map(|row| row.iter().any(|&x| x)).collect();
+        let mut scarce_names: BTreeMap<u32, usize> = BTreeMap::new();
+        for j in self.jobs.iter().filter(|j| scarce[j.set as usize]) {
+            *scarce_names.entry(j.name).or_default() += 1;
+        }
+        let mut scarce_names: Vec<(u32, usize)> = scarce_names.into_iter().collect();
+        scarce_names.sort_by_key(|&(n, c)| (std::cmp::Reverse(c), n));
+        let scarce_jobs: Vec<String> = scarce_names
+            .iter()
+            .take(5)
+            .map(|&(n, _)| self.names[n as usize].clone())
+            .collect();
+        let reserve = self.routing.reserve_scarce;
         let mut policies = BTreeMap::new();
         let mut schedules = BTreeMap::new();
         let mut fifo_waits: Vec<(usize, f64)> = Vec::new();
@@ -429,7 +471,12 @@ impl<'a> Builder<'a> {
             let (result, waits, placements) = replay(
                 policy,
                 &self.jobs,
-                &self.sets,
+                &Sets {
+                    members: &self.sets,
+                    strict: &strict,
+                    scarce: &scarce,
+                    reserve: reserve && policy != Policy::Fifo,
+                },
                 &cleanest,
                 runners.clone(),
                 self.fleet,
@@ -489,6 +536,8 @@ impl<'a> Builder<'a> {
                 "Carbon intensities are the embedded tables' annual averages: a cleaner runner is modelled, a cleaner hour is not.".into(),
                 "Service time is the real duration scaled by the runner's speed for the job name from history; no preemption, no retries, no retry bonus in the priority.".into(),
             ],
+            reserve_scarce: reserve,
+            scarce_jobs,
             schedules,
         }
     }
@@ -544,6 +593,17 @@ const URGENCIES: [Urgency; 4] = [
 
 type Done = std::collections::BinaryHeap<std::cmp::Reverse<(OrdF, usize)>>;
 
+/// The candidate sets (runner classes) of a replay.
+struct Sets<'a> {
+    members: &'a [Vec<u32>],
+    /// `strict[t][s]`: set t is a strict subset of set s.
+    strict: &'a [Vec<bool>],
+    /// A strict subset of another set.
+    scarce: &'a [bool],
+    /// Keep scarce runners (`priority` and `carbon` with reserve_scarce).
+    reserve: bool,
+}
+
 /// Running totals of one replay.
 #[derive(Default)]
 struct Tally {
@@ -557,6 +617,7 @@ struct Tally {
     keep: bool,
     /// Free slots per candidate set (so a saturated set is skipped at once).
     free_in: Vec<u32>,
+    scarce_waits: Vec<f64>,
 }
 
 /// Starts job `k` on runner `i` at `now`.
@@ -566,6 +627,7 @@ fn start(
     i: usize,
     now: f64,
     sim: &[SimJob],
+    scarce: &[bool],
     sets_of: &[Vec<u32>],
     runners: &mut [RunnerState],
     done: &mut Done,
@@ -595,6 +657,9 @@ fn start(
     }
     done.push(std::cmp::Reverse((OrdF(end), i)));
     let wait = now - j.arrival;
+    if scarce[j.set as usize] {
+        t.scarce_waits.push(wait);
+    }
     t.waits.push((k, wait));
     t.class_waits[class(j.urgency)].push(wait);
     match (runners[i].watts, runners[i].intensity) {
@@ -618,7 +683,7 @@ fn start(
 fn replay(
     policy: Policy,
     sim: &[SimJob],
-    sets: &[Vec<u32>],
+    sets: &Sets<'_>,
     cleanest: &[Option<f64>],
     mut runners: Vec<RunnerState>,
     fleet: &[FleetRunner],
@@ -628,9 +693,10 @@ fn replay(
 ) -> (PolicyResult, Vec<(usize, f64)>, Vec<Placement>) {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    let mut queues: Vec<[VecDeque<usize>; 4]> = sets.iter().map(|_| Default::default()).collect();
+    let mut queues: Vec<[VecDeque<usize>; 4]> =
+        sets.members.iter().map(|_| Default::default()).collect();
     let mut sets_of: Vec<Vec<u32>> = vec![Vec::new(); runners.len()];
-    for (s, members) in sets.iter().enumerate() {
+    for (s, members) in sets.members.iter().enumerate() {
         for &i in members {
             sets_of[i as usize].push(s as u32);
         }
@@ -658,13 +724,38 @@ fn replay(
             _ => true,
         }
     };
+    // Has set t a waiting job that may start on runner i now?
+    let ready =
+        |t: usize, i: usize, now: f64, queues: &[[VecDeque<usize>; 4]], runners: &[RunnerState]| {
+            queues[t]
+                .iter()
+                .any(|q| q.front().is_some_and(|&k| carbon_ok(k, i, now, runners)))
+        };
+    // Is runner i kept from a job of set s: a waiting job whose set is a
+    // strict subset of s may start on it now?
+    let kept =
+        |s: usize, i: usize, now: f64, queues: &[[VecDeque<usize>; 4]], runners: &[RunnerState]| {
+            sets.reserve
+                && sets_of[i].iter().any(|&t| {
+                    sets.strict[t as usize][s] && ready(t as usize, i, now, queues, runners)
+                })
+        };
     // The free runner job k should take now: the one idle longest among
-    // those the carbon rule allows.
-    let pick = |k: usize, now: f64, runners: &[RunnerState]| -> Option<usize> {
-        sets[sim[k].set as usize]
+    // those the carbon rule allows and no scarcer waiting job may take.
+    let pick = |k: usize,
+                now: f64,
+                queues: &[[VecDeque<usize>; 4]],
+                runners: &[RunnerState]|
+     -> Option<usize> {
+        let set = sim[k].set as usize;
+        sets.members[set]
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| runners[i].free > 0 && carbon_ok(k, i, now, runners))
+            .filter(|&i| {
+                runners[i].free > 0
+                    && carbon_ok(k, i, now, runners)
+                    && !kept(set, i, now, queues, runners)
+            })
             .min_by(|&a, &b| {
                 runners[a]
                     .idle_since
@@ -687,7 +778,7 @@ fn replay(
                     Policy::Fifo => (0, j.arrival, k),
                     _ => (effective(c, now - j.arrival), j.arrival, k),
                 };
-                if !carbon_ok(k, i, now, runners) {
+                if !carbon_ok(k, i, now, runners) || kept(s as usize, i, now, queues, runners) {
                     continue;
                 }
                 let better = best.as_ref().is_none_or(|(_, _, b)| {
@@ -708,6 +799,7 @@ fn replay(
         waits: Vec::with_capacity(sim.len()),
         keep: opts.keep_schedules,
         free_in: sets
+            .members
             .iter()
             .map(|m| m.iter().map(|&i| runners[i as usize].free).sum())
             .collect(),
@@ -745,6 +837,7 @@ fn replay(
                     i,
                     now,
                     sim,
+                    sets.scarce,
                     &sets_of,
                     &mut runners,
                     &mut done,
@@ -764,7 +857,7 @@ fn replay(
                 if t.free_in[s] == 0 {
                     break;
                 }
-                let Some(i) = pick(head, now, &runners) else {
+                let Some(i) = pick(head, now, &queues, &runners) else {
                     break;
                 };
                 queues[s][3].pop_front();
@@ -774,6 +867,7 @@ fn replay(
                     i,
                     now,
                     sim,
+                    sets.scarce,
                     &sets_of,
                     &mut runners,
                     &mut done,
@@ -791,7 +885,7 @@ fn replay(
             // would have taken it), so a free runner the arrival can use is
             // one no older job wants.
             let free = if t.free_in[set] > 0 {
-                pick(k, now, &runners)
+                pick(k, now, &queues, &runners)
             } else {
                 None
             };
@@ -803,6 +897,7 @@ fn replay(
                         i,
                         now,
                         sim,
+                        sets.scarce,
                         &sets_of,
                         &mut runners,
                         &mut done,
@@ -854,6 +949,7 @@ fn replay(
             energy_kwh: (t.energy_kwh * 1e6).round() / 1e6,
             co2e_g: (t.co2e_g * 1000.0).round() / 1000.0,
             jobs_without_energy: t.without_energy,
+            scarce_wait: stats(&mut t.scarce_waits),
         },
         t.waits,
         t.placements,
@@ -991,7 +1087,7 @@ const CLASSES: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 /// sentence saying so), makespan, energy and CO₂e; the differences with
 /// `fifo`; a bar chart when the waits differ and `charts` draws bars.
 pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> String {
-    use crate::publish::sanitize::inline;
+    use crate::publish::sanitize::{code_span, inline};
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(
@@ -1043,6 +1139,37 @@ pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> S
             o.push_str(&waits);
             o.push('\n');
         }
+    }
+    if let Some(n) = s
+        .policies
+        .values()
+        .find_map(|r| r.scarce_wait.as_ref().map(|w| w.jobs))
+    {
+        let names: Vec<String> = s.scarce_jobs.iter().map(|x| code_span(x)).collect();
+        let _ = writeln!(
+            o,
+            "**Scarce runners:** {n} jobs ({}) could only run on a smaller runner class than other jobs'; {}\n",
+            names.join(", "),
+            if s.reserve_scarce {
+                "under priority and carbon a freed slot of that class goes to them first (`--no-reserve-scarce` replays without)."
+            } else {
+                "their slots were not kept for them (`--no-reserve-scarce`)."
+            }
+        );
+        o.push_str("| Policy | Scarce jobs' wait p50 | Wait p95 | Wait max |\n|---|---|---|---|\n");
+        for (p, r) in &s.policies {
+            if let Some(w) = &r.scarce_wait {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    p.as_str(),
+                    super::duration_words(w.p50),
+                    super::duration_words(w.p95),
+                    super::duration_words(w.max)
+                );
+            }
+        }
+        o.push('\n');
     }
     o.push_str(
         "| Policy | Makespan | Energy | CO₂e | Jobs without energy data |\n|---|---|---|---|---|\n",
