@@ -686,3 +686,138 @@ fn the_gpu_runner_is_kept_for_the_job_only_it_can_take() {
     ok(&o);
     assert!(stdout(&o).contains("Scarce: only one runner of the fleet can take it"));
 }
+
+/// A fleet in one Electricity Maps zone (DE) and a cloud region, which is
+/// not a zone: only DE is asked.
+fn de_fleet() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("runneriq-route-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fleet-de.json");
+    std::fs::write(
+        &path,
+        json!([
+            {"id": 201, "description": "docker-de-1", "status": "online", "paused": false,
+             "run_untagged": true, "tag_list": ["docker", "linux", "large", "deploy"],
+             "runneriq": {"concurrent": 20, "zone": "DE", "power_watts": 350}},
+            {"id": 202, "description": "shell-gcp-1", "status": "online", "paused": false,
+             "run_untagged": true, "tag_list": [],
+             "runneriq": {"concurrent": 2, "zone": "gcp:europe-west1"}}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    path
+}
+
+/// A fake Electricity Maps: DE at 180 g now (2026-01-01T10:00Z), 108 g at
+/// 14:00 UTC (40 % cleaner).
+fn electricity_maps() -> FakeGitLab {
+    let em = FakeGitLab::start();
+    em.route_json(
+        "GET",
+        "/v3/carbon-intensity/latest",
+        200,
+        json!({"zone": "DE", "carbonIntensity": 180.0, "datetime": "2026-01-01T10:00:00.000Z"})
+            .to_string(),
+    );
+    em.route_json(
+        "GET",
+        "/v3/carbon-intensity/forecast",
+        200,
+        json!({"zone": "DE", "forecast": [
+            {"carbonIntensity": 170.0, "datetime": "2026-01-01T11:00:00.000Z"},
+            {"carbonIntensity": 108.0, "datetime": "2026-01-01T14:00:00.000Z"},
+            {"carbonIntensity": 150.0, "datetime": "2026-01-01T20:00:00.000Z"}
+        ]})
+        .to_string(),
+    );
+    em
+}
+
+#[test]
+fn route_uses_live_carbon_and_tells_low_jobs_when_it_is_cleaner() {
+    let em = electricity_maps();
+    let base = em.base_url();
+    let env = [
+        ("ELECTRICITY_MAPS_TOKEN", "em-secret-token"),
+        ("ELECTRICITY_MAPS_URL", base.as_str()),
+    ];
+    let fleet = de_fleet();
+    let jobs = fx("jobs.json");
+    let f = fleet.to_string_lossy().into_owned();
+    let args = ["route", "--jobs", &jobs, "--fleet", &f];
+    let o = run(&[&args[..], &["--format", "json"]].concat(), &env);
+    ok(&o);
+    let list = assignments(&o);
+    // A unit test on a feature branch is LOW: it can wait until 14:00 UTC.
+    let unit = by_job(&list, 2003);
+    assert_eq!(unit["urgency"], "LOW");
+    let c = &unit["cleaner_later"];
+    assert_eq!(c["zone"], "DE");
+    assert_eq!(c["now_g_per_kwh"], 180.0);
+    assert_eq!(c["g_per_kwh"], 108.0);
+    assert_eq!(c["at"], "2026-01-01T14:00:00.000Z");
+    assert_eq!(c["in_s"], 4 * 3600);
+    assert!((c["cleaner"].as_f64().unwrap() - 0.4).abs() < 1e-9);
+    // The live value is what the carbon factor scored.
+    let carbon = unit["score"]["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["factor"] == "carbon")
+        .unwrap()
+        .clone();
+    assert_eq!(carbon["detail"], "180 gCO₂/kWh (DE)");
+    // Other classes get no such advice (lint, LOW by its score, waited
+    // long enough to be escalated to MEDIUM).
+    for id in [2001, 2009, 2012] {
+        let a = by_job(&list, id);
+        assert_ne!(a["urgency"], "LOW");
+        assert!(a.get("cleaner_later").is_none(), "{a}");
+    }
+    // Once per zone per run, the token in the header only.
+    let asked = em.requests();
+    assert_eq!(asked.len(), 2, "latest + forecast for DE");
+    assert_eq!(asked[0].header("auth-token"), Some("em-secret-token"));
+    assert_eq!(asked[0].query_param("zone"), Some("DE"));
+
+    let o = run(&args, &env);
+    ok(&o);
+    let md = stdout(&o);
+    assert!(
+        md.contains(
+            "- `test:unit 1/6` (job 2003) on `docker-de-1`: run after 14:00 UTC (in ~4 h), 40 % cleaner \
+             (108 instead of 180 gCO₂e/kWh in `DE`)"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("em-secret-token") && !stderr(&o).contains("em-secret-token"));
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
+
+    // The API failing: the table's value, a warning, no advice, no abort.
+    em.fail_next("/v3/carbon-intensity/latest", vec![Fault::Status(500)]);
+    let o = run(&[&args[..], &["--format", "json"]].concat(), &env);
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == "Electricity Maps for zone DE: HTTP 500; the embedded table's annual average is used"),
+        "{v}"
+    );
+    assert!(
+        by_job(&assignments(&o), 2003)
+            .get("cleaner_later")
+            .is_none()
+    );
+
+    // Without a token nothing is asked.
+    let n = em.requests().len();
+    ok(&run(&args, &[]));
+    assert_eq!(em.requests().len(), n);
+}

@@ -317,3 +317,32 @@ fn keeping_the_gpu_runner_shows_in_the_scarce_jobs_wait() {
         "{md}"
     );
 }
+
+#[test]
+fn simulate_keeps_the_annual_tables_with_a_live_carbon_token_and_says_so() {
+    let em = common::fake_gitlab::FakeGitLab::start();
+    let (j, f) = (tmp("jobs.json", &jobs()), tmp("fleet.json", &fleet()));
+    let args = ["simulate", "--jobs", &j, "--fleet", &f, "--format", "json"];
+    let plain: Value = serde_json::from_slice(&run(&args).stdout).unwrap();
+    let base = em.base_url();
+    let o = Command::new(env!("CARGO_BIN_EXE_runneriq"))
+        .args(args)
+        .env_clear()
+        .env("ELECTRICITY_MAPS_TOKEN", "em-secret-token")
+        .env("ELECTRICITY_MAPS_URL", &base)
+        .output()
+        .unwrap();
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Nothing asked, the same replay, and a limitation that says why.
+    assert!(em.requests().is_empty());
+    assert_eq!(v["policies"], plain["policies"]);
+    let limits = v["limitations"].as_array().unwrap();
+    assert!(
+        limits.iter().any(|l| l.as_str().unwrap().starts_with(
+            "ELECTRICITY_MAPS_TOKEN is set, but the replay keeps the tables' annual averages"
+        )),
+        "{v}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("em-secret-token"));
+}

@@ -57,6 +57,8 @@ pub struct Loaded {
     /// Every job's timeout in seconds, when known (`--job-timeout`, else the
     /// project's `build_timeout`), for the runners' `maximum_timeout` gate.
     pub job_timeout: Option<u64>,
+    /// Electricity Maps values for the fleet's zones (`ELECTRICITY_MAPS_TOKEN`).
+    pub live_carbon: super::carbon::Live,
 }
 
 /// The API client of `--gitlab-url` / `CI_API_V4_URL` and the token.
@@ -206,7 +208,11 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
             )),
         }
     }
+    // Live carbon, as `report` reads it; a failure is a warning, not an abort.
+    let (live_carbon, notes) = super::carbon_live::for_fleet(&fleet, |k| std::env::var(k).ok());
+    warnings.extend(notes);
     Ok(Loaded {
+        live_carbon,
         history: History::from_jobs(history_jobs.iter().chain(jobs.iter())),
         jobs,
         fleet,
@@ -226,6 +232,9 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
 /// The result of `route`, as `--format json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Routed {
+    /// Unix seconds the routing was computed for (not in the JSON).
+    #[serde(skip)]
+    pub now: i64,
     pub assignments: Vec<Assignment>,
     pub fleet: FleetSummary,
     pub warnings: Vec<String>,
@@ -284,6 +293,7 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
             Some(t) => jobs.iter().map(|j| (j.id, t)).collect(),
             None => HashMap::new(),
         },
+        live_carbon: l.live_carbon.clone(),
     };
     let pr = route::priorities(&jobs, &inputs, &l.priority_rules);
     let running = route::running_counts(&l.jobs);
@@ -321,7 +331,7 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     }
     for r in &l.fleet {
         if let Some(z) = r.runneriq.zone.as_deref() {
-            if super::carbon::lookup(z).is_none() {
+            if l.live_carbon.intensity(z).is_none() {
                 warnings.push(format!(
                     "runner {}: zone {z:?} is not in the carbon table (scored as unknown)",
                     r.label()
@@ -360,6 +370,7 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     };
     (
         Routed {
+            now,
             assignments,
             fleet,
             warnings,
@@ -508,6 +519,45 @@ pub fn render_route_md(r: &Routed) -> String {
                 a.priority,
                 a.urgency,
                 inline(a.reason.as_deref().unwrap_or(""))
+            );
+        }
+        out.push('\n');
+    }
+    let wait: Vec<&Assignment> = r
+        .assignments
+        .iter()
+        .filter(|a| a.cleaner_later.is_some())
+        .collect();
+    if !wait.is_empty() {
+        out.push_str(
+            "**Can wait for cleaner power** (LOW jobs; Electricity Maps' 24 h forecast for their runner's zone):\n\n",
+        );
+        for a in wait {
+            let c = a.cleaner_later.as_ref().expect("filtered");
+            // The forecast's hour in UTC, whatever offset it was written with.
+            let t = (r.now + c.in_s).rem_euclid(86_400);
+            let at = format!("{:02}:{:02}", t / 3600, t / 60 % 60);
+            let _ = writeln!(
+                out,
+                "- {} (job {}) on {}: run after {} UTC ({}), {} cleaner ({:.0} instead of {:.0} gCO₂e/kWh in {})",
+                code_span(&a.name),
+                a.job,
+                code_span(
+                    a.runner_name
+                        .as_deref()
+                        .or(a.queued.as_ref().map(|q| q.runner_name.as_str()))
+                        .unwrap_or("")
+                ),
+                at,
+                if c.in_s < 5400 {
+                    format!("in ~{} min", c.in_s / 60)
+                } else {
+                    format!("in ~{:.0} h", c.in_s as f64 / 3600.0)
+                },
+                pct(c.cleaner),
+                c.g_per_kwh,
+                c.now_g_per_kwh,
+                code_span(&c.zone)
             );
         }
         out.push('\n');
@@ -1235,6 +1285,11 @@ pub fn run_simulate(args: crate::cli::SimulateArgs) -> anyhow::Result<std::proce
                 fetched.jobs
             ));
         }
+    }
+    if std::env::var("ELECTRICITY_MAPS_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        // A replay of past jobs: this hour's live value would not describe
+        // the hours they ran in, and the same history should replay the same.
+        notes.push(super::simulate::LIVE_CARBON_NOT_USED.into());
     }
     let mut sim = b.finish();
     sim.limitations.extend(notes);

@@ -258,11 +258,13 @@ pub struct RunnerFacts {
     pub carbon: Option<super::carbon::Intensity>,
 }
 
-pub fn runner_facts(fleet: &[FleetRunner]) -> Vec<RunnerFacts> {
+/// Live intensities (`live`, Electricity Maps) replace the tables' annual
+/// averages where known.
+pub fn runner_facts(fleet: &[FleetRunner], live: &super::carbon::Live) -> Vec<RunnerFacts> {
     fleet
         .iter()
         .map(|r| RunnerFacts {
-            carbon: r.runneriq.zone.as_deref().and_then(super::carbon::lookup),
+            carbon: r.runneriq.zone.as_deref().and_then(|z| live.intensity(z)),
         })
         .collect()
 }
@@ -490,6 +492,61 @@ pub struct Assignment {
     /// scarce jobs of lower priority.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<KeptFor>,
+    /// A LOW job whose runner's zone is forecast to be cleaner later in the
+    /// next 24 h (live values only): it can wait for that hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleaner_later: Option<CleanerLater>,
+}
+
+/// Advice for a LOW job that can wait: its runner's zone is forecast to be
+/// at least [`CLEANER_LATER_MIN`] cleaner at `at` than it is now (both
+/// Electricity Maps values, never against the tables' annual averages).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CleanerLater {
+    pub zone: String,
+    /// The live intensity now, gCO₂e/kWh.
+    pub now_g_per_kwh: f64,
+    /// The forecast's cleanest hour, gCO₂e/kWh.
+    pub g_per_kwh: f64,
+    /// RFC 3339, as the forecast gives it.
+    pub at: String,
+    /// Seconds from now to `at`.
+    pub in_s: i64,
+    /// 1 − later ÷ now (0.4: 40 % cleaner).
+    pub cleaner: f64,
+}
+
+/// The least improvement worth advising a LOW job to wait for.
+pub const CLEANER_LATER_MIN: f64 = 0.10;
+
+/// A LOW job's cleaner hour on the runner it got (or is queued for).
+pub fn cleaner_later(
+    a: &Assignment,
+    fleet: &[FleetRunner],
+    inputs: &Inputs<'_>,
+) -> Option<CleanerLater> {
+    if a.urgency != Urgency::Low {
+        return None;
+    }
+    let id = a.runner.or(a.queued.as_ref().map(|q| q.runner))?;
+    let zone = fleet
+        .iter()
+        .find(|r| r.id() == id)?
+        .runneriq
+        .zone
+        .as_deref()?;
+    let now_g = inputs.live_carbon.intensities.get(zone)?.g_per_kwh;
+    let c = inputs.live_carbon.forecast.get(zone)?;
+    let at = priority::parse_time(&c.at)?;
+    let cleaner = 1.0 - c.g_per_kwh / now_g;
+    (now_g > 0.0 && at > inputs.now && cleaner >= CLEANER_LATER_MIN).then(|| CleanerLater {
+        zone: c.zone.clone(),
+        now_g_per_kwh: now_g,
+        g_per_kwh: c.g_per_kwh,
+        at: c.at.clone(),
+        in_s: at - inputs.now,
+        cleaner,
+    })
 }
 
 /// A runner's slot kept for a scarce job: "kept for `test:gpu` (job 103),
@@ -521,6 +578,8 @@ pub struct Inputs<'a> {
     pub now: i64,
     /// Jobs' timeouts, when known.
     pub timeouts: HashMap<u64, u64>,
+    /// Live carbon intensities and forecasts (empty: the tables' values).
+    pub live_carbon: super::carbon::Live,
 }
 
 /// The priority of each job in `jobs` (retries detected from the set).
@@ -764,7 +823,7 @@ pub fn assign_with(
     mut tiebreak: Option<&mut super::tiebreak::TieBreaker>,
 ) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
     let mut verdicts = Vec::new();
-    let facts = runner_facts(fleet);
+    let facts = runner_facts(fleet, &inputs.live_carbon);
     let mut slots = Slots::new(fleet, running);
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by(|&a, &b| {
@@ -859,6 +918,7 @@ pub fn assign_with(
             scarce_class: (rules.reserve_scarce && scarce[cl.of[k]])
                 .then(|| eligible.iter().map(|&i| fleet[i].id()).collect()),
             kept: Vec::new(),
+            cleaner_later: None,
         };
         if explain == Some(j.id) {
             for (i, r) in fleet.iter().enumerate() {
@@ -1010,6 +1070,7 @@ pub fn assign_with(
             a.runner_name = Some(fleet[bi].label());
             a.score = Some(best);
         }
+        a.cleaner_later = cleaner_later(&a, fleet, inputs);
         out.push((rank[k], a));
     }
     out.sort_by_key(|(r, _)| *r);
@@ -1335,5 +1396,71 @@ mod tests {
         // The deploy (carbon 20 %) goes to the cleaner runner, all else equal.
         assert_eq!(a[0].runner, Some(1));
         assert_eq!(a[1].runner, Some(2));
+    }
+
+    #[test]
+    fn a_low_job_is_told_a_cleaner_hour_only_from_live_values() {
+        use crate::fleet::carbon::{Cleanest, Intensity, Live};
+        let fleet = [runner(1, &["docker"], 4, Some("DE"))];
+        // A LOW job (lint on an experimental ref) and a CRITICAL one.
+        let mut lint = job(1, "lint", &["docker"], "spike/x");
+        lint.stage = "lint".into();
+        let mut deploy = job(2, "deploy", &["docker"], "main");
+        deploy.stage = "deploy".into();
+        let jobs = [lint, deploy];
+        let refs: Vec<&Job> = jobs.iter().collect();
+        let live = |now_g: f64, later_g: f64, at: &str| {
+            let mut l = Live::default();
+            l.intensities.insert(
+                "DE".into(),
+                Intensity {
+                    g_per_kwh: now_g,
+                    zone: "DE".into(),
+                    source: "Electricity Maps, latest".into(),
+                    fallback: false,
+                },
+            );
+            l.forecast.insert(
+                "DE".into(),
+                Cleanest {
+                    zone: "DE".into(),
+                    g_per_kwh: later_g,
+                    at: at.into(),
+                },
+            );
+            l
+        };
+        let advice = |l: Live| {
+            let inputs = Inputs {
+                live_carbon: l,
+                ..inputs()
+            };
+            let pr = priorities(&refs, &inputs, &PriorityRules::default());
+            let out = assign(
+                &refs,
+                pr,
+                &fleet,
+                &HashMap::new(),
+                &History::default(),
+                &inputs,
+                &RoutingRules::default(),
+            );
+            let by = |id| out.iter().find(|a| a.job == id).unwrap().clone();
+            assert_eq!(by(1).urgency, Urgency::Low);
+            assert!(by(2).cleaner_later.is_none(), "only LOW jobs wait");
+            by(1).cleaner_later
+        };
+        // now = 2026-01-01T10:00Z; 40 % cleaner at 14:00.
+        let c = advice(live(180.0, 108.0, "2026-01-01T14:00:00Z")).unwrap();
+        assert_eq!(
+            (c.in_s, c.g_per_kwh, c.now_g_per_kwh),
+            (4 * 3600, 108.0, 180.0)
+        );
+        assert!((c.cleaner - 0.4).abs() < 1e-9);
+        // Less than 10 % cleaner, or the cleanest hour already past: no advice.
+        assert!(advice(live(180.0, 170.0, "2026-01-01T14:00:00Z")).is_none());
+        assert!(advice(live(180.0, 100.0, "2026-01-01T09:00:00Z")).is_none());
+        // Only the tables (no token): never compared with a forecast.
+        assert!(advice(Live::default()).is_none());
     }
 }

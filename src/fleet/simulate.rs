@@ -90,6 +90,9 @@ fn stats(v: &mut [f64]) -> Option<Stats> {
     })
 }
 
+/// Why `simulate` does not ask Electricity Maps even with a token.
+pub const LIVE_CARBON_NOT_USED: &str = "ELECTRICITY_MAPS_TOKEN is set, but the replay keeps the tables' annual averages: a live value describes this hour, not the hours the history ran in, and the same history replays the same (route and report use the live values).";
+
 /// One policy's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyResult {
