@@ -107,6 +107,14 @@ pub struct PolicyResult {
     pub co2e_g: f64,
     /// Jobs on runners without power or zone (not in energy and CO₂e).
     pub jobs_without_energy: usize,
+    /// Replayed busy time billed at each runner's slot-hour rate
+    /// (`cost_per_hour ÷ slots`, the fleet file's unit); None when no
+    /// fleet runner has `runneriq.cost_per_hour`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_cost: Option<f64>,
+    /// Jobs on runners without a cost (not in `busy_cost`, never as 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs_without_cost: Option<usize>,
     /// Queue wait of the scarce jobs (only a smaller runner class than
     /// other replayed jobs' can take them), when there are any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,6 +155,10 @@ pub struct Simulation {
     /// real durations (jobs whose runner is in the fleet with power and zone).
     pub observed_energy_kwh: f64,
     pub observed_co2e_g: f64,
+    /// The same jobs' real busy time at their real runners' rates (when
+    /// costs are known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_busy_cost: Option<f64>,
     /// The largest difference between a policy's p95 queue wait and fifo's,
     /// over the classes (seconds).
     pub largest_wait_difference_s: f64,
@@ -223,6 +235,8 @@ struct RunnerState {
     busy: f64,
     intensity: Option<f64>,
     watts: Option<f64>,
+    /// Cost per slot-second (`cost_per_hour ÷ slots ÷ 3600`).
+    cost_per_slot_s: Option<f64>,
 }
 
 /// Collects the history one job at a time (memory grows by a few numbers
@@ -402,8 +416,14 @@ impl<'a> Builder<'a> {
                     .runneriq
                     .power_watts
                     .filter(|w| w.is_finite() && *w >= 0.0),
+                cost_per_slot_s: r
+                    .runneriq
+                    .cost_per_hour
+                    .filter(|c| c.is_finite() && *c >= 0.0)
+                    .map(|c| c / f64::from(r.concurrent().max(1)) / 3600.0),
             })
             .collect();
+        let costs_known = runners.iter().any(|r| r.cost_per_slot_s.is_some());
         // Speed factor of (runner, job name, real runner): the runner's
         // duration ratio for the name over the real runner's (1 unknown).
         let fleet = self.fleet;
@@ -504,7 +524,7 @@ impl<'a> Builder<'a> {
         });
         // What really happened, for the same jobs.
         let mut real: [Vec<f64>; 4] = Default::default();
-        let (mut real_kwh, mut real_g) = (0.0, 0.0);
+        let (mut real_kwh, mut real_g, mut real_cost) = (0.0, 0.0, 0.0);
         for j in &self.jobs {
             if let Some(w) = j.real_wait {
                 real[class(j.urgency)].push(w);
@@ -514,6 +534,9 @@ impl<'a> Builder<'a> {
                 let kwh = w * j.duration / 3_600_000.0;
                 real_kwh += kwh;
                 real_g += kwh * g;
+            }
+            if let Some(c) = on.and_then(|r| r.cost_per_slot_s) {
+                real_cost += c * j.duration;
             }
         }
         let mut observed_wait = BTreeMap::new();
@@ -533,6 +556,7 @@ impl<'a> Builder<'a> {
             observed_wait,
             observed_energy_kwh: (real_kwh * 1e6).round() / 1e6,
             observed_co2e_g: (real_g * 1000.0).round() / 1000.0,
+            observed_busy_cost: costs_known.then(|| (real_cost * 1e4).round() / 1e4),
             fifo_error,
             limitations: vec![
                 "Only the jobs in the input compete for the fleet: other projects' jobs on shared runners are not replayed (the fifo error shows how much that matters).".into(),
@@ -615,6 +639,8 @@ struct Tally {
     energy_kwh: f64,
     co2e_g: f64,
     without_energy: usize,
+    cost: f64,
+    without_cost: usize,
     last_end: Option<f64>,
     placements: Vec<Placement>,
     keep: bool,
@@ -672,6 +698,10 @@ fn start(
             t.co2e_g += kwh * g;
         }
         _ => t.without_energy += 1,
+    }
+    match runners[i].cost_per_slot_s {
+        Some(c) => t.cost += c * service,
+        None => t.without_cost += 1,
     }
 }
 
@@ -952,6 +982,14 @@ fn replay(
             energy_kwh: (t.energy_kwh * 1e6).round() / 1e6,
             co2e_g: (t.co2e_g * 1000.0).round() / 1000.0,
             jobs_without_energy: t.without_energy,
+            busy_cost: runners
+                .iter()
+                .any(|r| r.cost_per_slot_s.is_some())
+                .then(|| (t.cost * 1e4).round() / 1e4),
+            jobs_without_cost: runners
+                .iter()
+                .any(|r| r.cost_per_slot_s.is_some())
+                .then_some(t.without_cost),
             scarce_wait: stats(&mut t.scarce_waits),
         },
         t.waits,
@@ -1192,6 +1230,26 @@ pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> S
     if let Some(c) = co2e_sentence(s) {
         let _ = writeln!(o, "{}\n", c.markdown());
     }
+    if s.policies.values().any(|r| r.busy_cost.is_some()) {
+        o.push_str("| Policy | Busy cost | Jobs on runners without a cost |\n|---|---|---|\n");
+        for (p, r) in &s.policies {
+            let _ = writeln!(
+                o,
+                "| {} | {:.2} | {} |",
+                p.as_str(),
+                r.busy_cost.unwrap_or(0.0),
+                r.jobs_without_cost.unwrap_or(0)
+            );
+        }
+        o.push('\n');
+        let _ = writeln!(
+            o,
+            "Busy cost: the replayed busy time at each runner's `cost_per_hour` ÷ its slots, in the fleet file's unit (no currency assumed){}. A fleet that stays up costs the same under every policy; what a policy changes is which runner's rate the work is billed at.\n",
+            s.observed_busy_cost
+                .map(|c| format!("; what really happened to the same jobs: {c:.2}"))
+                .unwrap_or_default()
+        );
+    }
     if let (None, Some(fifo)) = (&indistinct, s.policies.get(&Policy::Fifo)) {
         o.push_str("**Against fifo** (queue wait p95):\n\n");
         for (p, r) in s.policies.iter().filter(|(p, _)| **p != Policy::Fifo) {
@@ -1366,6 +1424,36 @@ mod tests {
         // carbon: the lint waits until FR frees at t=100.
         assert_eq!(s.policies[&Policy::Carbon].queue_wait["LOW"].max, 90.0);
         assert!(s.policies[&Policy::Carbon].co2e_g < s.policies[&Policy::Fifo].co2e_g);
+    }
+
+    #[test]
+    fn cost_per_policy_bills_busy_time_at_the_runners_slot_rate() {
+        // FR costs 0.72 per hour (1 slot); PL has no cost.
+        let mut fleet = [runner(1, 1, "FR"), runner(2, 1, "PL")];
+        let jobs = [
+            job(1, "build", "build", "main", 0, 100.0, 0.0),
+            job(2, "lint", "lint", "spike/x", 10, 50.0, 0.0),
+        ];
+        // No cost anywhere: no cost figures at all (not 0).
+        let s = run(&jobs, &fleet);
+        assert!(s.policies.values().all(|r| r.busy_cost.is_none()));
+        assert!(s.observed_busy_cost.is_none());
+        fleet[0].runneriq.cost_per_hour = Some(0.72);
+        let s = run(&jobs, &fleet);
+        // fifo: the build on FR (100 s), the lint on PL (unknown).
+        let fifo = &s.policies[&Policy::Fifo];
+        assert_eq!(fifo.busy_cost, Some(0.02));
+        assert_eq!(fifo.jobs_without_cost, Some(1));
+        // carbon: the lint waits for FR: 150 s there.
+        let carbon = &s.policies[&Policy::Carbon];
+        assert_eq!(carbon.busy_cost, Some(0.03));
+        assert_eq!(carbon.jobs_without_cost, Some(0));
+        let md = markdown(&s, crate::publish::mermaid::ChartMode::Table);
+        assert!(md.contains("| carbon | 0.03 | 0 |"), "{md}");
+        // Two slots: each costs half the runner's hour.
+        fleet[0].runneriq.concurrent = Some(2);
+        let s = run(&jobs, &fleet);
+        assert_eq!(s.policies[&Policy::Carbon].busy_cost, Some(0.015));
     }
 
     #[test]

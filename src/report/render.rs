@@ -1241,6 +1241,24 @@ pub fn simulation_html(s: &crate::fleet::simulate::Simulation) -> String {
     if let Some(c) = sim::co2e_sentence(s) {
         b.push_str(&sentence_html(&c));
     }
+    if s.policies.values().any(|r| r.busy_cost.is_some()) {
+        let cost = Table {
+            head: &["Policy", "Busy cost", "Jobs on runners without a cost"],
+            rows: s
+                .policies
+                .iter()
+                .map(|(p, r)| {
+                    vec![
+                        Cell::Text(p.as_str().into()),
+                        Cell::Text(money(r.busy_cost.unwrap_or(0.0))),
+                        Cell::Text(r.jobs_without_cost.unwrap_or(0).to_string()),
+                    ]
+                })
+                .collect(),
+        };
+        b.push_str(&cost.html());
+        b.push_str("<p>Busy cost: the replayed busy time at each runner's cost per hour ÷ its slots, in the fleet file's unit (no currency assumed).</p>");
+    }
     if let (None, Some(fifo)) = (&indistinct, s.policies.get(&Policy::Fifo)) {
         b.push_str("<p><strong>Against fifo</strong> (queue wait p95):</p><ul>");
         for (p, r) in s.policies.iter().filter(|(p, _)| **p != Policy::Fifo) {
