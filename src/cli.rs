@@ -111,6 +111,13 @@ pub struct RouteSources {
     /// Default: `.runneriq.yml` in $CI_PROJECT_DIR or the current directory.
     #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Let any job take a scarce runner's slot (a GPU, ARM or deploy runner
+    /// that also has generic tags) even when a waiting job can only run
+    /// there; by default those slots are kept for such jobs. Same as
+    /// `routing: { reserve_scarce: false }` in `.runneriq.yml`.
+    #[arg(long)]
+    pub no_reserve_scarce: bool,
 }
 
 impl RouteSources {
@@ -130,6 +137,7 @@ impl RouteSources {
             config: self.config.clone(),
             job_timeout: self.job_timeout,
             snapshot: self.snapshot.clone(),
+            no_reserve_scarce: self.no_reserve_scarce,
         }
     }
 }

@@ -54,6 +54,7 @@
 //!   carbon: { critical: 0.05, high: 0.20, medium: 0.35, low: 0.50 }
 //!   margin: 0.15            # top two within 15 %: a tie the LLM may break
 //!   protected_refs: ["release/*"]   # for ref_protected runners, besides the default branch
+//!   reserve_scarce: true    # keep a GPU/ARM/deploy runner's slots for the jobs only it can take
 //! report:                   # the weekly report's detectors and runner score
 //!   weights: { throughput: 0.25, speed: 0.30, reliability: 0.30, utilization: 0.15 }
 //!   slow_factor: 2.0        # slower than 2× the fleet for the same job names
@@ -390,7 +391,13 @@ const ROLE_KEYS: &[&str] = &[
 const JOB_TYPE_KEYS: &[&str] = &["name", "keywords", "weight"];
 const BAND_KEYS: &[&str] = &["critical", "high", "medium"];
 const SLA_KEYS: &[&str] = &["low", "medium", "high"];
-const ROUTING_KEYS: &[&str] = &["weights", "carbon", "margin", "protected_refs"];
+const ROUTING_KEYS: &[&str] = &[
+    "weights",
+    "carbon",
+    "margin",
+    "protected_refs",
+    "reserve_scarce",
+];
 const WEIGHT_KEYS: &[&str] = &["utilization", "tag_match", "headroom", "history"];
 const URGENCY_KEYS: &[&str] = &["critical", "high", "medium", "low"];
 const HISTORY_KEYS: &[&str] = &[
@@ -877,6 +884,9 @@ impl Cx<'_> {
         if let Some(v) = field(m, "protected_refs") {
             r.protected_refs = self.globs(v, "routing.protected_refs")?;
         }
+        if let Some(v) = field(m, "reserve_scarce") {
+            r.reserve_scarce = self.bool(v, "routing.reserve_scarce")?;
+        }
         Ok(())
     }
 
@@ -1263,7 +1273,7 @@ notify:
             ),
             (
                 "routing: { weigths: {} }",
-                ".runneriq.yml: routing: unknown key \"weigths\" (expected weights, carbon, margin, protected_refs)",
+                ".runneriq.yml: routing: unknown key \"weigths\" (expected weights, carbon, margin, protected_refs, reserve_scarce)",
             ),
             (
                 "priority: { job_types: [{ name: deploy, weight: 100, keywords: deploy }] }",

@@ -162,7 +162,11 @@ fn route_markdown_and_explain() {
     let md = stdout(&o);
     eprintln!("{md}");
     assert!(
-        md.starts_with("### RunnerIQ route: 14 jobs, 7 runners (5 online, 12 of 16 slots free)")
+        md.starts_with(
+            "### RunnerIQ route: 14 jobs, 7 runners (5 online, 9 of their 13 slots free; \
+             1 slot paused; 2 slots offline)\n"
+        ),
+        "{md}"
     );
     assert!(
         md.contains("| `deploy:production` (job 2001, `main`) | 75 HIGH | `deploy-se` |"),
@@ -310,7 +314,11 @@ fn an_llm_breaks_a_tie_and_an_invalid_answer_leaves_the_rules_choice() {
         ("ANTHROPIC_API_KEY", "sk-ant-fake-route-key"),
         ("ANTHROPIC_BASE_URL", &llm.origin()),
     ];
-    let o = route(&["--format", "json"], &env);
+    // With scarce runners kept, build:large takes docker-pl-large's last
+    // slot before build:linux is placed; the carbon factor is relative to
+    // the candidates with a free slot, so docker-de-1 then scores lower and
+    // there is no tie. The tie-break is tested on plain priority order.
+    let o = route(&["--format", "json", "--no-reserve-scarce"], &env);
     ok(&o);
     let list = assignments(&o);
     let build = by_job(&list, 2002);
@@ -344,7 +352,7 @@ fn an_llm_breaks_a_tie_and_an_invalid_answer_leaves_the_rules_choice() {
         );
     }
     // Without a provider: rules only, nothing sent.
-    let o = route(&["--format", "json"], &[]);
+    let o = route(&["--format", "json", "--no-reserve-scarce"], &[]);
     assert_eq!(by_job(&assignments(&o), 2002)["decided_by"], "rules");
 }
 
@@ -568,4 +576,248 @@ fn a_device_that_never_ends_is_refused_at_the_size_cap() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `route` on the GPU fixture: one GPU runner (2 slots, cleanest grid, idle)
+/// among generic runners, five generic jobs on main and `test:gpu` (job 103)
+/// on a feature branch.
+fn gpu(cmd: &str, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![cmd.into()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    for (flag, file) in [
+        ("--jobs", "gpu-jobs.json"),
+        ("--fleet", "gpu-fleet.json"),
+        ("--history", "gpu-history.json"),
+    ] {
+        args.push(flag.into());
+        args.push(fx(file));
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(&refs, &[])
+}
+
+#[test]
+fn the_gpu_runner_is_kept_for_the_job_only_it_can_take() {
+    let on_gpu = |o: &Output| -> Vec<u64> {
+        let mut v: Vec<u64> = assignments(o)
+            .iter()
+            .filter(|a| a["runner"] == 301)
+            .map(|a| a["job"].as_u64().unwrap())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    // Plain priority order: generic jobs take both GPU slots, test:gpu waits.
+    let o = gpu("route", &["--format", "json", "--no-reserve-scarce"]);
+    ok(&o);
+    assert_eq!(on_gpu(&o), vec![101, 106]);
+    let t = by_job(&assignments(&o), 103);
+    assert_eq!(t["runner"], Value::Null);
+    assert_eq!(t["queued"]["runner"], 301);
+    assert!(t.get("scarce_class").is_none());
+    // The same from `.runneriq.yml`.
+    let dir = std::env::temp_dir().join(format!("runneriq-scarce-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join(".runneriq.yml");
+    std::fs::write(&cfg, "routing: { reserve_scarce: false }\n").unwrap();
+    let o = gpu(
+        "route",
+        &["--format", "json", "--config", &cfg.to_string_lossy()],
+    );
+    ok(&o);
+    assert_eq!(on_gpu(&o), vec![101, 106]);
+
+    // Kept (the default): test:gpu gets a GPU slot, lint (the lowest of the
+    // generic jobs) waits and says why.
+    let o = gpu("route", &["--format", "json"]);
+    ok(&o);
+    assert_eq!(on_gpu(&o), vec![103, 106]);
+    let list = assignments(&o);
+    assert_eq!(by_job(&list, 103)["scarce_class"], json!([301]));
+    let lint = by_job(&list, 105);
+    assert_eq!(lint["runner"], Value::Null);
+    assert_eq!(
+        lint["kept"],
+        json!([{"runner": 301, "runner_name": "gpu-se-1", "job": 103, "name": "test:gpu", "class_size": 1}])
+    );
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        v["fleet"],
+        json!({"runners": 5, "online": 3, "slots": 5, "free_slots_before": 5, "paused_slots": 4,
+               "offline_slots": 4, "placed": 5, "queued": 1, "unplaceable": 0})
+    );
+
+    let o = gpu("route", &[]);
+    ok(&o);
+    let md = stdout(&o);
+    eprintln!("{md}");
+    // Usable slots only; paused and offline capacity apart (it said "13 of
+    // 13 slots free").
+    assert!(
+        md.starts_with(
+            "### RunnerIQ route: 6 jobs, 5 runners (3 online, 5 of their 5 slots free; \
+             4 slots paused; 4 slots offline)\n"
+        ),
+        "{md}"
+    );
+    assert!(md.contains("| `test:gpu` (job 103, `feature/cuda-kernels`) | 42 LOW | `gpu-se-1` |"));
+    assert!(
+        md.contains(
+            "- `gpu-se-1` kept for `test:gpu` (job 103), which only this runner can take\n"
+        )
+    );
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
+
+    let o = gpu("explain", &["105"]);
+    ok(&o);
+    let md = stdout(&o);
+    assert!(
+        md.contains("| `gpu-se-1` (id 301) | 0 | yes | 55.3; no free slot: kept for `test:gpu` (job 103), which only this runner can take |"),
+        "{md}"
+    );
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
+    let o = gpu("explain", &["103"]);
+    ok(&o);
+    assert!(stdout(&o).contains("Scarce: only one runner of the fleet can take it"));
+}
+
+/// A fleet in one Electricity Maps zone (DE) and a cloud region, which is
+/// not a zone: only DE is asked.
+fn de_fleet() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("runneriq-route-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fleet-de.json");
+    std::fs::write(
+        &path,
+        json!([
+            {"id": 201, "description": "docker-de-1", "status": "online", "paused": false,
+             "run_untagged": true, "tag_list": ["docker", "linux", "large", "deploy"],
+             "runneriq": {"concurrent": 20, "zone": "DE", "power_watts": 350}},
+            {"id": 202, "description": "shell-gcp-1", "status": "online", "paused": false,
+             "run_untagged": true, "tag_list": [],
+             "runneriq": {"concurrent": 2, "zone": "gcp:europe-west1"}}
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    path
+}
+
+/// A fake Electricity Maps: DE at 180 g now (2026-01-01T10:00Z), 108 g at
+/// 14:00 UTC (40 % cleaner).
+fn electricity_maps() -> FakeGitLab {
+    let em = FakeGitLab::start();
+    em.route_json(
+        "GET",
+        "/v3/carbon-intensity/latest",
+        200,
+        json!({"zone": "DE", "carbonIntensity": 180.0, "datetime": "2026-01-01T10:00:00.000Z"})
+            .to_string(),
+    );
+    em.route_json(
+        "GET",
+        "/v3/carbon-intensity/forecast",
+        200,
+        json!({"zone": "DE", "forecast": [
+            {"carbonIntensity": 170.0, "datetime": "2026-01-01T11:00:00.000Z"},
+            {"carbonIntensity": 108.0, "datetime": "2026-01-01T14:00:00.000Z"},
+            {"carbonIntensity": 150.0, "datetime": "2026-01-01T20:00:00.000Z"}
+        ]})
+        .to_string(),
+    );
+    em
+}
+
+#[test]
+fn route_uses_live_carbon_and_tells_low_jobs_when_it_is_cleaner() {
+    let em = electricity_maps();
+    let base = em.base_url();
+    let env = [
+        ("ELECTRICITY_MAPS_TOKEN", "em-secret-token"),
+        ("ELECTRICITY_MAPS_URL", base.as_str()),
+    ];
+    let fleet = de_fleet();
+    let jobs = fx("jobs.json");
+    let f = fleet.to_string_lossy().into_owned();
+    let args = ["route", "--jobs", &jobs, "--fleet", &f];
+    let o = run(&[&args[..], &["--format", "json"]].concat(), &env);
+    ok(&o);
+    let list = assignments(&o);
+    // A unit test on a feature branch is LOW: it can wait until 14:00 UTC.
+    let unit = by_job(&list, 2003);
+    assert_eq!(unit["urgency"], "LOW");
+    let c = &unit["cleaner_later"];
+    assert_eq!(c["zone"], "DE");
+    assert_eq!(c["now_g_per_kwh"], 180.0);
+    assert_eq!(c["g_per_kwh"], 108.0);
+    assert_eq!(c["at"], "2026-01-01T14:00:00.000Z");
+    assert_eq!(c["in_s"], 4 * 3600);
+    assert!((c["cleaner"].as_f64().unwrap() - 0.4).abs() < 1e-9);
+    // The live value is what the carbon factor scored.
+    let carbon = unit["score"]["factors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["factor"] == "carbon")
+        .unwrap()
+        .clone();
+    assert_eq!(carbon["detail"], "180 gCO₂/kWh (DE)");
+    // Other classes get no such advice (lint, LOW by its score, waited
+    // long enough to be escalated to MEDIUM).
+    for id in [2001, 2009, 2012] {
+        let a = by_job(&list, id);
+        assert_ne!(a["urgency"], "LOW");
+        assert!(a.get("cleaner_later").is_none(), "{a}");
+    }
+    // Once per zone per run, the token in the header only.
+    let asked = em.requests();
+    assert_eq!(asked.len(), 2, "latest + forecast for DE");
+    assert_eq!(asked[0].header("auth-token"), Some("em-secret-token"));
+    assert_eq!(asked[0].query_param("zone"), Some("DE"));
+
+    let o = run(&args, &env);
+    ok(&o);
+    let md = stdout(&o);
+    assert!(
+        md.contains(
+            "- `test:unit 1/6` (job 2003) on `docker-de-1`: run after 14:00 UTC (in ~4 h), 40 % cleaner \
+             (108 instead of 180 gCO₂e/kWh in `DE`)"
+        ),
+        "{md}"
+    );
+    assert!(!md.contains("em-secret-token") && !stderr(&o).contains("em-secret-token"));
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
+
+    // The API failing: the table's value, a warning, no advice, no abort.
+    em.fail_next("/v3/carbon-intensity/latest", vec![Fault::Status(500)]);
+    let o = run(&[&args[..], &["--format", "json"]].concat(), &env);
+    ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w == "Electricity Maps for zone DE: HTTP 500; the embedded table's annual average is used"),
+        "{v}"
+    );
+    assert!(
+        by_job(&assignments(&o), 2003)
+            .get("cleaner_later")
+            .is_none()
+    );
+
+    // Without a token nothing is asked.
+    let n = em.requests().len();
+    ok(&run(&args, &[]));
+    assert_eq!(em.requests().len(), n);
 }

@@ -257,3 +257,92 @@ fn unreplayable_jobs_are_counted_and_bad_input_is_one_error() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no history"));
 }
+
+/// The GPU fixture's hour (tests/fixtures/fleet/make-fleet.py): one GPU
+/// runner (2 slots) among generic runners (3 slots), a generic job on main
+/// every 36 s and `test:gpu` on a feature branch every 5 min. Under
+/// `priority` a freed GPU slot goes to the more urgent generic jobs and
+/// `test:gpu` starves; with the GPU runner kept for it (the default), it
+/// waits seconds.
+#[test]
+fn keeping_the_gpu_runner_shows_in_the_scarce_jobs_wait() {
+    let fx = |n: &str| {
+        common::fixture(&format!("fleet/{n}"))
+            .to_string_lossy()
+            .into_owned()
+    };
+    let (jobs, fleet) = (fx("gpu-history.json"), fx("gpu-fleet.json"));
+    let sim = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "simulate", "--jobs", &jobs, "--fleet", &fleet, "--format", "json",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        ok(&o);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let p95 = |v: &Value, p: &str| v["policies"][p]["scarce_wait"]["p95"].as_f64().unwrap();
+    let kept = sim(&[]);
+    assert_eq!(kept["reserve_scarce"], true);
+    assert_eq!(kept["scarce_jobs"], json!(["test:gpu"]));
+    assert_eq!(kept["policies"]["priority"]["scarce_wait"]["jobs"], 12);
+    // The fifo replay is exact here (the fixture's queue times are fifo's).
+    assert_eq!(kept["fifo_error"]["p95_abs_s"], 0.0);
+    let plain = sim(&["--no-reserve-scarce"]);
+    assert_eq!(plain["reserve_scarce"], false);
+    // fifo is GitLab's and keeps nothing: the same either way.
+    assert_eq!(p95(&kept, "fifo"), 304.0);
+    assert_eq!(p95(&plain, "fifo"), 304.0);
+    assert_eq!(p95(&kept, "priority"), 4.0);
+    assert_eq!(p95(&plain, "priority"), 1960.0);
+    assert_eq!(p95(&kept, "carbon"), 4.0);
+    // What it costs the generic jobs (MEDIUM), shown beside it.
+    let medium = |v: &Value| {
+        v["policies"]["priority"]["queue_wait"]["MEDIUM"]["p95"]
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!((medium(&kept), medium(&plain)), (276.0, 144.0));
+
+    let o = run(&["simulate", "--jobs", &jobs, "--fleet", &fleet]);
+    ok(&o);
+    let md = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        md.contains("**Scarce runners:** 12 jobs (`test:gpu`) could only run on a smaller runner class than other jobs'"),
+        "{md}"
+    );
+    assert!(md.contains("| priority | 4 s | 4 s | 4 s |"), "{md}");
+    assert!(
+        common::markdown::bare_issue_references(&md).is_empty(),
+        "{md}"
+    );
+}
+
+#[test]
+fn simulate_keeps_the_annual_tables_with_a_live_carbon_token_and_says_so() {
+    let em = common::fake_gitlab::FakeGitLab::start();
+    let (j, f) = (tmp("jobs.json", &jobs()), tmp("fleet.json", &fleet()));
+    let args = ["simulate", "--jobs", &j, "--fleet", &f, "--format", "json"];
+    let plain: Value = serde_json::from_slice(&run(&args).stdout).unwrap();
+    let base = em.base_url();
+    let o = Command::new(env!("CARGO_BIN_EXE_runneriq"))
+        .args(args)
+        .env_clear()
+        .env("ELECTRICITY_MAPS_TOKEN", "em-secret-token")
+        .env("ELECTRICITY_MAPS_URL", &base)
+        .output()
+        .unwrap();
+    ok(&o);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Nothing asked, the same replay, and a limitation that says why.
+    assert!(em.requests().is_empty());
+    assert_eq!(v["policies"], plain["policies"]);
+    let limits = v["limitations"].as_array().unwrap();
+    assert!(
+        limits.iter().any(|l| l.as_str().unwrap().starts_with(
+            "ELECTRICITY_MAPS_TOKEN is set, but the replay keeps the tables' annual averages"
+        )),
+        "{v}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("em-secret-token"));
+}

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::fake_gitlab::{FakeGitLab, Fault};
-use common::markdown::{assert_counts_add_up, bare_issue_references};
+use common::markdown::{assert_counts_add_up, bare_issue_references, without_code_spans};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "glpat-diagnose-secret-0001";
@@ -532,28 +532,6 @@ fn split_fences(md: &str) -> (Vec<&str>, Vec<&str>) {
     }
     assert!(open.is_none(), "a fence was left open");
     (outside, inside)
-}
-
-/// A line with its inline code spans removed (GitLab renders neither HTML
-/// nor mentions inside them).
-fn without_code_spans(line: &str) -> String {
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(start) = rest.find('`') {
-        out.push_str(&rest[..start]);
-        let run = rest[start..].len() - rest[start..].trim_start_matches('`').len();
-        let after = &rest[start + run..];
-        let delim = "`".repeat(run);
-        match after.find(&delim) {
-            Some(end) => rest = &after[end + run..],
-            None => {
-                out.push_str(&rest[start..]);
-                return out;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 // ---------------------------------------------------------------------------

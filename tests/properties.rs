@@ -751,7 +751,7 @@ fn rule_id_value() -> BoxedStrategy<String> {
                 "go-test-fail",
                 "oom",
                 "npm-err",
-                "error-colon-line"
+                "c-compiler-error"
             ]),
             "[a-z][a-z0-9_-]{0,10}",
         ],

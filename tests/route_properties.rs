@@ -1,7 +1,9 @@
 //! Property tests of routing over random fleets and job sets: no runner is
 //! given more jobs than its free slots, every placement passes GitLab's own
-//! gate, jobs are placed in priority order, and a higher-priority job is never
-//! left waiting while a lower one takes a runner it could have taken.
+//! gate, the output is in priority order, a higher-priority job is never
+//! left waiting while a lower one takes a runner it could have taken (unless
+//! the lower one is scarce and scarce runners are kept), and no scarce job
+//! waits while a job with other eligible runners holds a slot of its class.
 //!
 //! `PROPTEST_CASES=20000 cargo test --release --test route_properties` for a
 //! long run.
@@ -123,27 +125,152 @@ fn history(fleet: &[FleetRunner]) -> History {
 
 const NOW: i64 = 1_767_261_600 + 900; // 2026-01-01T10:15:00Z
 
+/// Ids, inputs and routing of one generated case.
+fn route_case(
+    fleet: &mut [FleetRunner],
+    jobs: &mut [Job],
+    reserve_scarce: bool,
+) -> (Inputs<'static>, RoutingRules, Vec<route::Assignment>) {
+    for (i, r) in fleet.iter_mut().enumerate() {
+        r.runner.id = 100 + i as u64;
+        r.runner.description = Some(format!("r{i}"));
+    }
+    for (i, j) in jobs.iter_mut().enumerate() {
+        j.id = 1 + i as u64;
+    }
+    let inputs = Inputs {
+        default_branch: Some("main"),
+        now: NOW,
+        ..Inputs::default()
+    };
+    let routing = RoutingRules {
+        reserve_scarce,
+        ..RoutingRules::default()
+    };
+    let refs: Vec<&Job> = jobs.iter().collect();
+    let pr = route::priorities(&refs, &inputs, &PriorityRules::default());
+    let h = history(fleet);
+    let out = route::assign(&refs, pr, fleet, &HashMap::new(), &h, &inputs, &routing);
+    (inputs, routing, out)
+}
+
+/// A job's runner class: the runner ids that pass GitLab's gate for it.
+fn class_of(
+    j: &Job,
+    fleet: &[FleetRunner],
+    inputs: &Inputs<'_>,
+    routing: &RoutingRules,
+) -> Vec<u64> {
+    let facts = route::facts_of(j, inputs, routing);
+    fleet
+        .iter()
+        .filter(|r| route::gate(&facts, r).is_ok())
+        .map(|r| r.runner.id)
+        .collect()
+}
+
+fn strict_subset(a: &[u64], b: &[u64]) -> bool {
+    a.len() < b.len() && a.iter().all(|x| b.contains(x))
+}
+
+/// A fleet with special runners: a few generic runners and one or two
+/// runners that also carry a rare tag, jobs mostly generic, some needing the
+/// rare tag (the shape of issue 16: one GPU runner among generic ones).
+fn special_fleet() -> impl Strategy<Value = (Vec<FleetRunner>, Vec<Job>)> {
+    (
+        proptest::collection::vec(runner(), 1..6),
+        proptest::collection::vec(
+            (select(&["gpu", "arm64", "large"][..]), 1u32..4, 0u32..2),
+            1..3,
+        ),
+        proptest::collection::vec(job(), 0..30),
+        proptest::collection::vec(select(&["gpu", "arm64", "large"][..]), 0..6),
+    )
+        .prop_map(|(mut fleet, specials, mut jobs, needs)| {
+            for r in &mut fleet {
+                r.runner.tag_list = vec!["docker".into(), "linux".into()];
+                r.runner.status = Some("online".into());
+            }
+            for (tag, slots, running) in specials {
+                fleet.push(FleetRunner {
+                    runner: Runner {
+                        tag_list: vec!["docker".into(), "linux".into(), tag.to_string()],
+                        status: Some("online".into()),
+                        paused: Some(false),
+                        run_untagged: Some(true),
+                        access_level: Some("not_protected".into()),
+                        ..Runner::default()
+                    },
+                    runneriq: RunnerExt {
+                        concurrent: Some(slots),
+                        running: Some(running),
+                        zone: Some("SE-SE1".into()),
+                        ..RunnerExt::default()
+                    },
+                });
+            }
+            for j in &mut jobs {
+                j.tag_list = vec!["docker".into()];
+            }
+            for (n, tag) in needs.into_iter().enumerate() {
+                let mut j = jobs.first().cloned().unwrap_or_default();
+                j.name = format!("test:{tag} {n}");
+                j.status = "pending".into();
+                j.git_ref = "feature/a".into();
+                j.tag_list = vec!["docker".into(), tag.to_string()];
+                j.created_at = Some("2026-01-01T10:00:00Z".into());
+                jobs.push(j);
+            }
+            (fleet, jobs)
+        })
+}
+
+/// The new invariant: no job waits while a job whose runner class strictly
+/// contains its class (a job with other eligible runners) holds a slot of
+/// one of its runners.
+fn no_scarce_job_waits_behind_a_flexible_one(
+    fleet: &[FleetRunner],
+    jobs: &[Job],
+    inputs: &Inputs<'_>,
+    routing: &RoutingRules,
+    out: &[route::Assignment],
+) -> Result<(), TestCaseError> {
+    let class: HashMap<u64, Vec<u64>> = jobs
+        .iter()
+        .map(|j| (j.id, class_of(j, fleet, inputs, routing)))
+        .collect();
+    for a in out.iter().filter(|a| a.runner.is_none()) {
+        let cj = &class[&a.job];
+        if cj.is_empty() {
+            continue;
+        }
+        for b in out {
+            let Some(r) = b.runner else { continue };
+            prop_assert!(
+                !(cj.contains(&r) && strict_subset(cj, &class[&b.job])),
+                "job {} (runners {:?}) waits while job {} (runners {:?}) holds runner {}",
+                a.job,
+                cj,
+                b.job,
+                class[&b.job],
+                r
+            );
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(cases(256))]
 
+    /// With scarce runners kept (the default) and without.
     #[test]
     fn routing_keeps_slots_gates_and_priority_order(
         mut fleet in proptest::collection::vec(runner(), 0..25),
         mut jobs in proptest::collection::vec(job(), 0..80),
+        reserve_scarce in proptest::bool::ANY,
     ) {
-        for (i, r) in fleet.iter_mut().enumerate() {
-            r.runner.id = 100 + i as u64;
-            r.runner.description = Some(format!("r{i}"));
-        }
-        for (i, j) in jobs.iter_mut().enumerate() {
-            j.id = 1 + i as u64;
-        }
-        let inputs = Inputs { default_branch: Some("main"), now: NOW, ..Inputs::default() };
-        let routing = RoutingRules::default();
-        let refs: Vec<&Job> = jobs.iter().collect();
-        let pr = route::priorities(&refs, &inputs, &PriorityRules::default());
-        let h = history(&fleet);
-        let out = route::assign(&refs, pr, &fleet, &HashMap::new(), &h, &inputs, &routing);
+        let (inputs, routing, out) = route_case(&mut fleet, &mut jobs, reserve_scarce);
         prop_assert_eq!(out.len(), jobs.len(), "one entry per job");
 
         // No runner over its free slots.
@@ -181,7 +308,7 @@ proptest! {
             }
         }
 
-        // Placement order is priority order.
+        // The output is in priority order.
         for w in out.windows(2) {
             prop_assert!(
                 (w[0].urgency, w[0].priority) >= (w[1].urgency, w[1].priority),
@@ -190,7 +317,12 @@ proptest! {
             );
         }
         // A job left waiting could not have taken any runner that a later
-        // (lower-priority) job was placed on.
+        // (lower-priority) job was placed on — unless that job is scarce
+        // (its runner class a strict subset of another waiting job's) and
+        // scarce runners are kept.
+        let class: HashMap<u64, Vec<u64>> =
+            jobs.iter().map(|j| (j.id, class_of(j, &fleet, &inputs, &routing))).collect();
+        let is_scarce = |id: u64| class.values().any(|c| strict_subset(&class[&id], c)) && !class[&id].is_empty();
         for (ai, a) in out.iter().enumerate() {
             if a.runner.is_some() {
                 continue;
@@ -198,6 +330,10 @@ proptest! {
             let fa = route::facts_of(by_id[&a.job], &inputs, &routing);
             for b in &out[ai + 1..] {
                 if let Some(r) = b.runner {
+                    if reserve_scarce && is_scarce(b.job) {
+                        prop_assert!(b.scarce_class.is_some(), "job {} is scarce", b.job);
+                        continue;
+                    }
                     prop_assert!(
                         route::gate(&fa, runner_of(r)).is_err(),
                         "job {} waits while later job {} took runner {} it could run on",
@@ -206,6 +342,28 @@ proptest! {
                 }
             }
         }
+        if reserve_scarce {
+            no_scarce_job_waits_behind_a_flexible_one(&fleet, &jobs, &inputs, &routing, &out)?;
+        } else {
+            prop_assert!(out.iter().all(|a| a.scarce_class.is_none() && a.kept.is_empty()));
+        }
+    }
+
+    /// Scarce runners are kept: no job that only a smaller runner class can
+    /// take waits while a job with other eligible runners holds a slot of
+    /// that class. Random fleets (overlapping tags, offline, paused,
+    /// protected runners) and fleets with one or two special runners among
+    /// generic ones.
+    #[test]
+    fn no_job_waits_while_a_job_with_other_runners_holds_its_only_runners(
+        mut fleet in proptest::collection::vec(runner(), 1..25),
+        mut jobs in proptest::collection::vec(job(), 0..80),
+        (mut special, mut special_jobs) in special_fleet(),
+    ) {
+        let (inputs, routing, out) = route_case(&mut fleet, &mut jobs, true);
+        no_scarce_job_waits_behind_a_flexible_one(&fleet, &jobs, &inputs, &routing, &out)?;
+        let (inputs, routing, out) = route_case(&mut special, &mut special_jobs, true);
+        no_scarce_job_waits_behind_a_flexible_one(&special, &special_jobs, &inputs, &routing, &out)?;
     }
 }
 

@@ -9,6 +9,32 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+/// The lowest point of a zone's 24-hour forecast (Electricity Maps).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cleanest {
+    pub zone: String,
+    pub g_per_kwh: f64,
+    /// RFC 3339, as the forecast gives it.
+    pub at: String,
+}
+
+/// Live values for a run, keyed by the zone as the fleet file writes it:
+/// the latest intensity (replacing the table's annual average) and the
+/// cleanest hour of the next 24 h. Empty without `ELECTRICITY_MAPS_TOKEN`.
+/// Fetched by the commands (`carbon_live::for_fleet`), passed in as data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Live {
+    pub intensities: HashMap<String, Intensity>,
+    pub forecast: BTreeMap<String, Cleanest>,
+}
+
+impl Live {
+    /// The zone's live intensity, else the table's.
+    pub fn intensity(&self, zone: &str) -> Option<Intensity> {
+        self.intensities.get(zone).cloned().or_else(|| lookup(zone))
+    }
+}
+
 /// The carbon intensity found for a zone.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Intensity {

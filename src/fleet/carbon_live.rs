@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::carbon::Intensity;
+use super::carbon::{Intensity, Live};
+use super::model::FleetRunner;
 
 const DEFAULT_BASE: &str = "https://api.electricitymap.org";
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,13 +39,7 @@ struct Forecast {
     forecast: Vec<ForecastPoint>,
 }
 
-/// The lowest point of a zone's 24-hour forecast.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Cleanest {
-    pub zone: String,
-    pub g_per_kwh: f64,
-    pub at: String,
-}
+pub use super::carbon::Cleanest;
 
 /// One run's client: at most one `latest` and one `forecast` request per zone.
 pub struct LiveCarbon {
@@ -185,6 +180,35 @@ impl LiveCarbon {
         self.forecast.insert(zone, v.clone());
         v
     }
+}
+
+/// Live values for the fleet's zones when `ELECTRICITY_MAPS_TOKEN` is set
+/// (`lookup` reads the environment): the latest intensity and the forecast's
+/// cleanest hour per zone, and why a zone fell back to the tables. The one
+/// fetch `route` and `report` share; without a token, nothing is asked.
+pub fn for_fleet(
+    fleet: &[FleetRunner],
+    lookup: impl Fn(&str) -> Option<String>,
+) -> (Live, Vec<String>) {
+    let mut out = Live::default();
+    let Some(mut live) = LiveCarbon::from_env(lookup) else {
+        return (out, Vec::new());
+    };
+    let mut zones: Vec<&str> = fleet
+        .iter()
+        .filter_map(|r| r.runneriq.zone.as_deref())
+        .collect();
+    zones.sort_unstable();
+    zones.dedup();
+    for z in zones {
+        if let Some(i) = live.latest(z) {
+            out.intensities.insert(z.to_string(), i);
+            if let Some(c) = live.cleanest_hour(z) {
+                out.forecast.insert(z.to_string(), c);
+            }
+        }
+    }
+    (out, live.notes)
 }
 
 #[cfg(test)]

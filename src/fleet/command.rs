@@ -43,6 +43,8 @@ pub struct Sources {
     pub job_timeout: Option<u64>,
     /// A report snapshot (`runneriq snapshot`) as jobs, history and fleet.
     pub snapshot: Option<PathBuf>,
+    /// `--no-reserve-scarce`: overrides `routing.reserve_scarce`.
+    pub no_reserve_scarce: bool,
 }
 
 /// How far RunnerIQ may act on the fleet.
@@ -156,6 +158,8 @@ pub struct Loaded {
     /// Every job's timeout in seconds, when known (`--job-timeout`, else the
     /// project's `build_timeout`), for the runners' `maximum_timeout` gate.
     pub job_timeout: Option<u64>,
+    /// Electricity Maps values for the fleet's zones (`ELECTRICITY_MAPS_TOKEN`).
+    pub live_carbon: super::carbon::Live,
 }
 
 /// Reads the inputs: files where given, else the API (`--project`).
@@ -299,14 +303,21 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
             )),
         }
     }
+    // Live carbon, as `report` reads it; a failure is a warning, not an abort.
+    let (live_carbon, notes) = super::carbon_live::for_fleet(&fleet, |k| std::env::var(k).ok());
+    warnings.extend(notes);
     Ok(Loaded {
+        live_carbon,
         history: History::from_jobs(history_jobs.iter().chain(jobs.iter())),
         jobs,
         fleet,
         access_levels,
         default_branch,
         priority_rules: config.priority.clone(),
-        routing_rules: config.routing.clone(),
+        routing_rules: RoutingRules {
+            reserve_scarce: config.routing.reserve_scarce && !src.no_reserve_scarce,
+            ..config.routing.clone()
+        },
         warnings,
         requests: client.as_ref().map_or(0, Client::request_count),
         job_timeout,
@@ -316,17 +327,30 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
 /// The result of `route`, as `--format json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Routed {
+    /// Unix seconds the routing was computed for (not in the JSON).
+    #[serde(skip)]
+    pub now: i64,
     pub assignments: Vec<Assignment>,
     pub fleet: FleetSummary,
     pub warnings: Vec<String>,
 }
 
+/// The fleet in numbers. Slots count only where a job can run now: online
+/// (or `active`) runners that are not paused; paused and offline (stale,
+/// never contacted) runners' slots are counted apart.
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetSummary {
     pub runners: usize,
+    /// Online and not paused.
     pub online: usize,
+    /// Slots of the online, unpaused runners.
     pub slots: u32,
+    /// Of those, free before routing (`concurrent` minus running).
     pub free_slots_before: u32,
+    /// Slots of paused runners (whatever their status).
+    pub paused_slots: u32,
+    /// Slots of unpaused runners that are offline, stale or never contacted.
+    pub offline_slots: u32,
     pub placed: usize,
     pub queued: usize,
     pub unplaceable: usize,
@@ -364,11 +388,16 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
             Some(t) => jobs.iter().map(|j| (j.id, t)).collect(),
             None => HashMap::new(),
         },
+        live_carbon: l.live_carbon.clone(),
     };
     let pr = route::priorities(&jobs, &inputs, &l.priority_rules);
     let running = route::running_counts(&l.jobs);
     let slots = route::Slots::new(&l.fleet, &running);
-    let free_before: u32 = (0..l.fleet.len()).map(|i| slots.free(i)).sum();
+    let usable = |r: &FleetRunner| tags::serving(&r.runner);
+    let free_before: u32 = (0..l.fleet.len())
+        .filter(|&i| usable(&l.fleet[i]))
+        .map(|i| slots.free(i))
+        .sum();
     // Ties for a free slot go to the LLM when one is configured; the GitLab
     // token (and the LLM key) are redacted by value from what it gets and
     // says.
@@ -397,7 +426,7 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     }
     for r in &l.fleet {
         if let Some(z) = r.runneriq.zone.as_deref() {
-            if super::carbon::lookup(z).is_none() {
+            if l.live_carbon.intensity(z).is_none() {
                 warnings.push(format!(
                     "runner {}: zone {z:?} is not in the carbon table (scored as unknown)",
                     r.label()
@@ -407,13 +436,26 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     }
     let fleet = FleetSummary {
         runners: l.fleet.len(),
-        online: l
+        online: l.fleet.iter().filter(|r| usable(r)).count(),
+        slots: l
             .fleet
             .iter()
-            .filter(|r| r.status() == "online" && !r.paused())
-            .count(),
-        slots: l.fleet.iter().map(FleetRunner::concurrent).sum(),
+            .filter(|r| usable(r))
+            .map(FleetRunner::concurrent)
+            .sum(),
         free_slots_before: free_before,
+        paused_slots: l
+            .fleet
+            .iter()
+            .filter(|r| r.paused())
+            .map(FleetRunner::concurrent)
+            .sum(),
+        offline_slots: l
+            .fleet
+            .iter()
+            .filter(|r| !r.paused() && !usable(r))
+            .map(FleetRunner::concurrent)
+            .sum(),
         placed: assignments.iter().filter(|a| a.runner.is_some()).count(),
         queued: assignments.iter().filter(|a| a.queued.is_some()).count(),
         unplaceable: assignments
@@ -423,6 +465,7 @@ pub fn route_loaded(l: &Loaded, now: i64, explain: Option<u64>) -> (Routed, Vec<
     };
     (
         Routed {
+            now,
             assignments,
             fleet,
             warnings,
@@ -443,18 +486,40 @@ fn minutes(s: f64) -> String {
     }
 }
 
+/// "kept for `test:gpu` (job 103), which only this runner can take".
+fn kept_for_md(k: &route::KeptFor) -> String {
+    format!(
+        "kept for {} (job {}), which only {} can take",
+        code_span(&k.name),
+        k.job,
+        if k.class_size == 1 {
+            "this runner".to_string()
+        } else {
+            format!("these {} runners", k.class_size)
+        }
+    )
+}
+
 /// `route` as Markdown.
 pub fn render_route_md(r: &Routed) -> String {
     let mut out = String::new();
     let f = &r.fleet;
+    let plural = |n: u32| if n == 1 { "" } else { "s" };
+    let mut apart = String::new();
+    for (n, what) in [(f.paused_slots, "paused"), (f.offline_slots, "offline")] {
+        if n > 0 {
+            let _ = write!(apart, "; {n} slot{} {what}", plural(n));
+        }
+    }
     let _ = writeln!(
         out,
-        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of {} slots free)\n",
+        "### RunnerIQ route: {} jobs, {} runners ({} online, {} of their {} slot{} free{apart})\n",
         r.assignments.len(),
         f.runners,
         f.online,
         f.free_slots_before,
-        f.slots
+        f.slots,
+        plural(f.slots)
     );
     let _ = writeln!(
         out,
@@ -517,6 +582,22 @@ pub fn render_route_md(r: &Routed) -> String {
         }
         out.push('\n');
     }
+    // Slots kept for scarce jobs, once per runner and job.
+    let mut kept: Vec<&route::KeptFor> = Vec::new();
+    for k in r.assignments.iter().flat_map(|a| &a.kept) {
+        if !kept.iter().any(|x| x.runner == k.runner && x.job == k.job) {
+            kept.push(k);
+        }
+    }
+    if !kept.is_empty() {
+        out.push_str(
+            "**Scarce runners kept** (higher-priority jobs above could run elsewhere):\n\n",
+        );
+        for k in kept {
+            let _ = writeln!(out, "- {} {}", code_span(&k.runner_name), kept_for_md(k));
+        }
+        out.push('\n');
+    }
     let none: Vec<&Assignment> = r
         .assignments
         .iter()
@@ -533,6 +614,45 @@ pub fn render_route_md(r: &Routed) -> String {
                 a.priority,
                 a.urgency,
                 inline(a.reason.as_deref().unwrap_or(""))
+            );
+        }
+        out.push('\n');
+    }
+    let wait: Vec<&Assignment> = r
+        .assignments
+        .iter()
+        .filter(|a| a.cleaner_later.is_some())
+        .collect();
+    if !wait.is_empty() {
+        out.push_str(
+            "**Can wait for cleaner power** (LOW jobs; Electricity Maps' 24 h forecast for their runner's zone):\n\n",
+        );
+        for a in wait {
+            let c = a.cleaner_later.as_ref().expect("filtered");
+            // The forecast's hour in UTC, whatever offset it was written with.
+            let t = (r.now + c.in_s).rem_euclid(86_400);
+            let at = format!("{:02}:{:02}", t / 3600, t / 60 % 60);
+            let _ = writeln!(
+                out,
+                "- {} (job {}) on {}: run after {} UTC ({}), {} cleaner ({:.0} instead of {:.0} gCO₂e/kWh in {})",
+                code_span(&a.name),
+                a.job,
+                code_span(
+                    a.runner_name
+                        .as_deref()
+                        .or(a.queued.as_ref().map(|q| q.runner_name.as_str()))
+                        .unwrap_or("")
+                ),
+                at,
+                if c.in_s < 5400 {
+                    format!("in ~{} min", c.in_s / 60)
+                } else {
+                    format!("in ~{:.0} h", c.in_s as f64 / 3600.0)
+                },
+                pct(c.cleaner),
+                c.g_per_kwh,
+                c.now_g_per_kwh,
+                code_span(&c.zone)
             );
         }
         out.push('\n');
@@ -613,6 +733,17 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
         );
     }
     let _ = writeln!(out, " · decided by {}\n", a.decided_by);
+    if let Some(class) = &a.scarce_class {
+        let _ = writeln!(
+            out,
+            "Scarce: only {} of the fleet can take it, and other waiting jobs have runners besides, so it was placed before them.\n",
+            if class.len() == 1 {
+                "one runner".to_string()
+            } else {
+                format!("{} runners", class.len())
+            }
+        );
+    }
     if let Some(l) = &a.llm {
         let _ = writeln!(
             out,
@@ -660,6 +791,15 @@ pub fn render_explain_md(a: &Assignment, verdicts: &[RunnerVerdict]) -> String {
             v.free_slots,
             if v.gate.is_none() { "yes" } else { "no" },
             match (&v.score, &v.gate_words) {
+                (Some(s), _) if !v.kept_for.is_empty() => format!(
+                    "{:.1}; no free slot: {}",
+                    s.total,
+                    v.kept_for
+                        .iter()
+                        .map(kept_for_md)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
                 (Some(s), _) => format!("{:.1}", s.total),
                 (None, Some(w)) => inline(w),
                 _ => String::new(),
@@ -1207,7 +1347,11 @@ pub fn run_simulate(args: SimulateOptions) -> anyhow::Result<std::process::ExitC
         default_branch,
         ..Default::default()
     };
-    let mut b = super::simulate::Builder::new(&fleet, &config.priority, &config.routing, opts);
+    let routing = RoutingRules {
+        reserve_scarce: config.routing.reserve_scarce && !src.no_reserve_scarce,
+        ..config.routing.clone()
+    };
+    let mut b = super::simulate::Builder::new(&fleet, &config.priority, &routing, opts);
     if let Some(jobs) = &file_jobs {
         for j in jobs {
             b.add(j);
@@ -1230,6 +1374,11 @@ pub fn run_simulate(args: SimulateOptions) -> anyhow::Result<std::process::ExitC
                 fetched.jobs
             ));
         }
+    }
+    if std::env::var("ELECTRICITY_MAPS_TOKEN").is_ok_and(|t| !t.trim().is_empty()) {
+        // A replay of past jobs: this hour's live value would not describe
+        // the hours they ran in, and the same history should replay the same.
+        notes.push(super::simulate::LIVE_CARBON_NOT_USED.into());
     }
     let mut sim = b.finish();
     sim.limitations.extend(notes);

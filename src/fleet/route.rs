@@ -14,6 +14,22 @@
 //!    placement takes a slot, no runner gets more jobs than its free slots;
 //!    the rest are queued behind the best eligible runner with a position and
 //!    an expected start from history.
+//! 4. **Scarce runners are kept for the jobs that need them**
+//!    ([`RoutingRules::reserve_scarce`], on by default). A job's *runner
+//!    class* is the set of runners that pass [`gate`] for it (online,
+//!    unpaused, tags, untagged, protected, timeout, project), whatever their
+//!    free slots. A job is *scarce* when its class is a strict subset of
+//!    another routed job's class: every runner that can take it can also
+//!    take that other job, which has runners besides (one GPU runner among
+//!    generic ones: `test:gpu` is scarce, `build` is not). Before a job is
+//!    placed, the waiting jobs whose class is a strict subset of its own are
+//!    placed first, highest priority first (recursively), so they take their
+//!    class's free slots before a job that could run elsewhere does. Hence:
+//!    no scarce job waits while a job whose class strictly contains its
+//!    class holds a slot of it; a job with other runners gets a scarce
+//!    runner's slot only when the scarce jobs leave one free. Jobs whose
+//!    classes merely overlap (neither contains the other) are not scarce
+//!    with respect to each other: priority decides between them.
 //!
 //! Pure: no I/O. The tie-break by an LLM and the CLI live elsewhere.
 
@@ -57,6 +73,10 @@ pub struct RoutingRules {
     /// protected branches are not in a job object). Default `main` and
     /// `master`: GitLab protects the default branch unless told otherwise.
     pub protected_refs: Vec<Glob>,
+    /// Keep scarce runners' slots for the jobs only they can take (see the
+    /// module documentation); `routing.reserve_scarce: false` or
+    /// `--no-reserve-scarce` turns it off (plain priority order).
+    pub reserve_scarce: bool,
 }
 
 impl Default for RoutingRules {
@@ -74,6 +94,7 @@ impl Default for RoutingRules {
                 Glob::new("main").expect("built-in glob"),
                 Glob::new("master").expect("built-in glob"),
             ],
+            reserve_scarce: true,
         }
     }
 }
@@ -237,11 +258,13 @@ pub struct RunnerFacts {
     pub carbon: Option<super::carbon::Intensity>,
 }
 
-pub fn runner_facts(fleet: &[FleetRunner]) -> Vec<RunnerFacts> {
+/// Live intensities (`live`, Electricity Maps) replace the tables' annual
+/// averages where known.
+pub fn runner_facts(fleet: &[FleetRunner], live: &super::carbon::Live) -> Vec<RunnerFacts> {
     fleet
         .iter()
         .map(|r| RunnerFacts {
-            carbon: r.runneriq.zone.as_deref().and_then(super::carbon::lookup),
+            carbon: r.runneriq.zone.as_deref().and_then(|z| live.intensity(z)),
         })
         .collect()
 }
@@ -460,6 +483,83 @@ pub struct Assignment {
     /// Why the LLM, asked about a tie, did not decide (the rules' choice stands).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub llm_unavailable: Option<String>,
+    /// A scarce job (see the module documentation): the runners that can
+    /// take it, a strict subset of another waiting job's. It was placed
+    /// before the jobs that could run elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scarce_class: Option<Vec<u64>>,
+    /// A queued job: the slots of its eligible runners that were kept for
+    /// scarce jobs of lower priority.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<KeptFor>,
+    /// A LOW job whose runner's zone is forecast to be cleaner later in the
+    /// next 24 h (live values only): it can wait for that hour.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleaner_later: Option<CleanerLater>,
+}
+
+/// Advice for a LOW job that can wait: its runner's zone is forecast to be
+/// at least [`CLEANER_LATER_MIN`] cleaner at `at` than it is now (both
+/// Electricity Maps values, never against the tables' annual averages).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CleanerLater {
+    pub zone: String,
+    /// The live intensity now, gCO₂e/kWh.
+    pub now_g_per_kwh: f64,
+    /// The forecast's cleanest hour, gCO₂e/kWh.
+    pub g_per_kwh: f64,
+    /// RFC 3339, as the forecast gives it.
+    pub at: String,
+    /// Seconds from now to `at`.
+    pub in_s: i64,
+    /// 1 − later ÷ now (0.4: 40 % cleaner).
+    pub cleaner: f64,
+}
+
+/// The least improvement worth advising a LOW job to wait for.
+pub const CLEANER_LATER_MIN: f64 = 0.10;
+
+/// A LOW job's cleaner hour on the runner it got (or is queued for).
+pub fn cleaner_later(
+    a: &Assignment,
+    fleet: &[FleetRunner],
+    inputs: &Inputs<'_>,
+) -> Option<CleanerLater> {
+    if a.urgency != Urgency::Low {
+        return None;
+    }
+    let id = a.runner.or(a.queued.as_ref().map(|q| q.runner))?;
+    let zone = fleet
+        .iter()
+        .find(|r| r.id() == id)?
+        .runneriq
+        .zone
+        .as_deref()?;
+    let now_g = inputs.live_carbon.intensities.get(zone)?.g_per_kwh;
+    let c = inputs.live_carbon.forecast.get(zone)?;
+    let at = priority::parse_time(&c.at)?;
+    let cleaner = 1.0 - c.g_per_kwh / now_g;
+    (now_g > 0.0 && at > inputs.now && cleaner >= CLEANER_LATER_MIN).then(|| CleanerLater {
+        zone: c.zone.clone(),
+        now_g_per_kwh: now_g,
+        g_per_kwh: c.g_per_kwh,
+        at: c.at.clone(),
+        in_s: at - inputs.now,
+        cleaner,
+    })
+}
+
+/// A runner's slot kept for a scarce job: "kept for `test:gpu` (job 103),
+/// which only this runner can take".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeptFor {
+    pub runner: u64,
+    pub runner_name: String,
+    /// The scarce job that holds the slot.
+    pub job: u64,
+    pub name: String,
+    /// How many runners can take that job (its class).
+    pub class_size: usize,
 }
 
 /// The LLM's tie-break.
@@ -478,6 +578,8 @@ pub struct Inputs<'a> {
     pub now: i64,
     /// Jobs' timeouts, when known.
     pub timeouts: HashMap<u64, u64>,
+    /// Live carbon intensities and forecasts (empty: the tables' values).
+    pub live_carbon: super::carbon::Live,
 }
 
 /// The priority of each job in `jobs` (retries detected from the set).
@@ -577,11 +679,119 @@ pub struct RunnerVerdict {
     pub gate: Option<Gate>,
     pub gate_words: Option<String>,
     pub score: Option<Score>,
+    /// Its slots held by scarce jobs of lower priority, placed first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept_for: Vec<KeptFor>,
+}
+
+/// Runner classes: each job's eligible runners (fleet indices, ascending),
+/// deduplicated. `of[k]` is job `k`'s class; `subs[c]` the non-empty
+/// classes that are strict subsets of class `c`.
+struct Classes {
+    sets: Vec<Vec<usize>>,
+    of: Vec<usize>,
+    subs: Vec<Vec<usize>>,
+}
+
+fn strict_subset(a: &[usize], b: &[usize]) -> bool {
+    if a.len() >= b.len() {
+        return false;
+    }
+    let mut it = b.iter();
+    a.iter().all(|x| it.any(|y| y == x))
+}
+
+fn classes(
+    jobs: &[&Job],
+    fleet: &[FleetRunner],
+    inputs: &Inputs<'_>,
+    rules: &RoutingRules,
+    with_subs: bool,
+) -> Classes {
+    let mut ids: HashMap<Vec<usize>, usize> = HashMap::new();
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    let mut buf: Vec<usize> = Vec::with_capacity(fleet.len());
+    let of = jobs
+        .iter()
+        .map(|j| {
+            let jf = facts_of(j, inputs, rules);
+            buf.clear();
+            buf.extend((0..fleet.len()).filter(|&i| passes(&jf, &fleet[i])));
+            match ids.get(&buf) {
+                Some(&c) => c,
+                None => {
+                    ids.insert(buf.clone(), sets.len());
+                    sets.push(buf.clone());
+                    sets.len() - 1
+                }
+            }
+        })
+        .collect();
+    let subs = if with_subs {
+        sets.iter()
+            .map(|b| {
+                (0..sets.len())
+                    .filter(|&d| !sets[d].is_empty() && strict_subset(&sets[d], b))
+                    .collect()
+            })
+            .collect()
+    } else {
+        vec![Vec::new(); sets.len()]
+    };
+    Classes { sets, of, subs }
+}
+
+/// The order jobs are placed in with scarce runners kept: `by_priority`,
+/// except that before each job, the waiting jobs whose class is a strict
+/// subset of its class are placed (highest priority first, each after its
+/// own such jobs). Iterative: a chain of nested classes can be as long as
+/// the fleet.
+fn scarce_first(by_priority: &[usize], rank: &[usize], cl: &Classes) -> Vec<usize> {
+    let mut queues: Vec<Vec<usize>> = vec![Vec::new(); cl.sets.len()];
+    for &k in by_priority {
+        queues[cl.of[k]].push(k);
+    }
+    let mut head = vec![0usize; cl.sets.len()];
+    let mut taken = vec![false; rank.len()];
+    let mut out = Vec::with_capacity(by_priority.len());
+    let mut stack: Vec<usize> = Vec::new();
+    for &k in by_priority {
+        if taken[k] {
+            continue;
+        }
+        taken[k] = true;
+        stack.push(k);
+        while let Some(&top) = stack.last() {
+            let mut best: Option<usize> = None;
+            for &d in &cl.subs[cl.of[top]] {
+                while head[d] < queues[d].len() && taken[queues[d][head[d]]] {
+                    head[d] += 1;
+                }
+                if let Some(&j) = queues[d].get(head[d]) {
+                    if best.is_none_or(|b| rank[j] < rank[b]) {
+                        best = Some(j);
+                    }
+                }
+            }
+            match best {
+                Some(j) => {
+                    taken[j] = true;
+                    stack.push(j);
+                }
+                None => {
+                    stack.pop();
+                    out.push(top);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Assigns `jobs` (the ones to route) to the fleet; `priorities[k]` belongs
-/// to `jobs[k]`. Output is in placement order (priority, then waiting
-/// longest, then id).
+/// to `jobs[k]`. Output is in priority order (then waiting longest, then
+/// id); with [`RoutingRules::reserve_scarce`] scarce jobs are placed before
+/// the jobs whose class contains theirs.
 #[allow(clippy::too_many_arguments)]
 pub fn assign(
     jobs: &[&Job],
@@ -637,7 +847,7 @@ pub fn assign_with(
     mut ties: Option<&mut Vec<Tie>>,
 ) -> (Vec<Assignment>, Vec<RunnerVerdict>) {
     let mut verdicts = Vec::new();
-    let facts = runner_facts(fleet);
+    let facts = runner_facts(fleet, &inputs.live_carbon);
     let mut slots = Slots::new(fleet, running);
     let mut order: Vec<usize> = (0..jobs.len()).collect();
     order.sort_by(|&a, &b| {
@@ -653,9 +863,45 @@ pub fn assign_with(
             )
             .then(jobs[a].id.cmp(&jobs[b].id))
     });
+    let mut rank = vec![0usize; jobs.len()];
+    for (n, &k) in order.iter().enumerate() {
+        rank[k] = n;
+    }
+    let cl = classes(jobs, fleet, inputs, rules, rules.reserve_scarce);
+    let scarce: Vec<bool> = {
+        let mut v = vec![false; cl.sets.len()];
+        for subs in &cl.subs {
+            for &d in subs {
+                v[d] = true;
+            }
+        }
+        v
+    };
+    let order = if rules.reserve_scarce {
+        scarce_first(&order, &rank, &cl)
+    } else {
+        order
+    };
+    // runner index → jobs placed on it (for "kept for").
+    let mut placed_on: Vec<Vec<usize>> = vec![Vec::new(); fleet.len()];
+    let kept_on = |i: usize, k: usize, placed_on: &[Vec<usize>]| -> Vec<KeptFor> {
+        // A job of lower priority placed before `k` was placed ahead of it:
+        // a scarce job.
+        placed_on[i]
+            .iter()
+            .filter(|&&q| rank[q] > rank[k])
+            .map(|&q| KeptFor {
+                runner: fleet[i].id(),
+                runner_name: fleet[i].label(),
+                job: jobs[q].id,
+                name: jobs[q].name.clone(),
+                class_size: cl.sets[cl.of[q]].len(),
+            })
+            .collect()
+    };
     let mut queue_len: Vec<u32> = vec![0; fleet.len()];
     let mut prios: Vec<Option<Priority>> = priorities.into_iter().map(Some).collect();
-    let mut out = Vec::with_capacity(jobs.len());
+    let mut out: Vec<(usize, Assignment)> = Vec::with_capacity(jobs.len());
     let mut eligible: Vec<usize> = Vec::with_capacity(fleet.len());
     let mut gates: Vec<(usize, Gate)> = Vec::new();
     for k in order {
@@ -664,11 +910,7 @@ pub fn assign_with(
         let jf = facts_of(j, inputs, rules);
         eligible.clear();
         gates.clear();
-        for (i, r) in fleet.iter().enumerate() {
-            if passes(&jf, r) {
-                eligible.push(i);
-            }
-        }
+        eligible.extend_from_slice(&cl.sets[cl.of[k]]);
         // The reasons, only when they are shown: no runner, or `explain`.
         if eligible.is_empty() || explain == Some(j.id) {
             for (i, r) in fleet.iter().enumerate() {
@@ -697,6 +939,10 @@ pub fn assign_with(
             tie: false,
             llm: None,
             llm_unavailable: None,
+            scarce_class: (rules.reserve_scarce && scarce[cl.of[k]])
+                .then(|| eligible.iter().map(|&i| fleet[i].id()).collect()),
+            kept: Vec::new(),
+            cleaner_later: None,
         };
         if explain == Some(j.id) {
             for (i, r) in fleet.iter().enumerate() {
@@ -714,12 +960,17 @@ pub fn assign_with(
                         .is_none()
                         .then(|| score(j, a.urgency, i, fleet, &facts, &slots, sc, history, rules)),
                     gate: g,
+                    kept_for: if slots.free(i) == 0 {
+                        kept_on(i, k, &placed_on)
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
         }
         if eligible.is_empty() {
             a.reason = Some(no_runner_reason(j, &gates, fleet));
-            out.push(a);
+            out.push((rank[k], a));
             continue;
         }
         let with_slot: Vec<usize> = eligible
@@ -832,15 +1083,24 @@ pub fn assign_with(
                 expected_start_s: expected,
             });
             a.score = Some(best);
+            if rules.reserve_scarce {
+                a.kept = eligible
+                    .iter()
+                    .flat_map(|&i| kept_on(i, k, &placed_on))
+                    .collect();
+            }
         } else {
             slots.used[bi] += 1;
+            placed_on[bi].push(k);
             a.runner = Some(fleet[bi].id());
             a.runner_name = Some(fleet[bi].label());
             a.score = Some(best);
         }
-        out.push(a);
+        a.cleaner_later = cleaner_later(&a, fleet, inputs);
+        out.push((rank[k], a));
     }
-    (out, verdicts)
+    out.sort_by_key(|(r, _)| *r);
+    (out.into_iter().map(|(_, a)| a).collect(), verdicts)
 }
 
 /// Running jobs per runner id, from a jobs list.
@@ -1078,6 +1338,70 @@ mod tests {
     }
 
     #[test]
+    fn a_scarce_runner_is_kept_for_the_job_only_it_can_take() {
+        // One GPU runner (2 slots, the cleanest grid, idle) and two generic
+        // runners with one free slot each; four generic jobs on main and
+        // `test:gpu` on a feature branch (lower priority).
+        let fleet = [
+            runner(1, &["docker", "linux", "gpu"], 2, Some("SE-SE1")),
+            runner(2, &["docker", "linux"], 1, Some("DE")),
+            runner(3, &["docker", "linux"], 1, Some("PL")),
+        ];
+        let mut jobs: Vec<Job> = (1..=4)
+            .map(|i| job(i, &format!("build {i}"), &["docker", "linux"], "main"))
+            .collect();
+        jobs.push(job(103, "test:gpu", &["docker", "gpu"], "feature/x"));
+        let on = |a: &[Assignment], id: u64| a.iter().find(|x| x.job == id).unwrap().runner;
+        // Off: the generic jobs take the GPU runner, `test:gpu` waits.
+        let refs: Vec<&Job> = jobs.iter().collect();
+        let off = RoutingRules {
+            reserve_scarce: false,
+            ..RoutingRules::default()
+        };
+        let pr = priorities(&refs, &inputs(), &PriorityRules::default());
+        let a = assign(
+            &refs,
+            pr,
+            &fleet,
+            &HashMap::new(),
+            &History::default(),
+            &inputs(),
+            &off,
+        );
+        assert_eq!(on(&a, 103), None);
+        assert_eq!(a.iter().filter(|x| x.runner == Some(1)).count(), 2);
+        assert!(
+            a.iter()
+                .all(|x| x.scarce_class.is_none() && x.kept.is_empty())
+        );
+        // On (the default): `test:gpu` gets a GPU slot, one generic job
+        // waits, and says the slot was kept.
+        let a = run(&jobs, &fleet);
+        assert_eq!(on(&a, 103), Some(1));
+        let t = a.iter().find(|x| x.job == 103).unwrap();
+        assert_eq!(t.scarce_class.as_deref(), Some(&[1][..]));
+        assert_eq!(a.last().unwrap().job, 103, "output stays in priority order");
+        let waiting: Vec<&Assignment> = a.iter().filter(|x| x.queued.is_some()).collect();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(
+            waiting[0].kept,
+            vec![KeptFor {
+                runner: 1,
+                runner_name: "r1".into(),
+                job: 103,
+                name: "test:gpu".into(),
+                class_size: 1,
+            }]
+        );
+        // Enough room: nothing is kept from anyone.
+        let a = run(&jobs[..2], &fleet);
+        assert!(
+            a.iter()
+                .all(|x| x.runner.is_some() && x.scarce_class.is_none())
+        );
+    }
+
+    #[test]
     fn urgent_jobs_first_and_low_urgency_prefers_clean_power() {
         // A lint on an experimental branch (LOW) and a deploy on main by an
         // unknown user ((100 + 25 + 100) / 3 = 75, HIGH): one slot on the
@@ -1098,5 +1422,71 @@ mod tests {
         // The deploy (carbon 20 %) goes to the cleaner runner, all else equal.
         assert_eq!(a[0].runner, Some(1));
         assert_eq!(a[1].runner, Some(2));
+    }
+
+    #[test]
+    fn a_low_job_is_told_a_cleaner_hour_only_from_live_values() {
+        use crate::fleet::carbon::{Cleanest, Intensity, Live};
+        let fleet = [runner(1, &["docker"], 4, Some("DE"))];
+        // A LOW job (lint on an experimental ref) and a CRITICAL one.
+        let mut lint = job(1, "lint", &["docker"], "spike/x");
+        lint.stage = "lint".into();
+        let mut deploy = job(2, "deploy", &["docker"], "main");
+        deploy.stage = "deploy".into();
+        let jobs = [lint, deploy];
+        let refs: Vec<&Job> = jobs.iter().collect();
+        let live = |now_g: f64, later_g: f64, at: &str| {
+            let mut l = Live::default();
+            l.intensities.insert(
+                "DE".into(),
+                Intensity {
+                    g_per_kwh: now_g,
+                    zone: "DE".into(),
+                    source: "Electricity Maps, latest".into(),
+                    fallback: false,
+                },
+            );
+            l.forecast.insert(
+                "DE".into(),
+                Cleanest {
+                    zone: "DE".into(),
+                    g_per_kwh: later_g,
+                    at: at.into(),
+                },
+            );
+            l
+        };
+        let advice = |l: Live| {
+            let inputs = Inputs {
+                live_carbon: l,
+                ..inputs()
+            };
+            let pr = priorities(&refs, &inputs, &PriorityRules::default());
+            let out = assign(
+                &refs,
+                pr,
+                &fleet,
+                &HashMap::new(),
+                &History::default(),
+                &inputs,
+                &RoutingRules::default(),
+            );
+            let by = |id| out.iter().find(|a| a.job == id).unwrap().clone();
+            assert_eq!(by(1).urgency, Urgency::Low);
+            assert!(by(2).cleaner_later.is_none(), "only LOW jobs wait");
+            by(1).cleaner_later
+        };
+        // now = 2026-01-01T10:00Z; 40 % cleaner at 14:00.
+        let c = advice(live(180.0, 108.0, "2026-01-01T14:00:00Z")).unwrap();
+        assert_eq!(
+            (c.in_s, c.g_per_kwh, c.now_g_per_kwh),
+            (4 * 3600, 108.0, 180.0)
+        );
+        assert!((c.cleaner - 0.4).abs() < 1e-9);
+        // Less than 10 % cleaner, or the cleanest hour already past: no advice.
+        assert!(advice(live(180.0, 170.0, "2026-01-01T14:00:00Z")).is_none());
+        assert!(advice(live(180.0, 100.0, "2026-01-01T09:00:00Z")).is_none());
+        // Only the tables (no token): never compared with a forecast.
+        assert!(advice(Live::default()).is_none());
     }
 }

@@ -17,6 +17,14 @@
 //!   embedded tables hold annual means, so "a cleaner hour" is not modelled:
 //!   only cleaner runners (stated in the output).
 //!
+//! Under `priority` and `carbon`, scarce runners are kept as `route` keeps
+//! them ([`RoutingRules::reserve_scarce`]): a slot that frees goes first to
+//! a waiting job whose candidate set (runner class) is a strict subset of
+//! another waiting candidate's, and an arrival does not take a runner such
+//! a job could start on. `fifo` is GitLab's and keeps nothing. The waits of
+//! scarce jobs (those whose set is a strict subset of another replayed
+//! job's) are reported per policy.
+//!
 //! Honesty: the `fifo` replay is compared with what really happened (each
 //! job's `queued_duration`): the median and p95 absolute difference say how
 //! far the other policies' figures can be trusted. Jobs that cannot be
@@ -82,6 +90,9 @@ fn stats(v: &mut [f64]) -> Option<Stats> {
     })
 }
 
+/// Why `simulate` does not ask Electricity Maps even with a token.
+pub const LIVE_CARBON_NOT_USED: &str = "ELECTRICITY_MAPS_TOKEN is set, but the replay keeps the tables' annual averages: a live value describes this hour, not the hours the history ran in, and the same history replays the same (route and report use the live values).";
+
 /// One policy's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PolicyResult {
@@ -96,6 +107,18 @@ pub struct PolicyResult {
     pub co2e_g: f64,
     /// Jobs on runners without power or zone (not in energy and CO₂e).
     pub jobs_without_energy: usize,
+    /// Replayed busy time billed at each runner's slot-hour rate
+    /// (`cost_per_hour ÷ slots`, the fleet file's unit); None when no
+    /// fleet runner has `runneriq.cost_per_hour`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_cost: Option<f64>,
+    /// Jobs on runners without a cost (not in `busy_cost`, never as 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jobs_without_cost: Option<usize>,
+    /// Queue wait of the scarce jobs (only a smaller runner class than
+    /// other replayed jobs' can take them), when there are any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scarce_wait: Option<Stats>,
 }
 
 /// How far the `fifo` replay is from what happened.
@@ -132,6 +155,10 @@ pub struct Simulation {
     /// real durations (jobs whose runner is in the fleet with power and zone).
     pub observed_energy_kwh: f64,
     pub observed_co2e_g: f64,
+    /// The same jobs' real busy time at their real runners' rates (when
+    /// costs are known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_busy_cost: Option<f64>,
     /// The largest difference between a policy's p95 queue wait and fifo's,
     /// over the classes (seconds).
     pub largest_wait_difference_s: f64,
@@ -141,6 +168,11 @@ pub struct Simulation {
     pub policies_told_apart: Option<bool>,
     /// What the model leaves out, in words.
     pub limitations: Vec<String>,
+    /// Whether `priority` and `carbon` kept scarce runners' slots for the
+    /// jobs only they can take (`routing.reserve_scarce`).
+    pub reserve_scarce: bool,
+    /// The scarce jobs' names (at most 5, most frequent first).
+    pub scarce_jobs: Vec<String>,
     /// Every replayed job's placement, per policy (for checks; not printed).
     #[serde(skip)]
     pub schedules: BTreeMap<Policy, Vec<Placement>>,
@@ -203,6 +235,8 @@ struct RunnerState {
     busy: f64,
     intensity: Option<f64>,
     watts: Option<f64>,
+    /// Cost per slot-second (`cost_per_hour ÷ slots ÷ 3600`).
+    cost_per_slot_s: Option<f64>,
 }
 
 /// Collects the history one job at a time (memory grows by a few numbers
@@ -382,8 +416,14 @@ impl<'a> Builder<'a> {
                     .runneriq
                     .power_watts
                     .filter(|w| w.is_finite() && *w >= 0.0),
+                cost_per_slot_s: r
+                    .runneriq
+                    .cost_per_hour
+                    .filter(|c| c.is_finite() && *c >= 0.0)
+                    .map(|c| c / f64::from(r.concurrent().max(1)) / 3600.0),
             })
             .collect();
+        let costs_known = runners.iter().any(|r| r.cost_per_slot_s.is_some());
         // Speed factor of (runner, job name, real runner): the runner's
         // duration ratio for the name over the real runner's (1 unknown).
         let fleet = self.fleet;
@@ -422,6 +462,31 @@ impl<'a> Builder<'a> {
                     .min_by(f64::total_cmp)
             })
             .collect();
+        // strict[t][s]: candidate set t is a strict subset of set s (both
+        // non-empty); a set is scarce when it is a strict subset of another.
+        let strict: Vec<Vec<bool>> = self
+            .sets
+            .iter()
+            .map(|t| {
+                self.sets
+                    .iter()
+                    .map(|s| !t.is_empty() && t.len() < s.len() && t.iter().all(|x| s.contains(x)))
+                    .collect()
+            })
+            .collect();
+        let scarce: Vec<bool> = strict.iter().map(|row| row.iter().any(|&x| x)).collect();
+        let mut scarce_names: BTreeMap<u32, usize> = BTreeMap::new();
+        for j in self.jobs.iter().filter(|j| scarce[j.set as usize]) {
+            *scarce_names.entry(j.name).or_default() += 1;
+        }
+        let mut scarce_names: Vec<(u32, usize)> = scarce_names.into_iter().collect();
+        scarce_names.sort_by_key(|&(n, c)| (std::cmp::Reverse(c), n));
+        let scarce_jobs: Vec<String> = scarce_names
+            .iter()
+            .take(5)
+            .map(|&(n, _)| self.names[n as usize].clone())
+            .collect();
+        let reserve = self.routing.reserve_scarce;
         let mut policies = BTreeMap::new();
         let mut schedules = BTreeMap::new();
         let mut fifo_waits: Vec<(usize, f64)> = Vec::new();
@@ -429,7 +494,12 @@ impl<'a> Builder<'a> {
             let (result, waits, placements) = replay(
                 policy,
                 &self.jobs,
-                &self.sets,
+                &Sets {
+                    members: &self.sets,
+                    strict: &strict,
+                    scarce: &scarce,
+                    reserve: reserve && policy != Policy::Fifo,
+                },
                 &cleanest,
                 runners.clone(),
                 self.fleet,
@@ -454,7 +524,7 @@ impl<'a> Builder<'a> {
         });
         // What really happened, for the same jobs.
         let mut real: [Vec<f64>; 4] = Default::default();
-        let (mut real_kwh, mut real_g) = (0.0, 0.0);
+        let (mut real_kwh, mut real_g, mut real_cost) = (0.0, 0.0, 0.0);
         for j in &self.jobs {
             if let Some(w) = j.real_wait {
                 real[class(j.urgency)].push(w);
@@ -464,6 +534,9 @@ impl<'a> Builder<'a> {
                 let kwh = w * j.duration / 3_600_000.0;
                 real_kwh += kwh;
                 real_g += kwh * g;
+            }
+            if let Some(c) = on.and_then(|r| r.cost_per_slot_s) {
+                real_cost += c * j.duration;
             }
         }
         let mut observed_wait = BTreeMap::new();
@@ -483,12 +556,15 @@ impl<'a> Builder<'a> {
             observed_wait,
             observed_energy_kwh: (real_kwh * 1e6).round() / 1e6,
             observed_co2e_g: (real_g * 1000.0).round() / 1000.0,
+            observed_busy_cost: costs_known.then(|| (real_cost * 1e4).round() / 1e4),
             fifo_error,
             limitations: vec![
                 "Only the jobs in the input compete for the fleet: other projects' jobs on shared runners are not replayed (the fifo error shows how much that matters).".into(),
                 "Carbon intensities are the embedded tables' annual averages: a cleaner runner is modelled, a cleaner hour is not.".into(),
                 "Service time is the real duration scaled by the runner's speed for the job name from history; no preemption, no retries, no retry bonus in the priority.".into(),
             ],
+            reserve_scarce: reserve,
+            scarce_jobs,
             schedules,
         }
     }
@@ -544,6 +620,17 @@ const URGENCIES: [Urgency; 4] = [
 
 type Done = std::collections::BinaryHeap<std::cmp::Reverse<(OrdF, usize)>>;
 
+/// The candidate sets (runner classes) of a replay.
+struct Sets<'a> {
+    members: &'a [Vec<u32>],
+    /// `strict[t][s]`: set t is a strict subset of set s.
+    strict: &'a [Vec<bool>],
+    /// A strict subset of another set.
+    scarce: &'a [bool],
+    /// Keep scarce runners (`priority` and `carbon` with reserve_scarce).
+    reserve: bool,
+}
+
 /// Running totals of one replay.
 #[derive(Default)]
 struct Tally {
@@ -552,11 +639,14 @@ struct Tally {
     energy_kwh: f64,
     co2e_g: f64,
     without_energy: usize,
+    cost: f64,
+    without_cost: usize,
     last_end: Option<f64>,
     placements: Vec<Placement>,
     keep: bool,
     /// Free slots per candidate set (so a saturated set is skipped at once).
     free_in: Vec<u32>,
+    scarce_waits: Vec<f64>,
 }
 
 /// Starts job `k` on runner `i` at `now`.
@@ -566,6 +656,7 @@ fn start(
     i: usize,
     now: f64,
     sim: &[SimJob],
+    scarce: &[bool],
     sets_of: &[Vec<u32>],
     runners: &mut [RunnerState],
     done: &mut Done,
@@ -595,6 +686,9 @@ fn start(
     }
     done.push(std::cmp::Reverse((OrdF(end), i)));
     let wait = now - j.arrival;
+    if scarce[j.set as usize] {
+        t.scarce_waits.push(wait);
+    }
     t.waits.push((k, wait));
     t.class_waits[class(j.urgency)].push(wait);
     match (runners[i].watts, runners[i].intensity) {
@@ -604,6 +698,10 @@ fn start(
             t.co2e_g += kwh * g;
         }
         _ => t.without_energy += 1,
+    }
+    match runners[i].cost_per_slot_s {
+        Some(c) => t.cost += c * service,
+        None => t.without_cost += 1,
     }
 }
 
@@ -618,7 +716,7 @@ fn start(
 fn replay(
     policy: Policy,
     sim: &[SimJob],
-    sets: &[Vec<u32>],
+    sets: &Sets<'_>,
     cleanest: &[Option<f64>],
     mut runners: Vec<RunnerState>,
     fleet: &[FleetRunner],
@@ -628,9 +726,10 @@ fn replay(
 ) -> (PolicyResult, Vec<(usize, f64)>, Vec<Placement>) {
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
-    let mut queues: Vec<[VecDeque<usize>; 4]> = sets.iter().map(|_| Default::default()).collect();
+    let mut queues: Vec<[VecDeque<usize>; 4]> =
+        sets.members.iter().map(|_| Default::default()).collect();
     let mut sets_of: Vec<Vec<u32>> = vec![Vec::new(); runners.len()];
-    for (s, members) in sets.iter().enumerate() {
+    for (s, members) in sets.members.iter().enumerate() {
         for &i in members {
             sets_of[i as usize].push(s as u32);
         }
@@ -658,13 +757,38 @@ fn replay(
             _ => true,
         }
     };
+    // Has set t a waiting job that may start on runner i now?
+    let ready =
+        |t: usize, i: usize, now: f64, queues: &[[VecDeque<usize>; 4]], runners: &[RunnerState]| {
+            queues[t]
+                .iter()
+                .any(|q| q.front().is_some_and(|&k| carbon_ok(k, i, now, runners)))
+        };
+    // Is runner i kept from a job of set s: a waiting job whose set is a
+    // strict subset of s may start on it now?
+    let kept =
+        |s: usize, i: usize, now: f64, queues: &[[VecDeque<usize>; 4]], runners: &[RunnerState]| {
+            sets.reserve
+                && sets_of[i].iter().any(|&t| {
+                    sets.strict[t as usize][s] && ready(t as usize, i, now, queues, runners)
+                })
+        };
     // The free runner job k should take now: the one idle longest among
-    // those the carbon rule allows.
-    let pick = |k: usize, now: f64, runners: &[RunnerState]| -> Option<usize> {
-        sets[sim[k].set as usize]
+    // those the carbon rule allows and no scarcer waiting job may take.
+    let pick = |k: usize,
+                now: f64,
+                queues: &[[VecDeque<usize>; 4]],
+                runners: &[RunnerState]|
+     -> Option<usize> {
+        let set = sim[k].set as usize;
+        sets.members[set]
             .iter()
             .map(|&i| i as usize)
-            .filter(|&i| runners[i].free > 0 && carbon_ok(k, i, now, runners))
+            .filter(|&i| {
+                runners[i].free > 0
+                    && carbon_ok(k, i, now, runners)
+                    && !kept(set, i, now, queues, runners)
+            })
             .min_by(|&a, &b| {
                 runners[a]
                     .idle_since
@@ -687,7 +811,7 @@ fn replay(
                     Policy::Fifo => (0, j.arrival, k),
                     _ => (effective(c, now - j.arrival), j.arrival, k),
                 };
-                if !carbon_ok(k, i, now, runners) {
+                if !carbon_ok(k, i, now, runners) || kept(s as usize, i, now, queues, runners) {
                     continue;
                 }
                 let better = best.as_ref().is_none_or(|(_, _, b)| {
@@ -708,6 +832,7 @@ fn replay(
         waits: Vec::with_capacity(sim.len()),
         keep: opts.keep_schedules,
         free_in: sets
+            .members
             .iter()
             .map(|m| m.iter().map(|&i| runners[i as usize].free).sum())
             .collect(),
@@ -745,6 +870,7 @@ fn replay(
                     i,
                     now,
                     sim,
+                    sets.scarce,
                     &sets_of,
                     &mut runners,
                     &mut done,
@@ -764,7 +890,7 @@ fn replay(
                 if t.free_in[s] == 0 {
                     break;
                 }
-                let Some(i) = pick(head, now, &runners) else {
+                let Some(i) = pick(head, now, &queues, &runners) else {
                     break;
                 };
                 queues[s][3].pop_front();
@@ -774,6 +900,7 @@ fn replay(
                     i,
                     now,
                     sim,
+                    sets.scarce,
                     &sets_of,
                     &mut runners,
                     &mut done,
@@ -791,7 +918,7 @@ fn replay(
             // would have taken it), so a free runner the arrival can use is
             // one no older job wants.
             let free = if t.free_in[set] > 0 {
-                pick(k, now, &runners)
+                pick(k, now, &queues, &runners)
             } else {
                 None
             };
@@ -803,6 +930,7 @@ fn replay(
                         i,
                         now,
                         sim,
+                        sets.scarce,
                         &sets_of,
                         &mut runners,
                         &mut done,
@@ -854,6 +982,15 @@ fn replay(
             energy_kwh: (t.energy_kwh * 1e6).round() / 1e6,
             co2e_g: (t.co2e_g * 1000.0).round() / 1000.0,
             jobs_without_energy: t.without_energy,
+            busy_cost: runners
+                .iter()
+                .any(|r| r.cost_per_slot_s.is_some())
+                .then(|| (t.cost * 1e4).round() / 1e4),
+            jobs_without_cost: runners
+                .iter()
+                .any(|r| r.cost_per_slot_s.is_some())
+                .then_some(t.without_cost),
+            scarce_wait: stats(&mut t.scarce_waits),
         },
         t.waits,
         t.placements,
@@ -991,7 +1128,7 @@ const CLASSES: [&str; 4] = ["CRITICAL", "HIGH", "MEDIUM", "LOW"];
 /// sentence saying so), makespan, energy and CO₂e; the differences with
 /// `fifo`; a bar chart when the waits differ and `charts` draws bars.
 pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> String {
-    use crate::publish::sanitize::inline;
+    use crate::publish::sanitize::{code_span, inline};
     use std::fmt::Write as _;
     let mut o = String::new();
     let _ = writeln!(
@@ -1044,6 +1181,37 @@ pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> S
             o.push('\n');
         }
     }
+    if let Some(n) = s
+        .policies
+        .values()
+        .find_map(|r| r.scarce_wait.as_ref().map(|w| w.jobs))
+    {
+        let names: Vec<String> = s.scarce_jobs.iter().map(|x| code_span(x)).collect();
+        let _ = writeln!(
+            o,
+            "**Scarce runners:** {n} jobs ({}) could only run on a smaller runner class than other jobs'; {}\n",
+            names.join(", "),
+            if s.reserve_scarce {
+                "under priority and carbon a freed slot of that class goes to them first (`--no-reserve-scarce` replays without)."
+            } else {
+                "their slots were not kept for them (`--no-reserve-scarce`)."
+            }
+        );
+        o.push_str("| Policy | Scarce jobs' wait p50 | Wait p95 | Wait max |\n|---|---|---|---|\n");
+        for (p, r) in &s.policies {
+            if let Some(w) = &r.scarce_wait {
+                let _ = writeln!(
+                    o,
+                    "| {} | {} | {} | {} |",
+                    p.as_str(),
+                    super::duration_words(w.p50),
+                    super::duration_words(w.p95),
+                    super::duration_words(w.max)
+                );
+            }
+        }
+        o.push('\n');
+    }
     o.push_str(
         "| Policy | Makespan | Energy | CO₂e | Jobs without energy data |\n|---|---|---|---|---|\n",
     );
@@ -1061,6 +1229,26 @@ pub fn markdown(s: &Simulation, charts: crate::publish::mermaid::ChartMode) -> S
     o.push('\n');
     if let Some(c) = co2e_sentence(s) {
         let _ = writeln!(o, "{}\n", c.markdown());
+    }
+    if s.policies.values().any(|r| r.busy_cost.is_some()) {
+        o.push_str("| Policy | Busy cost | Jobs on runners without a cost |\n|---|---|---|\n");
+        for (p, r) in &s.policies {
+            let _ = writeln!(
+                o,
+                "| {} | {:.2} | {} |",
+                p.as_str(),
+                r.busy_cost.unwrap_or(0.0),
+                r.jobs_without_cost.unwrap_or(0)
+            );
+        }
+        o.push('\n');
+        let _ = writeln!(
+            o,
+            "Busy cost: the replayed busy time at each runner's `cost_per_hour` ÷ its slots, in the fleet file's unit (no currency assumed){}. A fleet that stays up costs the same under every policy; what a policy changes is which runner's rate the work is billed at.\n",
+            s.observed_busy_cost
+                .map(|c| format!("; what really happened to the same jobs: {c:.2}"))
+                .unwrap_or_default()
+        );
     }
     if let (None, Some(fifo)) = (&indistinct, s.policies.get(&Policy::Fifo)) {
         o.push_str("**Against fifo** (queue wait p95):\n\n");
@@ -1236,6 +1424,36 @@ mod tests {
         // carbon: the lint waits until FR frees at t=100.
         assert_eq!(s.policies[&Policy::Carbon].queue_wait["LOW"].max, 90.0);
         assert!(s.policies[&Policy::Carbon].co2e_g < s.policies[&Policy::Fifo].co2e_g);
+    }
+
+    #[test]
+    fn cost_per_policy_bills_busy_time_at_the_runners_slot_rate() {
+        // FR costs 0.72 per hour (1 slot); PL has no cost.
+        let mut fleet = [runner(1, 1, "FR"), runner(2, 1, "PL")];
+        let jobs = [
+            job(1, "build", "build", "main", 0, 100.0, 0.0),
+            job(2, "lint", "lint", "spike/x", 10, 50.0, 0.0),
+        ];
+        // No cost anywhere: no cost figures at all (not 0).
+        let s = run(&jobs, &fleet);
+        assert!(s.policies.values().all(|r| r.busy_cost.is_none()));
+        assert!(s.observed_busy_cost.is_none());
+        fleet[0].runneriq.cost_per_hour = Some(0.72);
+        let s = run(&jobs, &fleet);
+        // fifo: the build on FR (100 s), the lint on PL (unknown).
+        let fifo = &s.policies[&Policy::Fifo];
+        assert_eq!(fifo.busy_cost, Some(0.02));
+        assert_eq!(fifo.jobs_without_cost, Some(1));
+        // carbon: the lint waits for FR: 150 s there.
+        let carbon = &s.policies[&Policy::Carbon];
+        assert_eq!(carbon.busy_cost, Some(0.03));
+        assert_eq!(carbon.jobs_without_cost, Some(0));
+        let md = markdown(&s, crate::publish::mermaid::ChartMode::Table);
+        assert!(md.contains("| carbon | 0.03 | 0 |"), "{md}");
+        // Two slots: each costs half the runner's hour.
+        fleet[0].runneriq.concurrent = Some(2);
+        let s = run(&jobs, &fleet);
+        assert_eq!(s.policies[&Policy::Carbon].busy_cost, Some(0.015));
     }
 
     #[test]

@@ -250,28 +250,9 @@ fn live_carbon(
     fleet: &[FleetRunner],
     agg: &mut Aggregator,
 ) -> (Vec<String>, Vec<crate::fleet::carbon_live::Cleanest>) {
-    let Some(mut live) = crate::fleet::carbon_live::LiveCarbon::from_env(|k| std::env::var(k).ok())
-    else {
-        return (Vec::new(), Vec::new());
-    };
-    let mut zones: Vec<&str> = fleet
-        .iter()
-        .filter_map(|r| r.runneriq.zone.as_deref())
-        .collect();
-    zones.sort_unstable();
-    zones.dedup();
-    let mut map = std::collections::HashMap::new();
-    let mut forecast = Vec::new();
-    for z in zones {
-        if let Some(i) = live.latest(z) {
-            map.insert(z.to_string(), i);
-            if let Some(c) = live.cleanest_hour(z) {
-                forecast.push(c);
-            }
-        }
-    }
-    agg.override_intensities(&map);
-    (live.notes, forecast)
+    let (live, notes) = crate::fleet::carbon_live::for_fleet(fleet, |k| std::env::var(k).ok());
+    agg.override_intensities(&live.intensities);
+    (notes, live.forecast.into_values().collect())
 }
 
 /// Reads the history (snapshots or API) into the aggregator.

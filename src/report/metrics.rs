@@ -38,6 +38,15 @@
 //!   power that passes [`route::gate`] for the job (protected refs: the
 //!   default branch, `main`, `master`) and ran no job overlapping the job's
 //!   `[started_at, finished_at)`; the saving assumes the same duration there.
+//! - **Cost** (only for fleet runners with `runneriq.cost_per_hour`, what the
+//!   runner costs per hour with all its slots, in the fleet file's currency):
+//!   a runner's **capacity** is slots × the window's hours (slot-hours, the
+//!   utilization's denominator), one slot-hour costs `cost_per_hour ÷ slots`;
+//!   its **busy cost** is busy hours × that, its **idle cost** the unused
+//!   slot-hours (capacity − busy, at least 0) × that, so busy + idle is the
+//!   runner's bill for the window when it ran the whole window. A job's cost
+//!   is its duration × its runner's slot-hour cost; jobs on runners without a
+//!   cost are counted apart, never as 0.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -302,6 +311,47 @@ pub struct CarbonReport {
     pub cleaner_alternatives: Vec<Alternative>,
 }
 
+/// One fleet runner's cost over the window (see the module's definitions).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunnerCost {
+    pub id: u64,
+    pub name: String,
+    /// The fleet file's `cost_per_hour` (the whole runner, all slots).
+    pub cost_per_hour: f64,
+    pub slots: u32,
+    pub busy_h: f64,
+    /// Slots × the window's hours.
+    pub capacity_h: f64,
+    pub busy_cost: f64,
+    /// (capacity − busy, at least 0) × cost_per_hour ÷ slots.
+    pub idle_cost: f64,
+}
+
+/// The cost of one urgency class's jobs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassCost {
+    pub urgency: Urgency,
+    /// Jobs on runners with a cost.
+    pub jobs: u32,
+    pub busy_h: f64,
+    pub cost: f64,
+    /// Jobs of the class on runners without a cost (not in `cost`).
+    pub jobs_without_cost: u32,
+}
+
+/// Cost per runner and per priority class, and of idle capacity; present
+/// when at least one fleet runner has `runneriq.cost_per_hour`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CostReport {
+    pub runners: Vec<RunnerCost>,
+    pub busy_cost: f64,
+    pub idle_cost: f64,
+    /// CRITICAL, HIGH, MEDIUM, LOW (present classes only).
+    pub by_class: Vec<ClassCost>,
+    /// Runners that ran jobs or are in the fleet but have no cost.
+    pub unknown: Vec<String>,
+}
+
 /// The report's data (`--format json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReportData {
@@ -316,6 +366,9 @@ pub struct ReportData {
     pub flaky: Vec<FlakyJob>,
     pub failures_by_day: Vec<DayFailures>,
     pub carbon: CarbonReport,
+    /// None when no fleet runner has `runneriq.cost_per_hour`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostReport>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -888,6 +941,7 @@ impl Aggregator {
             flaky: self.flaky(),
             failures_by_day: self.failures_by_day(),
             carbon: self.carbon(&runners),
+            cost: self.cost(&runners),
             runners,
         }
     }
@@ -1141,6 +1195,86 @@ impl Aggregator {
         }
         rank_by_impact(&mut out);
         out
+    }
+
+    /// A runner's cost per hour (whole runner) and slots, when known.
+    fn cost_of(&self, runner: u32) -> Option<(f64, u32)> {
+        let f = self.runners.get(runner as usize)?.fleet?;
+        let r = &self.fleet[f];
+        let c = r
+            .runneriq
+            .cost_per_hour
+            .filter(|c| c.is_finite() && *c >= 0.0)?;
+        Some((c, r.concurrent().max(1)))
+    }
+
+    fn cost(&self, metrics: &[RunnerMetrics]) -> Option<CostReport> {
+        if !self
+            .fleet
+            .iter()
+            .any(|r| r.runneriq.cost_per_hour.is_some())
+        {
+            return None;
+        }
+        let mut report = CostReport::default();
+        let window_h = self.window.seconds() as f64 / 3600.0;
+        for m in metrics {
+            let idx = self.runner_index[&m.id];
+            let in_fleet = self.runners[idx as usize].fleet.is_some();
+            match self.cost_of(idx) {
+                Some((cph, slots)) => {
+                    let per_slot = cph / f64::from(slots);
+                    let busy_h = m.busy_s / 3600.0;
+                    let capacity_h = f64::from(slots) * window_h;
+                    let r = RunnerCost {
+                        id: m.id,
+                        name: m.name.clone(),
+                        cost_per_hour: cph,
+                        slots,
+                        busy_h,
+                        capacity_h,
+                        busy_cost: busy_h * per_slot,
+                        idle_cost: (capacity_h - busy_h).max(0.0) * per_slot,
+                    };
+                    report.busy_cost += r.busy_cost;
+                    report.idle_cost += r.idle_cost;
+                    report.runners.push(r);
+                }
+                None if m.jobs > 0 || in_fleet => report.unknown.push(m.name.clone()),
+                None => {}
+            }
+        }
+        let mut by_class: [(u32, f64, f64, u32); 4] = Default::default();
+        for j in &self.jobs {
+            if j.duration.is_nan() || j.runner == NONE {
+                continue;
+            }
+            let retry = self.retry_first[j.retry_group as usize] < j.id;
+            let c = &mut by_class[j.urgency[usize::from(retry)] as usize];
+            match self.cost_of(j.runner) {
+                Some((cph, slots)) => {
+                    let h = f64::from(j.duration) / 3600.0;
+                    c.0 += 1;
+                    c.1 += h;
+                    c.2 += h * cph / f64::from(slots);
+                }
+                None => c.3 += 1,
+            }
+        }
+        report.by_class = Urgency::ALL
+            .iter()
+            .filter_map(|&u| {
+                let (jobs, busy_h, cost, without) = by_class[u as usize];
+                (jobs + without > 0).then_some(ClassCost {
+                    urgency: u,
+                    jobs,
+                    busy_h,
+                    cost,
+                    jobs_without_cost: without,
+                })
+            })
+            .collect();
+        Some(report)
     }
 
     fn queue_waits(&self) -> (Vec<ClassWait>, Vec<TagWait>) {
@@ -1932,6 +2066,59 @@ mod tests {
         let s = &r.runners[0].score;
         assert!(close(s.total, (s.throughput + 80.0) / 2.0));
         assert_eq!(s.weights.throughput, 0.5);
+    }
+
+    #[test]
+    fn cost_per_runner_class_and_idle_capacity_with_unknown_costs_apart() {
+        // Without any cost_per_hour: no cost section at all.
+        assert!(
+            report_with(&history(), ReportRules::default())
+                .cost
+                .is_none()
+        );
+        // A (2 slots) costs 0.36 per hour; B has no cost; runner 3 is not
+        // in the fleet.
+        let mut fleet = fleet();
+        fleet[0].runneriq.cost_per_hour = Some(0.36);
+        let mut a = Aggregator::new(
+            window(),
+            Some(&fleet),
+            ReportRules::default(),
+            PriorityRules::default(),
+            None,
+        );
+        for j in history() {
+            a.add(&j);
+        }
+        let c = a.finish().cost.unwrap();
+        assert_eq!(c.runners.len(), 1);
+        let r = &c.runners[0];
+        // Busy 460 s; a slot-hour costs 0.36 / 2; capacity 2 × 4000 s.
+        assert_eq!((r.id, r.slots), (1, 2));
+        assert!((r.busy_h - 460.0 / 3600.0).abs() < 1e-12);
+        assert!((r.capacity_h - 8000.0 / 3600.0).abs() < 1e-12);
+        assert!((r.busy_cost - 460.0 / 3600.0 * 0.18).abs() < 1e-12);
+        assert!((r.idle_cost - 7540.0 / 3600.0 * 0.18).abs() < 1e-12);
+        // Busy + idle is the runner's bill for the window.
+        assert!((r.busy_cost + r.idle_cost - 4000.0 / 3600.0 * 0.36).abs() < 1e-12);
+        assert!((c.busy_cost - r.busy_cost).abs() < 1e-12);
+        // Unknown, never 0: B (in the fleet) and runner 3 (ran a job).
+        assert_eq!(
+            c.unknown,
+            vec!["docker-de-1".to_string(), "runner-3".into()]
+        );
+        // Per class: A's 5 jobs carry the whole busy cost; the 6 others are
+        // counted apart.
+        let jobs: u32 = c.by_class.iter().map(|k| k.jobs).sum();
+        let without: u32 = c.by_class.iter().map(|k| k.jobs_without_cost).sum();
+        let cost: f64 = c.by_class.iter().map(|k| k.cost).sum();
+        assert_eq!((jobs, without), (5, 6));
+        assert!((cost - c.busy_cost).abs() < 1e-12);
+        // Class order: CRITICAL, HIGH, MEDIUM, LOW.
+        let order: Vec<Urgency> = c.by_class.iter().map(|k| k.urgency).collect();
+        let mut sorted = order.clone();
+        sorted.sort_by_key(|u| Urgency::ALL.iter().position(|x| x == u));
+        assert_eq!(order, sorted);
     }
 
     #[test]

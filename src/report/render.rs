@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use super::metrics::ReportData;
+use super::metrics::{CostReport, ReportData};
 use super::source::Span;
 use crate::publish::format::ReportFormat;
 use crate::publish::mermaid::{self, ChartMode};
@@ -361,6 +361,80 @@ fn carbon_table(d: &ReportData) -> Table {
             .collect(),
     }
 }
+
+/// An amount in the fleet file's unit (no currency is assumed).
+fn money(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+fn hours(h: f64) -> String {
+    format!("{h:.1} h")
+}
+
+fn cost_table(c: &CostReport) -> Table {
+    Table {
+        head: &[
+            "Runner",
+            "Cost per hour",
+            "Slots",
+            "Busy",
+            "Busy cost",
+            "Capacity",
+            "Idle cost",
+        ],
+        rows: c
+            .runners
+            .iter()
+            .map(|r| {
+                vec![
+                    Cell::Code(r.name.clone()),
+                    Cell::Text(money(r.cost_per_hour)),
+                    Cell::Text(r.slots.to_string()),
+                    Cell::Text(hours(r.busy_h)),
+                    Cell::Text(money(r.busy_cost)),
+                    Cell::Text(hours(r.capacity_h)),
+                    Cell::Text(money(r.idle_cost)),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn class_cost_table(c: &CostReport) -> Table {
+    Table {
+        head: &[
+            "Class",
+            "Jobs",
+            "Busy",
+            "Cost",
+            "Jobs on runners without a cost",
+        ],
+        rows: c
+            .by_class
+            .iter()
+            .map(|k| {
+                vec![
+                    Cell::Text(k.urgency.as_str().to_string()),
+                    Cell::Text(k.jobs.to_string()),
+                    Cell::Text(hours(k.busy_h)),
+                    Cell::Text(money(k.cost)),
+                    Cell::Text(k.jobs_without_cost.to_string()),
+                ]
+            })
+            .collect(),
+    }
+}
+
+/// The cost section's opening sentence.
+fn cost_sentence(c: &CostReport) -> String {
+    format!(
+        "{} for busy time and {} for idle capacity this period, in the fleet file's unit (`cost_per_hour`, the whole runner per hour; no currency assumed).",
+        money(c.busy_cost),
+        money(c.idle_cost)
+    )
+}
+
+const COST_DEFINITIONS: &str = "Capacity is slots × the period's hours (the utilization's denominator); a slot-hour costs the runner's cost per hour ÷ its slots; busy cost is the jobs' durations at that rate, idle cost the unused slot-hours at that rate, so the two add up to the runner's bill when it was up the whole period (an autoscaled runner that stops when idle costs less than its idle cost here).";
 
 /// The week-over-week rows (label, this week, and last week with the change
 /// when last week's figures are known), as plain text.
@@ -766,6 +840,39 @@ pub fn markdown(r: &Report) -> String {
         o.push('\n');
     }
 
+    if let Some(c) = &d.cost {
+        o.push_str("### Cost\n\n");
+        let _ = writeln!(o, "{}\n", cost_sentence(c));
+        if !c.runners.is_empty() {
+            o.push_str(&cost_table(c).md());
+            o.push('\n');
+        }
+        if !c.by_class.is_empty() {
+            o.push_str(&class_cost_table(c).md());
+            o.push('\n');
+            let bars: Vec<(String, f64)> = c
+                .by_class
+                .iter()
+                .map(|k| (k.urgency.as_str().to_string(), k.cost))
+                .collect();
+            if r.charts.bars() {
+                push_chart(
+                    &mut o,
+                    mermaid::bar_chart("Cost by priority class", "cost", &bars),
+                );
+            }
+        }
+        if !c.unknown.is_empty() {
+            let names: Vec<String> = c.unknown.iter().map(|n| code_span(n)).collect();
+            let _ = writeln!(
+                o,
+                "Cost unknown (no `runneriq.cost_per_hour` in the fleet file, not counted as 0): {}.\n",
+                names.join(", ")
+            );
+        }
+        let _ = writeln!(o, "{COST_DEFINITIONS}\n");
+    }
+
     if let Some(ri) = &r.routing_impact {
         o.push_str("### What priority routing would have changed this week\n\n");
         let _ = writeln!(o, "{}\n", impact_intro(ri));
@@ -1010,6 +1117,20 @@ pub fn html(r: &Report) -> String {
         }
         b.push_str("</ul>");
     }
+    if let Some(c) = &d.cost {
+        b.push_str("<h2>Cost</h2>");
+        let _ = write!(b, "<p>{}</p>", esc(&cost_sentence(c).replace('`', "")));
+        b.push_str(&cost_table(c).html());
+        b.push_str(&class_cost_table(c).html());
+        if !c.unknown.is_empty() {
+            let _ = write!(
+                b,
+                "<p>Cost unknown (no <code>runneriq.cost_per_hour</code> in the fleet file, not counted as 0): {}.</p>",
+                esc(&c.unknown.join(", "))
+            );
+        }
+        let _ = write!(b, "<p>{}</p>", esc(COST_DEFINITIONS));
+    }
     if let Some(ri) = &r.routing_impact {
         b.push_str("<h2>What priority routing would have changed this week</h2>");
         let _ = write!(
@@ -1121,6 +1242,24 @@ pub fn simulation_html(s: &crate::fleet::simulate::Simulation) -> String {
     b.push_str(&energy.html());
     if let Some(c) = sim::co2e_sentence(s) {
         b.push_str(&sentence_html(&c));
+    }
+    if s.policies.values().any(|r| r.busy_cost.is_some()) {
+        let cost = Table {
+            head: &["Policy", "Busy cost", "Jobs on runners without a cost"],
+            rows: s
+                .policies
+                .iter()
+                .map(|(p, r)| {
+                    vec![
+                        Cell::Text(p.as_str().into()),
+                        Cell::Text(money(r.busy_cost.unwrap_or(0.0))),
+                        Cell::Text(r.jobs_without_cost.unwrap_or(0).to_string()),
+                    ]
+                })
+                .collect(),
+        };
+        b.push_str(&cost.html());
+        b.push_str("<p>Busy cost: the replayed busy time at each runner's cost per hour ÷ its slots, in the fleet file's unit (no currency assumed).</p>");
     }
     if let (None, Some(fifo)) = (&indistinct, s.policies.get(&Policy::Fifo)) {
         b.push_str("<p><strong>Against fifo</strong> (queue wait p95):</p><ul>");

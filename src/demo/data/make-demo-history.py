@@ -20,13 +20,15 @@ DAYS = 7
 BASE = "https://gitlab.example.com/acme/vision"
 
 fleet = json.load(open("tests/fixtures/fleet/fleet.json"))
-keep = {101: (4, "FR", 350), 102: (4, "DE", 350), 103: (2, "PL", 900), 104: (1, "US-CA", 1200), 107: (2, "gcp:europe-west1", 200)}
+# slots, zone, watts, cost per hour (the whole runner; cloud list prices of
+# comparable machines, rounded; no currency is named, as in a fleet file)
+keep = {101: (4, "FR", 350, 0.34), 102: (4, "DE", 350, 0.31), 103: (2, "PL", 900, 0.68), 104: (1, "US-CA", 1200, 2.48), 107: (2, "gcp:europe-west1", 200, 0.10)}
 runners = []
 for r in fleet:
     if r["id"] in keep:
-        c, z, w = keep[r["id"]]
+        c, z, w, cost = keep[r["id"]]
         r = dict(r, paused=False, active=True, status="online", online=True)
-        r["runneriq"] = {"concurrent": c, "zone": z, "power_watts": w}
+        r["runneriq"] = {"concurrent": c, "zone": z, "power_watts": w, "cost_per_hour": cost}
         runners.append(r)
 
 def iso(t):
