@@ -114,19 +114,6 @@ const EXCEPTIONS: &[(&str, &str, &str)] = &[
          and validation (`Catalog::build`) stay pure",
     ),
     (
-        "src/fleet/simulate.rs",
-        "src/publish/sanitize.rs",
-        "`simulate::markdown` and `Sentence::markdown` render in the analysis \
-         file; they move to report/render.rs once the scarcity change to \
-         simulate.rs (issue 16) has landed, to keep that merge simple",
-    ),
-    (
-        "src/fleet/simulate.rs",
-        "src/publish/mermaid.rs",
-        "the same renderer (`simulate::markdown` draws its bar chart); moves \
-         with it after issue 16",
-    ),
-    (
         "src/llm/mod.rs",
         "src/publish/sanitize.rs",
         "an LLM's prose is made inert (`sanitize::untrusted_text`) where it \

@@ -1394,7 +1394,7 @@ pub fn run_simulate(args: SimulateOptions) -> anyhow::Result<std::process::ExitC
             } else {
                 args.charts
             };
-            super::simulate::markdown(&sim, charts)
+            super::render::simulate_markdown(&sim, charts)
         }
         ReportFormat::Html => crate::report::render::simulation_html(&sim),
     };

@@ -9,6 +9,7 @@ pub mod export;
 pub mod load;
 pub mod model;
 pub mod priority;
+pub mod render;
 pub mod route;
 pub mod simulate;
 pub mod stats;

@@ -878,7 +878,7 @@ pub fn markdown(r: &Report) -> String {
         let _ = writeln!(o, "{}\n", impact_intro(ri));
         match &ri.indistinct {
             Some(sentence) => {
-                let _ = writeln!(o, "{}\n", sentence.markdown());
+                let _ = writeln!(o, "{}\n", crate::fleet::render::sentence_markdown(sentence));
             }
             None => {
                 o.push_str(&impact_table(ri).md());
@@ -886,7 +886,7 @@ pub fn markdown(r: &Report) -> String {
             }
         }
         if let Some(c) = &ri.co2e {
-            let _ = writeln!(o, "{}\n", c.markdown());
+            let _ = writeln!(o, "{}\n", crate::fleet::render::sentence_markdown(c));
         }
     }
     if let Some(t) = &r.tag_bridge {
