@@ -566,12 +566,10 @@ fn one_error_of_each_kind() -> Vec<ApiError> {
         let q = Client::new(quick).unwrap();
         errors.push(q.get_json::<Value>("/deadline", &[]).unwrap_err());
     }
-    // Transport: nothing listens on a port we just released.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let mut cfg = ClientConfig::new(format!("http://127.0.0.1:{port}"));
+    // Transport: nothing listens on port 1 (a port just released could be
+    // taken by another test's fake server in between; the fakes bind
+    // ephemeral ports, never a privileged one).
+    let mut cfg = ClientConfig::new("http://127.0.0.1:1".to_string());
     cfg.token = Some(Token::Private(SECRET.into()));
     cfg.max_attempts = 2;
     cfg.initial_backoff = Duration::from_millis(10);
