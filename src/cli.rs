@@ -81,7 +81,7 @@ pub struct RouteSources {
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
 
-    /// Project id or path, for reading from GitLab [env: CI_PROJECT_ID].
+    /// Project id or path, for reading from GitLab [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -89,7 +89,7 @@ pub struct RouteSources {
     #[arg(long, value_name = "ID")]
     pub pipeline: Option<u64>,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -127,7 +127,10 @@ impl RouteSources {
             jobs: self.jobs.clone(),
             fleet: self.fleet.clone(),
             history: self.history.clone(),
-            project: self.project.clone().or_else(|| var("CI_PROJECT_ID")),
+            project: self
+                .project
+                .clone()
+                .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok())),
             pipeline: self.pipeline,
             gitlab_url: self.gitlab_url.clone(),
             default_branch: self
@@ -228,7 +231,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub execute: bool,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -244,7 +247,7 @@ pub struct ApplyArgs {
 
 #[derive(Args, Debug)]
 pub struct ResetTagsArgs {
-    /// Project id or path whose runners are reset [env: CI_PROJECT_ID].
+    /// Project id or path whose runners are reset [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -252,7 +255,7 @@ pub struct ResetTagsArgs {
     #[arg(long, conflicts_with = "project")]
     pub all: bool,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -332,7 +335,7 @@ pub enum FleetCommand {
 
 #[derive(Args, Debug)]
 pub struct FleetExportArgs {
-    /// Project id or path [env: CI_PROJECT_ID].
+    /// Project id or path [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -340,7 +343,7 @@ pub struct FleetExportArgs {
     #[arg(long, conflicts_with = "project")]
     pub all: bool,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -370,11 +373,11 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "ID", conflicts_with = "files")]
     pub job: Option<u64>,
 
-    /// Project id or path of `--job` [env: CI_PROJECT_ID].
+    /// Project id or path of `--job` [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
-    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL].
+    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -455,7 +458,7 @@ pub enum DemoWhat {
 /// Where `report` and `snapshot` read the history.
 #[derive(Args, Debug, Clone)]
 pub struct HistorySourceArgs {
-    /// Project id or path [env: CI_PROJECT_ID]; with --group, the project
+    /// Project id or path [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID]; with --group, the project
     /// that holds the published issue.
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
@@ -464,7 +467,7 @@ pub struct HistorySourceArgs {
     #[arg(long, value_name = "ID|PATH")]
     pub group: Option<String>,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -591,11 +594,11 @@ pub struct SnapshotArgs {
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
-    /// Project id or path to check access to [env: CI_PROJECT_ID].
+    /// Project id or path to check access to [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -617,11 +620,11 @@ pub struct DoctorArgs {
 /// variable named in its help, so inside a pipeline no flag is needed.
 #[derive(Args, Debug)]
 pub struct DiagnoseArgs {
-    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL].
+    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
-    /// Project id or path [env: CI_PROJECT_ID].
+    /// Project id or path [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -1084,7 +1087,7 @@ fn llm_fallback(
     let origin = args
         .gitlab_url
         .clone()
-        .or_else(|| std::env::var("CI_API_V4_URL").ok())
+        .or_else(|| crate::gitlab::url_from_env(|k| std::env::var(k).ok()))
         .or_else(|| std::env::var("CI_SERVER_URL").ok())
         .and_then(|u| crate::llm::origin_of(&u));
     let token = crate::gitlab::Token::from_env();
@@ -1114,11 +1117,7 @@ fn classify_job(
     let project = args
         .project
         .clone()
-        .or_else(|| {
-            std::env::var("CI_PROJECT_ID")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
+        .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()))
         .ok_or_else(|| input("--job needs the project: pass --project ID or set CI_PROJECT_ID"))?;
     let client = gitlab_client(args.gitlab_url.clone())?;
     let base = format!(

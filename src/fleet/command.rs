@@ -1129,11 +1129,10 @@ pub fn run_apply(args: ApplyOptions) -> anyhow::Result<std::process::ExitCode> {
 
 /// `runneriq reset-tags`.
 pub fn run_reset_tags(args: ResetTagsOptions) -> anyhow::Result<std::process::ExitCode> {
-    let project = args.project.clone().or_else(|| {
-        std::env::var("CI_PROJECT_ID")
-            .ok()
-            .filter(|v| !v.is_empty())
-    });
+    let project = args
+        .project
+        .clone()
+        .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()));
     if !args.all && project.is_none() {
         return Err(input(
             "no project: pass --project ID|PATH, or --all for every runner",
@@ -1286,11 +1285,7 @@ pub fn run_export(args: ExportOptions) -> anyhow::Result<std::process::ExitCode>
         let project = args
             .project
             .clone()
-            .or_else(|| {
-                std::env::var("CI_PROJECT_ID")
-                    .ok()
-                    .filter(|v| !v.is_empty())
-            })
+            .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()))
             .ok_or_else(|| {
                 input("no project: pass --project ID|PATH, or --all for every runner")
             })?;
