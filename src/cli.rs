@@ -38,6 +38,10 @@ pub enum Command {
     /// Which runner should take each waiting job, and why: priority,
     /// eligibility, score, capacity.
     Route(RouteArgs),
+    /// RunnerIQ 6.x's one-shot `run`: fleet → pending jobs → priorities →
+    /// routing (→ tag plan), i.e. `runneriq route` with the original's flags.
+    #[command(long_about = RUN_ABOUT)]
+    Run(RunArgs),
     /// Why one job got its priority and its runner: every factor, every runner.
     Explain(ExplainArgs),
     /// The runner fleet as fleet JSON (`fleet export`).
@@ -141,6 +145,7 @@ impl RouteSources {
             job_timeout: self.job_timeout,
             snapshot: self.snapshot.clone(),
             no_reserve_scarce: self.no_reserve_scarce,
+            embedded: None,
         }
     }
 }
@@ -195,6 +200,67 @@ pub struct RouteArgs {
     /// --execute or --plan is used, else none.
     #[arg(long, value_name = "FILE", env = "RUNNERIQ_AUDIT")]
     pub audit: Option<PathBuf>,
+}
+
+const RUN_ABOUT: &str = "RunnerIQ 6.x's one-shot command, kept for its users: reads the fleet \
+and the pending jobs, scores their priorities and routes them (and, in supervised or autonomous \
+mode, plans the runneriq: tag changes), exactly as `runneriq route` does, which it runs. The \
+original's flags map onto route's: --dry-run is accepted (route writes nothing without \
+--execute anyway), --mock routes an embedded demo fleet and jobs offline instead of GitLab's, \
+--output json is --format json. 6.x's GITLAB_URL, GITLAB_TOKEN and GITLAB_PROJECT_ID are read \
+after our own flags and variables. Not carried over: the polling loop (one run per call), \
+--mode analyze-only (use --mode advisory).";
+
+/// `runneriq run`: `route` under RunnerIQ 6.x's flag spellings.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+
+    /// 6.x's dry run: accepted, and the default anyway (nothing is written
+    /// without --execute).
+    #[arg(long, conflicts_with = "execute")]
+    pub dry_run: bool,
+
+    /// Route an embedded demo fleet and its waiting jobs, offline (6.x's
+    /// mock mode), as of the demo's time (2026-01-01 10:00 UTC).
+    #[arg(
+        long,
+        conflicts_with_all = ["jobs", "fleet", "history", "project", "pipeline", "snapshot", "gitlab_url", "execute"]
+    )]
+    pub mock: bool,
+
+    /// 6.x's spelling of --format (wins over it): md or json.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub output: Option<crate::publish::format::NoteFormat>,
+}
+
+impl RunArgs {
+    fn options(self) -> Result<crate::fleet::command::RouteOptions, crate::error::InputError> {
+        let mock = self.mock;
+        let output = self.output;
+        if mock && self.route.mode == crate::fleet::command::TrustMode::Autonomous {
+            return Err(crate::error::InputError(
+                "--mock routes an embedded demo fleet that is not in GitLab, and --mode \
+                 autonomous changes the live fleet's tags: use --mode advisory or supervised"
+                    .into(),
+            ));
+        }
+        let mut opts = self.route.options();
+        if let Some(f) = output {
+            opts.format = f;
+        }
+        if mock {
+            opts.sources.project = None;
+            opts.sources.embedded = Some(crate::fleet::command::Embedded {
+                origin: crate::demo::ROUTE_ORIGIN,
+                fleet: crate::demo::ROUTE_FLEET,
+                jobs: crate::demo::ROUTE_JOBS,
+                now: crate::demo::ROUTE_NOW,
+            });
+        }
+        Ok(opts)
+    }
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -940,6 +1006,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Diagnose(args) => crate::diagnose::run(args.options()),
         Command::Route(args) => crate::fleet::command::run_route(args.options()),
+        Command::Run(args) => crate::fleet::command::run_route(args.options()?),
         Command::Explain(args) => crate::fleet::command::run_explain(args.options()),
         Command::Fleet(FleetCommand::Export(args)) => {
             crate::fleet::command::run_export(args.options())
