@@ -38,6 +38,10 @@ pub enum Command {
     /// Which runner should take each waiting job, and why: priority,
     /// eligibility, score, capacity.
     Route(RouteArgs),
+    /// RunnerIQ 6.x's one-shot `run`: fleet → pending jobs → priorities →
+    /// routing (→ tag plan), i.e. `runneriq route` with the original's flags.
+    #[command(long_about = RUN_ABOUT)]
+    Run(RunArgs),
     /// Why one job got its priority and its runner: every factor, every runner.
     Explain(ExplainArgs),
     /// The runner fleet as fleet JSON (`fleet export`).
@@ -81,7 +85,7 @@ pub struct RouteSources {
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
 
-    /// Project id or path, for reading from GitLab [env: CI_PROJECT_ID].
+    /// Project id or path, for reading from GitLab [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -89,7 +93,7 @@ pub struct RouteSources {
     #[arg(long, value_name = "ID")]
     pub pipeline: Option<u64>,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -127,7 +131,10 @@ impl RouteSources {
             jobs: self.jobs.clone(),
             fleet: self.fleet.clone(),
             history: self.history.clone(),
-            project: self.project.clone().or_else(|| var("CI_PROJECT_ID")),
+            project: self
+                .project
+                .clone()
+                .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok())),
             pipeline: self.pipeline,
             gitlab_url: self.gitlab_url.clone(),
             default_branch: self
@@ -138,6 +145,7 @@ impl RouteSources {
             job_timeout: self.job_timeout,
             snapshot: self.snapshot.clone(),
             no_reserve_scarce: self.no_reserve_scarce,
+            embedded: None,
         }
     }
 }
@@ -194,6 +202,67 @@ pub struct RouteArgs {
     pub audit: Option<PathBuf>,
 }
 
+const RUN_ABOUT: &str = "RunnerIQ 6.x's one-shot command, kept for its users: reads the fleet \
+and the pending jobs, scores their priorities and routes them (and, in supervised or autonomous \
+mode, plans the runneriq: tag changes), exactly as `runneriq route` does, which it runs. The \
+original's flags map onto route's: --dry-run is accepted (route writes nothing without \
+--execute anyway), --mock routes an embedded demo fleet and jobs offline instead of GitLab's, \
+--output json is --format json. 6.x's GITLAB_URL, GITLAB_TOKEN and GITLAB_PROJECT_ID are read \
+after our own flags and variables. Not carried over: the polling loop (one run per call), \
+--mode analyze-only (use --mode advisory).";
+
+/// `runneriq run`: `route` under RunnerIQ 6.x's flag spellings.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
+
+    /// 6.x's dry run: accepted, and the default anyway (nothing is written
+    /// without --execute).
+    #[arg(long, conflicts_with = "execute")]
+    pub dry_run: bool,
+
+    /// Route an embedded demo fleet and its waiting jobs, offline (6.x's
+    /// mock mode), as of the demo's time (2026-01-01 10:00 UTC).
+    #[arg(
+        long,
+        conflicts_with_all = ["jobs", "fleet", "history", "project", "pipeline", "snapshot", "gitlab_url", "execute"]
+    )]
+    pub mock: bool,
+
+    /// 6.x's spelling of --format (wins over it): md or json.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub output: Option<crate::publish::format::NoteFormat>,
+}
+
+impl RunArgs {
+    fn options(self) -> Result<crate::fleet::command::RouteOptions, crate::error::InputError> {
+        let mock = self.mock;
+        let output = self.output;
+        if mock && self.route.mode == crate::fleet::command::TrustMode::Autonomous {
+            return Err(crate::error::InputError(
+                "--mock routes an embedded demo fleet that is not in GitLab, and --mode \
+                 autonomous changes the live fleet's tags: use --mode advisory or supervised"
+                    .into(),
+            ));
+        }
+        let mut opts = self.route.options();
+        if let Some(f) = output {
+            opts.format = f;
+        }
+        if mock {
+            opts.sources.project = None;
+            opts.sources.embedded = Some(crate::fleet::command::Embedded {
+                origin: crate::demo::ROUTE_ORIGIN,
+                fleet: crate::demo::ROUTE_FLEET,
+                jobs: crate::demo::ROUTE_JOBS,
+                now: crate::demo::ROUTE_NOW,
+            });
+        }
+        Ok(opts)
+    }
+}
+
 fn parse_share(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
@@ -228,7 +297,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub execute: bool,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -244,7 +313,7 @@ pub struct ApplyArgs {
 
 #[derive(Args, Debug)]
 pub struct ResetTagsArgs {
-    /// Project id or path whose runners are reset [env: CI_PROJECT_ID].
+    /// Project id or path whose runners are reset [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -252,7 +321,7 @@ pub struct ResetTagsArgs {
     #[arg(long, conflicts_with = "project")]
     pub all: bool,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -332,7 +401,7 @@ pub enum FleetCommand {
 
 #[derive(Args, Debug)]
 pub struct FleetExportArgs {
-    /// Project id or path [env: CI_PROJECT_ID].
+    /// Project id or path [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -340,7 +409,7 @@ pub struct FleetExportArgs {
     #[arg(long, conflicts_with = "project")]
     pub all: bool,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -370,11 +439,11 @@ pub struct ClassifyArgs {
     #[arg(long, value_name = "ID", conflicts_with = "files")]
     pub job: Option<u64>,
 
-    /// Project id or path of `--job` [env: CI_PROJECT_ID].
+    /// Project id or path of `--job` [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
-    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL].
+    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -455,7 +524,7 @@ pub enum DemoWhat {
 /// Where `report` and `snapshot` read the history.
 #[derive(Args, Debug, Clone)]
 pub struct HistorySourceArgs {
-    /// Project id or path [env: CI_PROJECT_ID]; with --group, the project
+    /// Project id or path [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID]; with --group, the project
     /// that holds the published issue.
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
@@ -464,7 +533,7 @@ pub struct HistorySourceArgs {
     #[arg(long, value_name = "ID|PATH")]
     pub group: Option<String>,
 
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
@@ -591,11 +660,11 @@ pub struct SnapshotArgs {
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
-    /// GitLab API base URL [env: CI_API_V4_URL].
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
-    /// Project id or path to check access to [env: CI_PROJECT_ID].
+    /// Project id or path to check access to [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -617,11 +686,11 @@ pub struct DoctorArgs {
 /// variable named in its help, so inside a pipeline no flag is needed.
 #[derive(Args, Debug)]
 pub struct DiagnoseArgs {
-    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL].
+    /// GitLab API base URL, e.g. https://gitlab.example.com [env: CI_API_V4_URL, then GITLAB_URL].
     #[arg(long, value_name = "URL")]
     pub gitlab_url: Option<String>,
 
-    /// Project id or path [env: CI_PROJECT_ID].
+    /// Project id or path [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
     #[arg(long, value_name = "ID|PATH")]
     pub project: Option<String>,
 
@@ -937,6 +1006,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         Command::Diagnose(args) => crate::diagnose::run(args.options()),
         Command::Route(args) => crate::fleet::command::run_route(args.options()),
+        Command::Run(args) => crate::fleet::command::run_route(args.options()?),
         Command::Explain(args) => crate::fleet::command::run_explain(args.options()),
         Command::Fleet(FleetCommand::Export(args)) => {
             crate::fleet::command::run_export(args.options())
@@ -1084,7 +1154,7 @@ fn llm_fallback(
     let origin = args
         .gitlab_url
         .clone()
-        .or_else(|| std::env::var("CI_API_V4_URL").ok())
+        .or_else(|| crate::gitlab::url_from_env(|k| std::env::var(k).ok()))
         .or_else(|| std::env::var("CI_SERVER_URL").ok())
         .and_then(|u| crate::llm::origin_of(&u));
     let token = crate::gitlab::Token::from_env();
@@ -1114,11 +1184,7 @@ fn classify_job(
     let project = args
         .project
         .clone()
-        .or_else(|| {
-            std::env::var("CI_PROJECT_ID")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
+        .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()))
         .ok_or_else(|| input("--job needs the project: pass --project ID or set CI_PROJECT_ID"))?;
     let client = gitlab_client(args.gitlab_url.clone())?;
     let base = format!(

@@ -198,7 +198,7 @@ pub fn run(input: &DoctorInput, lookup: impl Fn(&str) -> Option<String>) -> Vec<
     let project = input
         .project
         .clone()
-        .or_else(|| lookup("CI_PROJECT_ID").filter(|p| !p.is_empty()));
+        .or_else(|| crate::gitlab::project_from_env(&lookup));
     let Some(project) = project else {
         checks.push(check(
             "project",

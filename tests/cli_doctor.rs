@@ -122,3 +122,41 @@ fn broken_rules_file_is_reported() {
         "{out}"
     );
 }
+
+/// RunnerIQ 6.x's `GITLAB_URL` (the instance, no `/api/v4`), `GITLAB_TOKEN`
+/// and `GITLAB_PROJECT_ID` alone are enough; the token never shows.
+#[test]
+fn runneriq_6x_variables_alone_are_enough() {
+    let gl = FakeGitLab::start();
+    gl.require_token("PRIVATE-TOKEN", TOKEN);
+    gl.route_json(
+        "GET",
+        "/personal_access_tokens/self",
+        200,
+        r#"{"id":1,"name":"runneriq","scopes":["api"],"expires_at":"2027-01-01","active":true}"#,
+    );
+    gl.route_json("GET", "/user", 200, r#"{"id":7,"username":"old_bot"}"#);
+    gl.route_json("GET", "/projects/42", 200, project_json(20));
+    let instance = gl.base_url().trim_end_matches("/api/v4").to_string();
+    assert!(!instance.ends_with("/api/v4"));
+    let o = Command::new(env!("CARGO_BIN_EXE_runneriq"))
+        .arg("doctor")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITLAB_URL", &instance)
+        .env("GITLAB_TOKEN", TOKEN)
+        .env("GITLAB_PROJECT_ID", "42")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("acting as @old_bot"), "{out}");
+    assert!(out.contains("All checks passed."), "{out}");
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN));
+    assert!(
+        gl.requests()
+            .iter()
+            .any(|r| r.path == "/api/v4/projects/42")
+    );
+}

@@ -16,6 +16,16 @@ use crate::diagnose::{assemble, history, note, triage};
 use crate::gitlab::models::{Diff, Job, MergeRequest};
 use crate::publish::format::NoteFormat;
 
+/// `runneriq run --mock`'s fleet and waiting jobs (copies of the routing
+/// fixtures in `tests/fixtures/fleet`, see `data/NOTICE.md`), routed as of
+/// [`ROUTE_NOW`], the time they were made for.
+pub const ROUTE_FLEET: &str = include_str!("data/route-fleet.json");
+pub const ROUTE_JOBS: &str = include_str!("data/route-jobs.json");
+/// 2026-01-01 10:00 UTC: the demo jobs waited 10 s to 10 min by then.
+pub const ROUTE_NOW: u64 = 1_767_261_600;
+/// How the embedded files are named in errors and notes.
+pub const ROUTE_ORIGIN: &str = "embedded demo fleet (src/demo/data)";
+
 const JOBS: &str = include_str!("data/jobs.json");
 const MERGE_REQUEST: &str = include_str!("data/merge_request.json");
 const MR_DIFFS: &str = include_str!("data/mr_diffs.json");

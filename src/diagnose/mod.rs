@@ -132,7 +132,7 @@ pub fn resolve_inputs(
 ) -> Result<Inputs, InputError> {
     let var = |k: &str| non_empty(lookup(k));
     let project = non_empty(args.project.clone())
-        .or_else(|| var("CI_PROJECT_ID"))
+        .or_else(|| crate::gitlab::project_from_env(&lookup))
         .ok_or_else(|| {
             InputError(
                 "no project: pass --project ID|PATH or run in GitLab CI (CI_PROJECT_ID)".into(),

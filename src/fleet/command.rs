@@ -45,6 +45,18 @@ pub struct Sources {
     pub snapshot: Option<PathBuf>,
     /// `--no-reserve-scarce`: overrides `routing.reserve_scarce`.
     pub no_reserve_scarce: bool,
+    /// An embedded fleet and jobs (`run --mock`) instead of files or the API.
+    pub embedded: Option<Embedded>,
+}
+
+/// A fleet and its waiting jobs carried in the binary (`run --mock`), routed
+/// as of `now`, the time they were made for; no live carbon.
+#[derive(Clone, Debug)]
+pub struct Embedded {
+    pub origin: &'static str,
+    pub fleet: &'static str,
+    pub jobs: &'static str,
+    pub now: u64,
 }
 
 /// How far RunnerIQ may act on the fleet.
@@ -171,6 +183,10 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
     let mut file_fleet = src.fleet.as_deref().map(load_fleet).transpose()?;
     let mut file_history = src.history.as_deref().map(load_jobs).transpose()?;
     let mut default_branch_from_snapshot = None;
+    if let Some(e) = &src.embedded {
+        file_fleet = Some(super::model::parse_fleet(e.fleet.as_bytes(), e.origin)?);
+        file_jobs = Some(super::model::parse_jobs(e.jobs.as_bytes(), e.origin)?);
+    }
     if let Some(snap) = src.snapshot.as_deref() {
         // A report snapshot: its jobs (finished ones: routed as if waiting,
         // and their own history) and its fleet.
@@ -304,7 +320,12 @@ pub fn load(src: &Sources) -> anyhow::Result<Loaded> {
         }
     }
     // Live carbon, as `report` reads it; a failure is a warning, not an abort.
-    let (live_carbon, notes) = super::carbon_live::for_fleet(&fleet, |k| std::env::var(k).ok());
+    // (Not for an embedded demo fleet: its zones' values now are not its time's.)
+    let (live_carbon, notes) = if src.embedded.is_some() {
+        (super::carbon::Live::default(), Vec::new())
+    } else {
+        super::carbon_live::for_fleet(&fleet, |k| std::env::var(k).ok())
+    };
     warnings.extend(notes);
     Ok(Loaded {
         live_carbon,
@@ -944,7 +965,17 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     let bridge = args.tags || mode != TrustMode::Advisory;
     let src = args.sources.clone();
     let mut loaded = load(&src)?;
-    let now_s = crate::clock::now();
+    let now_s = src
+        .embedded
+        .as_ref()
+        .map_or_else(crate::clock::now, |e| e.now);
+    if let Some(e) = &src.embedded {
+        eprintln!(
+            "runneriq: routing the {} as of {} (offline, nothing is written)",
+            e.origin,
+            super::audit::rfc3339(e.now)
+        );
+    }
     // Opened before anything is written, so a run that cannot record what
     // it does does nothing.
     let mut log = audit_log(args.audit.clone(), args.execute || args.plan.is_some())?;
@@ -1129,11 +1160,10 @@ pub fn run_apply(args: ApplyOptions) -> anyhow::Result<std::process::ExitCode> {
 
 /// `runneriq reset-tags`.
 pub fn run_reset_tags(args: ResetTagsOptions) -> anyhow::Result<std::process::ExitCode> {
-    let project = args.project.clone().or_else(|| {
-        std::env::var("CI_PROJECT_ID")
-            .ok()
-            .filter(|v| !v.is_empty())
-    });
+    let project = args
+        .project
+        .clone()
+        .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()));
     if !args.all && project.is_none() {
         return Err(input(
             "no project: pass --project ID|PATH, or --all for every runner",
@@ -1286,11 +1316,7 @@ pub fn run_export(args: ExportOptions) -> anyhow::Result<std::process::ExitCode>
         let project = args
             .project
             .clone()
-            .or_else(|| {
-                std::env::var("CI_PROJECT_ID")
-                    .ok()
-                    .filter(|v| !v.is_empty())
-            })
+            .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()))
             .ok_or_else(|| {
                 input("no project: pass --project ID|PATH, or --all for every runner")
             })?;

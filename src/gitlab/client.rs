@@ -159,7 +159,9 @@ impl ClientConfig {
     }
 
     /// The base URL from `--gitlab-url`, else `CI_API_V4_URL` (set in every GitLab
-    /// CI job), and the token from [`Token::from_env`]. Missing URL is a usage error.
+    /// CI job), else RunnerIQ 6.x's `GITLAB_URL` (the instance, `/api/v4` added
+    /// when missing), and the token from [`Token::from_env`]. Missing URL is a
+    /// usage error.
     pub fn from_env(url_flag: Option<String>) -> Result<Self, InputError> {
         Self::from_lookup(url_flag, |k| std::env::var(k).ok())
     }
@@ -172,10 +174,11 @@ impl ClientConfig {
         let url = url_flag
             .filter(|u| !u.trim().is_empty())
             .or_else(|| lookup("CI_API_V4_URL").filter(|u| !u.trim().is_empty()))
+            .or_else(|| lookup("GITLAB_URL").filter(|u| !u.trim().is_empty()))
             .ok_or_else(|| {
                 InputError(
                     "no GitLab URL: pass --gitlab-url https://gitlab.example.com or run inside \
-                     a GitLab CI job (which sets CI_API_V4_URL)"
+                     a GitLab CI job (which sets CI_API_V4_URL); GITLAB_URL is read last"
                         .to_string(),
                 )
             })?;

@@ -11,6 +11,20 @@ fn non_empty(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// The project from the environment: `CI_PROJECT_ID` (set in every GitLab CI
+/// job), else RunnerIQ 6.x's `GITLAB_PROJECT_ID`. A `--project` flag is
+/// checked before this by the caller.
+pub fn project_from_env(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    non_empty(lookup("CI_PROJECT_ID")).or_else(|| non_empty(lookup("GITLAB_PROJECT_ID")))
+}
+
+/// The GitLab URL of the environment as given (`CI_API_V4_URL`, else 6.x's
+/// `GITLAB_URL`), for callers that only need to know which GitLab (a link
+/// origin, whether one is configured at all).
+pub fn url_from_env(lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    non_empty(lookup("CI_API_V4_URL")).or_else(|| non_empty(lookup("GITLAB_URL")))
+}
+
 /// The API client configuration of every command that talks to GitLab:
 /// `--gitlab-url`/`CI_API_V4_URL` and the token from [`crate::gitlab::Token::from_env`].
 ///
@@ -92,5 +106,119 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.0.contains("RUNNERIQ_HTTP_MAX_ATTEMPTS"));
+    }
+
+    // RunnerIQ 6.x's variables are read only when ours are absent.
+    #[test]
+    fn gitlab_url_is_a_fallback_after_the_flag_and_ci_api_v4_url() {
+        let base = |flag: Option<&str>, pairs| {
+            client_config(flag.map(str::to_string), env(pairs))
+                .unwrap()
+                .base_url
+        };
+        assert_eq!(
+            base(None, &[("GITLAB_URL", "https://gitlab.example.com")]),
+            "https://gitlab.example.com/api/v4"
+        );
+        assert_eq!(
+            base(
+                None,
+                &[("GITLAB_URL", "https://gitlab.example.com/api/v4/")]
+            ),
+            "https://gitlab.example.com/api/v4"
+        );
+        assert_eq!(
+            base(
+                None,
+                &[
+                    ("CI_API_V4_URL", "https://ours.example.com/api/v4"),
+                    ("GITLAB_URL", "https://old.example.com")
+                ]
+            ),
+            "https://ours.example.com/api/v4"
+        );
+        assert_eq!(
+            base(
+                Some("https://flag.example.com"),
+                &[("GITLAB_URL", "https://old.example.com")]
+            ),
+            "https://flag.example.com/api/v4"
+        );
+        // An empty CI_API_V4_URL (an unset CI variable) falls through.
+        assert_eq!(
+            base(
+                None,
+                &[
+                    ("CI_API_V4_URL", " "),
+                    ("GITLAB_URL", "https://old.example.com")
+                ]
+            ),
+            "https://old.example.com/api/v4"
+        );
+        let e = client_config(None, env(&[])).unwrap_err();
+        assert!(
+            e.0.contains("GITLAB_URL") && e.0.contains("--gitlab-url"),
+            "{}",
+            e.0
+        );
+        assert_eq!(
+            url_from_env(env(&[("GITLAB_URL", "https://old.example.com")])).as_deref(),
+            Some("https://old.example.com")
+        );
+        assert_eq!(
+            url_from_env(env(&[
+                ("CI_API_V4_URL", "https://ours.example.com/api/v4"),
+                ("GITLAB_URL", "https://old.example.com")
+            ]))
+            .as_deref(),
+            Some("https://ours.example.com/api/v4")
+        );
+    }
+
+    #[test]
+    fn gitlab_project_id_is_a_fallback_after_ci_project_id() {
+        assert_eq!(
+            project_from_env(env(&[("GITLAB_PROJECT_ID", "7")])).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            project_from_env(env(&[("CI_PROJECT_ID", "42"), ("GITLAB_PROJECT_ID", "7")]))
+                .as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            project_from_env(env(&[("CI_PROJECT_ID", ""), ("GITLAB_PROJECT_ID", " 7 ")]))
+                .as_deref(),
+            Some("7")
+        );
+        assert_eq!(project_from_env(env(&[])), None);
+    }
+
+    #[test]
+    fn gitlab_token_is_read_after_runneriq_token_and_never_printed() {
+        let token = |pairs| client_config(None, env(pairs)).unwrap().token;
+        let t = token(&[
+            ("GITLAB_URL", "https://h"),
+            ("GITLAB_TOKEN", "glpat-old-secret"),
+        ])
+        .unwrap();
+        assert_eq!(t.expose_secret(), "glpat-old-secret");
+        assert_eq!(t.header_name(), "PRIVATE-TOKEN");
+        let t = token(&[
+            ("GITLAB_URL", "https://h"),
+            ("RUNNERIQ_TOKEN", "glpat-ours"),
+            ("GITLAB_TOKEN", "glpat-old-secret"),
+        ])
+        .unwrap();
+        assert_eq!(t.expose_secret(), "glpat-ours");
+        let cfg = client_config(
+            None,
+            env(&[
+                ("GITLAB_URL", "https://h"),
+                ("GITLAB_TOKEN", "glpat-old-secret"),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("glpat-old-secret"));
     }
 }

@@ -11,5 +11,5 @@ pub mod error;
 pub mod models;
 
 pub use client::{Client, ClientConfig, Page, Token, project_ref};
-pub use env::{api_client, client_config};
+pub use env::{api_client, client_config, project_from_env, url_from_env};
 pub use error::{ApiError, ApiErrorKind, TokenKind};

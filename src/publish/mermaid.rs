@@ -275,7 +275,7 @@ pub fn resolve_charts(asked: ChartMode, gitlab_url: Option<&str>) -> ChartMode {
             return charts_for_version(&v, "CI_SERVER_VERSION");
         }
     }
-    if gitlab_url.is_none() && env("CI_API_V4_URL").is_none() {
+    if gitlab_url.is_none() && crate::gitlab::url_from_env(env).is_none() {
         return ChartMode::Xychart;
     }
     let version = crate::gitlab::api_client(gitlab_url.map(str::to_string)).and_then(|c| {

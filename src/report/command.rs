@@ -172,11 +172,7 @@ fn gather_group(
 fn project_of(a: &HistoryArgs) -> anyhow::Result<String> {
     a.project
         .clone()
-        .or_else(|| {
-            std::env::var("CI_PROJECT_ID")
-                .ok()
-                .filter(|v| !v.is_empty())
-        })
+        .or_else(|| crate::gitlab::project_from_env(|k| std::env::var(k).ok()))
         .ok_or_else(|| {
             input("no project: pass --project ID|PATH (or --snapshot FILE), or run in GitLab CI")
         })
