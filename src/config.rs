@@ -1453,6 +1453,59 @@ notify:
     }
 
     #[test]
+    fn watch_thresholds_and_pagerduty_are_configurable() {
+        let c = parse("").unwrap();
+        assert_eq!(c.watch, WatchConfig::default());
+        assert_eq!(c.watch.rules.pending_s, 600);
+        assert_eq!(c.watch.pagerduty, None);
+        let c = parse(
+            "watch: { stale: 45m, pending: 5m, cooldown: 2h, spike_factor: 3, paused: false, \
+             labels: [fleet, ops], pagerduty: { min_severity: critical } }",
+        )
+        .unwrap();
+        assert_eq!(c.watch.rules.stale_s, 2700);
+        assert_eq!(c.watch.rules.pending_s, 300);
+        assert_eq!(c.watch.rules.cooldown_s, 7200);
+        assert_eq!(c.watch.rules.spike_factor, 3.0);
+        assert!(!c.watch.rules.paused);
+        assert_eq!(c.watch.labels, ["fleet", "ops"]);
+        assert_eq!(
+            c.watch.pagerduty,
+            Some(PagerDutyConfig {
+                routing_key_env: DEFAULT_PAGERDUTY_KEY_ENV.into(),
+                min_severity: Severity::Critical,
+            })
+        );
+        // A bare `pagerduty:` is on with its defaults.
+        let c = parse("watch:\n  pagerduty:\n").unwrap();
+        assert_eq!(c.watch.pagerduty, Some(PagerDutyConfig::default()));
+        for (text, want) in [
+            (
+                "watch: { pending: 0 }",
+                ".runneriq.yml: watch.pending: expected a duration above 0, like 30m",
+            ),
+            (
+                "watch: { stale: soon }",
+                ".runneriq.yml: watch.stale: expected a duration like 30m, 6h or 1d, got \"soon\"",
+            ),
+            (
+                "watch: { pagerduty: { routing_key_env: \"https://events.pagerduty.com/x\" } }",
+                ".runneriq.yml: watch.pagerduty.routing_key_env: expected the name of an environment variable like MY_WEBHOOK_URL, got a URL (keep the URL in a masked CI variable and name the variable here)",
+            ),
+            (
+                "watch: { labels: [] }",
+                ".runneriq.yml: watch.labels: expected at least one label",
+            ),
+            (
+                "watch: { pager: {} }",
+                ".runneriq.yml: watch: unknown key \"pager\" (expected stale, pending, cooldown, window, spike_factor, spike_min, min_jobs, infra_failures, paused, max_details, max_projects, labels, report_label, pagerduty)",
+            ),
+        ] {
+            assert_eq!(error(text), want, "{text}");
+        }
+    }
+
+    #[test]
     fn priority_and_routing_errors_name_the_key() {
         for (text, want) in [
             (
@@ -1562,11 +1615,11 @@ notify:
             ),
             (
                 "histroy: {}\n",
-                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing, report)"#,
+                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing, report, watch)"#,
             ),
             (
                 "- history\n",
-                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, report, got a list",
+                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, report, watch, got a list",
             ),
             (
                 "history:\n  traces: -1\n",

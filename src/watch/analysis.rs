@@ -1122,3 +1122,382 @@ impl Decisions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const NOW: i64 = 1_767_261_600;
+
+    fn runner(id: u64, status: &str, paused: bool, tags: &[&str]) -> Runner {
+        serde_json::from_value(json!({
+            "id": id, "description": format!("r{id}"), "status": status,
+            "paused": paused, "tag_list": tags, "run_untagged": tags.is_empty(),
+        }))
+        .unwrap()
+    }
+
+    fn fleet(rs: &[Runner]) -> Vec<FleetRunner> {
+        rs.iter()
+            .map(|r| FleetRunner {
+                runner: r.clone(),
+                ..FleetRunner::default()
+            })
+            .collect()
+    }
+
+    fn job(id: u64, status: &str, tags: &[&str], created: i64, runner: Option<u64>) -> Job {
+        serde_json::from_value(json!({
+            "id": id, "name": format!("job{id}"), "stage": "test", "status": status,
+            "ref": "feature/x", "tag_list": tags,
+            "created_at": rfc3339(created),
+            "runner": runner.map(|r| json!({"id": r})),
+        }))
+        .unwrap()
+    }
+
+    fn rfc3339(t: i64) -> String {
+        time::OffsetDateTime::from_unix_timestamp(t)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    }
+
+    fn observe<'a>(f: &'a [FleetRunner], active: &'a [Job], finished: &'a [Job]) -> Observed<'a> {
+        Observed {
+            now: NOW,
+            fleet: f,
+            active,
+            finished,
+            default_branch: Some("main"),
+            ..Observed::default()
+        }
+    }
+
+    fn assess_default(o: &Observed<'_>) -> Vec<Problem> {
+        assess(
+            o,
+            &WatchRules::default(),
+            &PriorityRules::default(),
+            &RoutingRules::default(),
+        )
+    }
+
+    const PD: ChannelRule = ChannelRule {
+        name: "pagerduty",
+        min_severity: Severity::High,
+    };
+
+    #[test]
+    fn offline_alerts_once_is_held_by_the_cooldown_and_resolves_once() {
+        let rules = WatchRules::default();
+        let up = fleet(&[runner(1, "online", false, &["a"])]);
+        let down = fleet(&[runner(1, "offline", false, &["a"])]);
+        // Run 1: online, nothing.
+        let mut p = assess_default(&observe(&up, &[], &[]));
+        assert!(p.is_empty());
+        let d = decide(&mut p, &State::default(), BTreeMap::new(), &[PD], NOW, 3600);
+        assert!(d.sends.is_empty());
+        // Run 2: offline → one trigger.
+        let mut p = assess_default(&observe(&down, &[], &[]));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].kind, Kind::RunnerOffline);
+        let d2 = decide(&mut p, &d.state, BTreeMap::new(), &[PD], NOW + 900, 3600);
+        assert_eq!(d2.sends.len(), 1);
+        assert_eq!(d2.sends[0].action, Action::Trigger);
+        let fp = d2.sends[0].fingerprint.clone();
+        // Run 3: still offline, within the cooldown → nothing, held back.
+        let mut p = assess_default(&observe(&down, &[], &[]));
+        let d3 = decide(&mut p, &d2.state, BTreeMap::new(), &[PD], NOW + 1800, 3600);
+        assert!(d3.sends.is_empty());
+        assert_eq!(d3.cooled, vec![("pagerduty".to_string(), fp.clone())]);
+        assert_eq!(p[0].since, NOW + 900, "keeps its start");
+        // After the cooldown → one reminder.
+        let mut p = assess_default(&observe(&down, &[], &[]));
+        let d4 = decide(
+            &mut p,
+            &d3.state,
+            BTreeMap::new(),
+            &[PD],
+            NOW + 900 + rules.cooldown_s as i64,
+            3600,
+        );
+        assert_eq!(d4.sends[0].action, Action::Reminder);
+        // Back online → one resolve with the same fingerprint, then nothing.
+        let mut p = assess_default(&observe(&up, &[], &[]));
+        let d5 = decide(&mut p, &d4.state, BTreeMap::new(), &[PD], NOW + 9000, 3600);
+        assert_eq!(d5.sends.len(), 1);
+        assert_eq!(d5.sends[0].action, Action::Resolve);
+        assert_eq!(d5.sends[0].fingerprint, fp);
+        assert_eq!(d5.resolved.len(), 1);
+        assert!(d5.state.problems.is_empty());
+        let mut p = assess_default(&observe(&up, &[], &[]));
+        let d6 = decide(&mut p, &d5.state, BTreeMap::new(), &[PD], NOW + 9900, 3600);
+        assert!(d6.sends.is_empty() && d6.resolved.is_empty());
+    }
+
+    #[test]
+    fn below_a_channels_severity_nothing_is_sent_but_the_problem_is_kept() {
+        let f = fleet(&[runner(1, "online", true, &[])]);
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        assert_eq!(p[0].kind, Kind::RunnerPaused);
+        assert_eq!(p[0].severity, Severity::Low);
+        let d = decide(&mut p, &State::default(), BTreeMap::new(), &[PD], NOW, 3600);
+        assert!(d.sends.is_empty());
+        assert!(d.state.problems.contains_key(&p[0].fingerprint));
+    }
+
+    #[test]
+    fn a_failed_send_is_tried_again_next_run() {
+        let f = fleet(&[runner(1, "offline", false, &[])]);
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        let mut d = decide(&mut p, &State::default(), BTreeMap::new(), &[PD], NOW, 3600);
+        let failed = d.sends.clone();
+        d.unsent(&failed, &State::default());
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        let d2 = decide(&mut p, &d.state, BTreeMap::new(), &[PD], NOW + 60, 3600);
+        assert_eq!(d2.sends.len(), 1);
+        assert_eq!(d2.sends[0].action, Action::Trigger);
+        // A failed resolve stays in the state and is tried again.
+        let up = fleet(&[runner(1, "online", false, &[])]);
+        let mut p = assess_default(&observe(&up, &[], &[]));
+        let mut d3 = decide(&mut p, &d2.state, BTreeMap::new(), &[PD], NOW + 120, 3600);
+        assert_eq!(d3.sends[0].action, Action::Resolve);
+        let failed = d3.sends.clone();
+        d3.unsent(&failed, &d2.state);
+        let mut p = assess_default(&observe(&up, &[], &[]));
+        let d4 = decide(&mut p, &d3.state, BTreeMap::new(), &[PD], NOW + 180, 3600);
+        assert_eq!(d4.sends.len(), 1);
+        assert_eq!(d4.sends[0].action, Action::Resolve);
+    }
+
+    #[test]
+    fn a_job_pending_on_tags_no_online_runner_has_names_the_runners_that_have_them() {
+        let f = fleet(&[
+            runner(1, "online", false, &["linux"]),
+            runner(2, "offline", false, &["gpu", "cuda"]),
+            runner(3, "online", true, &["gpu", "cuda", "big"]),
+            runner(4, "offline", false, &["gpu"]),
+        ]);
+        let jobs = [
+            job(10, "pending", &["gpu", "cuda"], NOW - 900, None),
+            job(11, "pending", &["cuda", "gpu"], NOW - 1200, None),
+            // Too recent to count.
+            job(12, "pending", &["gpu", "cuda"], NOW - 60, None),
+        ];
+        let p = assess_default(&observe(&f, &jobs, &[]));
+        let pending: Vec<&Problem> = p
+            .iter()
+            .filter(|p| p.kind == Kind::PendingNoRunner)
+            .collect();
+        assert_eq!(pending.len(), 1, "{p:#?}");
+        let q = pending[0];
+        assert_eq!(q.tags, ["cuda", "gpu"]);
+        assert_eq!(q.count, 2);
+        assert_eq!(q.longest_wait_s, Some(1200));
+        assert_eq!(q.jobs[0].id, 11);
+        let holders: Vec<(u64, bool)> = q.holders.iter().map(|r| (r.id, r.paused)).collect();
+        assert_eq!(holders, [(2, false), (3, true)]);
+    }
+
+    #[test]
+    fn full_runners_and_idle_runners_are_told_apart() {
+        let mut f = fleet(&[runner(1, "online", false, &["docker"])]);
+        f[0].runneriq.concurrent = Some(2);
+        let busy = [
+            job(20, "running", &["docker"], NOW - 2000, Some(1)),
+            job(21, "running", &["docker"], NOW - 2000, Some(1)),
+            job(22, "pending", &["docker"], NOW - 700, None),
+        ];
+        let p = assess_default(&observe(&f, &busy, &[]));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].kind, Kind::PendingBusy);
+        assert_eq!(p[0].slots, Some((2, 2)));
+        assert_eq!(p[0].waiting, Some(1));
+        let idle = [
+            job(20, "running", &["docker"], NOW - 2000, Some(1)),
+            job(22, "pending", &["docker"], NOW - 700, None),
+        ];
+        let p = assess_default(&observe(&f, &idle, &[]));
+        assert_eq!(p[0].kind, Kind::PendingUnexplained);
+        assert_eq!(p[0].slots, Some((1, 2)));
+    }
+
+    #[test]
+    fn a_protected_only_runner_is_named_as_the_gate() {
+        let mut r = runner(1, "online", false, &["deploy"]);
+        r.access_level = Some("ref_protected".into());
+        let f = fleet(&[r]);
+        let jobs = [job(30, "pending", &["deploy"], NOW - 3600, None)];
+        let p = assess_default(&observe(&f, &jobs, &[]));
+        assert_eq!(p[0].kind, Kind::PendingGate);
+        assert_eq!(p[0].gate.as_deref(), Some("runs protected refs only"));
+    }
+
+    fn finished(id: u64, queued: f64, started: i64, runner: u64, reason: Option<&str>) -> Job {
+        let mut j = job(id, if reason.is_some() { "failed" } else { "success" }, &[], started - 60, Some(runner));
+        j.git_ref = "main".into();
+        j.queued_duration = Some(queued);
+        j.started_at = Some(rfc3339(started));
+        j.finished_at = Some(rfc3339(started + 30));
+        j.failure_reason = reason.map(str::to_string);
+        j
+    }
+
+    #[test]
+    fn a_queue_wait_spike_against_the_last_reports_level() {
+        let f = fleet(&[runner(1, "online", false, &[])]);
+        let done: Vec<Job> = (0..6)
+            .map(|i| finished(100 + i, 600.0, NOW - 600 - i as i64 * 60, 1, None))
+            .collect();
+        let class = {
+            // As of its creation, as the report classes it.
+            let ctx = priority::Context {
+                default_branch: Some("main"),
+                now: parse_time(done[0].created_at.as_deref().unwrap()).unwrap(),
+                ..Default::default()
+            };
+            priority::priority(&done[0], &ctx, &PriorityRules::default())
+                .urgency
+                .as_str()
+                .to_string()
+        };
+        let usual: BTreeMap<String, f64> = [(class.clone(), 60.0)].into();
+        let mut o = observe(&f, &[], &done);
+        o.usual_p95_s = Some(&usual);
+        let p = assess_default(&o);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert_eq!(p[0].kind, Kind::QueueSpike);
+        assert_eq!(p[0].class.as_deref(), Some(class.as_str()));
+        assert_eq!(p[0].p95_s, Some(600.0));
+        // At its usual level: no spike; without a report: not judged.
+        let usual: BTreeMap<String, f64> = [(class, 400.0)].into();
+        o.usual_p95_s = Some(&usual);
+        assert!(assess_default(&o).is_empty());
+        o.usual_p95_s = None;
+        assert!(assess_default(&o).is_empty());
+    }
+
+    #[test]
+    fn infrastructure_failures_count_per_runner_in_the_window() {
+        let f = fleet(&[runner(7, "online", false, &[])]);
+        let mut done = vec![
+            finished(1, 1.0, NOW - 100, 7, Some("runner_system_failure")),
+            finished(2, 1.0, NOW - 200, 7, Some("stuck_or_timeout_failure")),
+            finished(3, 1.0, NOW - 300, 7, Some("script_failure")),
+        ];
+        assert!(assess_default(&observe(&f, &[], &done)).is_empty());
+        done.push(finished(4, 1.0, NOW - 400, 7, Some("runner_system_failure")));
+        // Outside the window: not counted.
+        done.push(finished(5, 1.0, NOW - 7200, 7, Some("runner_system_failure")));
+        let p = assess_default(&observe(&f, &[], &done));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].kind, Kind::InfraFailures);
+        assert_eq!(p[0].count, 3);
+        assert_eq!(p[0].reasons["runner_system_failure"], 2);
+    }
+
+    #[test]
+    fn a_runner_silent_past_the_threshold_is_stale() {
+        let f = fleet(&[runner(1, "online", false, &[])]);
+        let mut o = observe(&f, &[], &[]);
+        o.contacted = [(1, NOW - 1200)].into();
+        assert!(assess_default(&o).is_empty());
+        o.contacted = [(1, NOW - 1801)].into();
+        let p = assess_default(&o);
+        assert_eq!(p[0].kind, Kind::RunnerStale);
+        assert_eq!(p[0].silent_s, Some(1801));
+    }
+
+    #[test]
+    fn details_are_read_only_for_what_changed() {
+        let list = [
+            runner(1, "online", false, &[]),
+            runner(2, "offline", false, &[]),
+            runner(3, "online", false, &[]),
+        ];
+        let rules = WatchRules::default();
+        // First run: all new.
+        assert_eq!(plan_details(&list, &State::default(), NOW, &rules), [1, 2, 3]);
+        let mut prev = State::default();
+        for r in &list {
+            prev.runners.insert(
+                r.id,
+                Seen {
+                    status: r.status.clone().unwrap(),
+                    detailed: true,
+                    contacted: Some(NOW - 60),
+                    ..Seen::default()
+                },
+            );
+        }
+        assert!(plan_details(&list, &prev, NOW, &rules).is_empty());
+        // Runner 2 came back; runner 3's last known contact is old.
+        let list2 = [
+            runner(1, "online", false, &[]),
+            runner(2, "online", false, &[]),
+            runner(3, "online", false, &[]),
+        ];
+        prev.runners.get_mut(&3).unwrap().contacted = Some(NOW - 4000);
+        assert_eq!(plan_details(&list2, &prev, NOW, &rules), [2, 3]);
+        let capped = WatchRules {
+            max_details: 1,
+            ..rules
+        };
+        assert_eq!(plan_details(&list2, &prev, NOW, &capped), [2]);
+    }
+
+    #[test]
+    fn the_state_round_trips_and_garbage_is_the_empty_state() {
+        let f = fleet(&[runner(1, "offline", false, &["a"])]);
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        let d = decide(
+            &mut p,
+            &State::default(),
+            remember_fleet(&f, &HashMap::new(), &State::default()),
+            &[PD],
+            NOW,
+            3600,
+        );
+        let body = format!("<!-- runneriq:watch -->\ntext\n{}\n", d.state.marker());
+        assert_eq!(State::parse(&body), d.state);
+        // Not the last line, broken JSON, a bad fingerprint, an unknown
+        // channel, too long: all empty.
+        assert_eq!(State::parse(&format!("{}\nmore", d.state.marker())), State::default());
+        assert_eq!(State::parse("<!-- runneriq:watch-state {nope -->"), State::default());
+        let bad_fp = d.state.marker().replace(&p[0].fingerprint, "../../etc");
+        assert!(State::parse(&bad_fp).problems.is_empty());
+        let bad_channel = d.state.marker().replace("pagerduty", "https://evil");
+        assert!(State::parse(&bad_channel).problems.is_empty());
+        let huge = format!(
+            "{STATE_PREFIX}{{\"runners\":{{}},\"pad\":\"{}\"}} -->",
+            "x".repeat(MAX_STATE_BYTES)
+        );
+        assert_eq!(State::parse(&huge), State::default());
+        // Text in the state cannot close the comment or mention anybody.
+        let mut s = State::default();
+        s.runners.insert(
+            5,
+            Seen {
+                label: "x --> @all <b>".into(),
+                status: "weird".into(),
+                ..Seen::default()
+            },
+        );
+        let m = s.marker();
+        assert_eq!(m.matches("-->").count(), 1);
+        assert!(!m.contains('@'));
+        let back = State::parse(&m);
+        assert_eq!(back.runners[&5].label, "x --> @all <b>");
+        assert_eq!(back.runners[&5].status, "unknown");
+    }
+
+    #[test]
+    fn fingerprints_are_stable_hex() {
+        assert_eq!(fingerprint("runner_offline\n1"), fingerprint("runner_offline\n1"));
+        assert_ne!(fingerprint("runner_offline\n1"), fingerprint("runner_offline\n2"));
+        assert!(is_fingerprint(&fingerprint("x")));
+        assert!(!is_fingerprint("0123456789ABCDEF"));
+    }
+}
