@@ -134,8 +134,12 @@ mod tests {
 
     #[test]
     fn a_failure_names_the_variable_not_the_key_or_url() {
-        let e = send("ftp://secret-host/x", &json!({"routing_key": "R0UTING"}), "PD_KEY")
-            .unwrap_err();
+        let e = send(
+            "ftp://secret-host/x",
+            &json!({"routing_key": "R0UTING"}),
+            "PD_KEY",
+        )
+        .unwrap_err();
         assert!(e.contains("$PD_KEY"), "{e}");
         assert!(!e.contains("secret-host") && !e.contains("R0UTING"), "{e}");
     }

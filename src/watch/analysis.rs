@@ -177,12 +177,19 @@ impl State {
             s.label = cut(&s.label);
             if !matches!(
                 s.status.as_str(),
-                "online" | "offline" | "stale" | "never_contacted" | "active" | "unknown"
+                "online"
+                    | "offline"
+                    | "stale"
+                    | "never_contacted"
+                    | "active"
+                    | "paused"
+                    | "unknown"
             ) {
                 s.status = "unknown".into();
             }
             s.tags.truncate(MAX_TAGS);
-            s.tags.retain(|t| !t.is_empty() && t.chars().count() <= MAX_TEXT);
+            s.tags
+                .retain(|t| !t.is_empty() && t.chars().count() <= MAX_TEXT);
         }
         self.problems.retain(|fp, p| {
             is_fingerprint(fp) && p.sent.keys().all(|c| CHANNELS.contains(&c.as_str()))
@@ -224,7 +231,9 @@ fn cut(s: &str) -> String {
 
 /// 16 lowercase hex digits.
 pub fn is_fingerprint(s: &str) -> bool {
-    s.len() == 16 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 16
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// FNV-1a 64 of `key`, as 16 hex digits.
@@ -409,8 +418,10 @@ fn status_of(r: &Runner) -> String {
     }
 }
 
+/// Paused: `paused`, the older `active: false`, or the older list's
+/// `status: paused`.
 fn paused_of(r: &Runner) -> bool {
-    r.paused == Some(true) || r.active == Some(false)
+    r.paused == Some(true) || r.active == Some(false) || r.status.as_deref() == Some("paused")
 }
 
 fn is_online(status: &str) -> bool {
@@ -702,7 +713,8 @@ fn pending_problems(
             if tags.is_empty() {
                 r.runner.run_untagged != Some(false)
             } else {
-                tags.iter().all(|t| r.runner.tag_list.iter().any(|x| x == t))
+                tags.iter()
+                    .all(|t| r.runner.tag_list.iter().any(|x| x == t))
             }
         };
         let eligible: BTreeSet<usize> = w
@@ -790,11 +802,7 @@ fn pending_problems(
                 // Free slots enough for every job waiting for them.
                 p.kind = Kind::PendingUnexplained;
                 p.severity = p.kind.severity();
-                p.fingerprint = fingerprint(&format!(
-                    "{}\n{}",
-                    p.kind.as_str(),
-                    p.tags.join(",")
-                ));
+                p.fingerprint = fingerprint(&format!("{}\n{}", p.kind.as_str(), p.tags.join(",")));
             }
         }
         p.jobs
@@ -1336,7 +1344,17 @@ mod tests {
     }
 
     fn finished(id: u64, queued: f64, started: i64, runner: u64, reason: Option<&str>) -> Job {
-        let mut j = job(id, if reason.is_some() { "failed" } else { "success" }, &[], started - 60, Some(runner));
+        let mut j = job(
+            id,
+            if reason.is_some() {
+                "failed"
+            } else {
+                "success"
+            },
+            &[],
+            started - 60,
+            Some(runner),
+        );
         j.git_ref = "main".into();
         j.queued_duration = Some(queued);
         j.started_at = Some(rfc3339(started));
@@ -1388,9 +1406,21 @@ mod tests {
             finished(3, 1.0, NOW - 300, 7, Some("script_failure")),
         ];
         assert!(assess_default(&observe(&f, &[], &done)).is_empty());
-        done.push(finished(4, 1.0, NOW - 400, 7, Some("runner_system_failure")));
+        done.push(finished(
+            4,
+            1.0,
+            NOW - 400,
+            7,
+            Some("runner_system_failure"),
+        ));
         // Outside the window: not counted.
-        done.push(finished(5, 1.0, NOW - 7200, 7, Some("runner_system_failure")));
+        done.push(finished(
+            5,
+            1.0,
+            NOW - 7200,
+            7,
+            Some("runner_system_failure"),
+        ));
         let p = assess_default(&observe(&f, &[], &done));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].kind, Kind::InfraFailures);
@@ -1419,7 +1449,10 @@ mod tests {
         ];
         let rules = WatchRules::default();
         // First run: all new.
-        assert_eq!(plan_details(&list, &State::default(), NOW, &rules), [1, 2, 3]);
+        assert_eq!(
+            plan_details(&list, &State::default(), NOW, &rules),
+            [1, 2, 3]
+        );
         let mut prev = State::default();
         for r in &list {
             prev.runners.insert(
@@ -1464,8 +1497,14 @@ mod tests {
         assert_eq!(State::parse(&body), d.state);
         // Not the last line, broken JSON, a bad fingerprint, an unknown
         // channel, too long: all empty.
-        assert_eq!(State::parse(&format!("{}\nmore", d.state.marker())), State::default());
-        assert_eq!(State::parse("<!-- runneriq:watch-state {nope -->"), State::default());
+        assert_eq!(
+            State::parse(&format!("{}\nmore", d.state.marker())),
+            State::default()
+        );
+        assert_eq!(
+            State::parse("<!-- runneriq:watch-state {nope -->"),
+            State::default()
+        );
         let bad_fp = d.state.marker().replace(&p[0].fingerprint, "../../etc");
         assert!(State::parse(&bad_fp).problems.is_empty());
         let bad_channel = d.state.marker().replace("pagerduty", "https://evil");
@@ -1495,8 +1534,14 @@ mod tests {
 
     #[test]
     fn fingerprints_are_stable_hex() {
-        assert_eq!(fingerprint("runner_offline\n1"), fingerprint("runner_offline\n1"));
-        assert_ne!(fingerprint("runner_offline\n1"), fingerprint("runner_offline\n2"));
+        assert_eq!(
+            fingerprint("runner_offline\n1"),
+            fingerprint("runner_offline\n1")
+        );
+        assert_ne!(
+            fingerprint("runner_offline\n1"),
+            fingerprint("runner_offline\n2")
+        );
         assert!(is_fingerprint(&fingerprint("x")));
         assert!(!is_fingerprint("0123456789ABCDEF"));
     }

@@ -18,9 +18,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::analysis::{
-    self, ChannelRule, Decisions, Observed, Problem, Send, State, WatchRules,
-};
+use super::analysis::{self, ChannelRule, Decisions, Observed, Problem, Send, State, WatchRules};
 use super::render::{self, Counts, Delivery, IssueOutcome, Outcome, Requests, Run};
 use super::source::{self, Scope};
 use crate::config::Config;
@@ -339,7 +337,12 @@ fn observe_mock(m: &Mock) -> anyhow::Result<Seen> {
     let details: HashMap<u64, Runner> = list.iter().map(|r| (r.id, r.clone())).collect();
     let (active, finished): (Vec<Job>, Vec<Job>) = jobs
         .into_iter()
-        .filter(|j| matches!(j.status.as_str(), "pending" | "running" | "success" | "failed"))
+        .filter(|j| {
+            matches!(
+                j.status.as_str(),
+                "pending" | "running" | "success" | "failed"
+            )
+        })
         .partition(|j| j.status == "pending" || j.status == "running");
     Ok(Seen {
         details,
@@ -353,11 +356,7 @@ fn observe_mock(m: &Mock) -> anyhow::Result<Seen> {
 }
 
 /// Pure: the problems and what each channel gets.
-fn judge(
-    p: &Prepared,
-    seen: &Seen,
-    recalled: &Recalled,
-) -> (Vec<Problem>, Decisions) {
+fn judge(p: &Prepared, seen: &Seen, recalled: &Recalled) -> (Vec<Problem>, Decisions) {
     let rules: &WatchRules = &p.config.watch.rules;
     let obs = Observed {
         now: p.now,
@@ -446,22 +445,25 @@ fn alert(p: &Prepared, run: &Run, sends: &[Send], issue_url: Option<&str>) -> Ve
     out
 }
 
-/// Whether [`record`] writes: a new issue only for problems; a closed one
-/// only when it reopens or its state changed in a way worth an edit.
-fn will_write(recalled: &Recalled, open_problems: bool, state: &State) -> bool {
+/// How many writes [`record`] makes: the first run opens the issue (the
+/// job's only storage; closed at once when all is clear); an open issue is
+/// edited on every run; a closed one only when it reopens, when the state
+/// changed in a way worth an edit, or once per `refresh_s` (so remembered
+/// contact times stay fresh and runner details are not read again).
+fn writes(recalled: &Recalled, open_problems: bool, state: &State, refresh_s: u64) -> u64 {
     match &recalled.issue {
-        None => open_problems,
-        Some(i) => {
+        None => 1 + u64::from(!open_problems),
+        Some(i) => u64::from(
             i.state != "closed"
                 || open_problems
                 || state.significant() != recalled.state.significant()
-        }
+                || state.at.saturating_sub(recalled.state.at) >= refresh_s as i64,
+        ),
     }
 }
 
-/// Writes the fleet-health issue: created on the first problem, edited in
-/// place while problems are open, closed when all is clear; a closed issue
-/// is only rewritten when something worth it changed.
+/// Writes the fleet-health issue: opened on the first run, edited in place
+/// while problems are open, closed when all is clear.
 fn record(
     c: &Client,
     p: &Prepared,
@@ -482,13 +484,20 @@ fn record(
             crate::gitlab::error::summary(&e)
         )
     };
+    let refresh_s = p.config.watch.rules.stale_s;
     match &recalled.issue {
-        None if !open_problems => Ok(IssueOutcome::None),
         None if run.dry_run => Ok(IssueOutcome::WouldCreate),
         None => {
             let i = crate::publish::issues::open(c, project, &title, &body, &p.config.watch.labels)
                 .map_err(fail)?;
-            Ok(IssueOutcome::Created { iid: i.iid })
+            if !open_problems {
+                crate::publish::issues::rewrite(c, project, i.iid, &title, &body, Some("close"))
+                    .map_err(fail)?;
+            }
+            Ok(IssueOutcome::Created {
+                iid: i.iid,
+                closed: !open_problems,
+            })
         }
         Some(i) => {
             let closed = i.state == "closed";
@@ -497,7 +506,7 @@ fn record(
                 (false, false) => Some("close"),
                 _ => None,
             };
-            if !will_write(recalled, open_problems, state) {
+            if writes(recalled, open_problems, state, refresh_s) == 0 {
                 return Ok(IssueOutcome::Unchanged { iid: i.iid });
             }
             if run.dry_run {
@@ -596,9 +605,16 @@ pub fn run(o: WatchOptions) -> anyhow::Result<ExitCode> {
         // The issue's request counts itself: what it says is the run so far
         // plus its own write (or none).
         requests.total = c.request_count();
-        let writes = u64::from(
-            !o.dry_run && will_write(&recalled, !run.problems.is_empty(), &decisions.state),
-        );
+        let writes = if o.dry_run {
+            0
+        } else {
+            writes(
+                &recalled,
+                !run.problems.is_empty(),
+                &decisions.state,
+                p.config.watch.rules.stale_s,
+            )
+        };
         run.requests = Requests {
             total: requests.total + writes,
             issues: requests.issues + writes,
@@ -626,7 +642,11 @@ pub fn run(o: WatchOptions) -> anyhow::Result<ExitCode> {
         run.problems.len(),
         run.resolved.len(),
         run.deliveries.len(),
-        if run.dry_run { "not sent (dry run)" } else { "sent" },
+        if run.dry_run {
+            "not sent (dry run)"
+        } else {
+            "sent"
+        },
         serde_json::to_value(&run.issue)
             .ok()
             .and_then(|v| v["action"].as_str().map(str::to_string))

@@ -67,14 +67,24 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum IssueOutcome {
-    Created { iid: u64 },
-    Updated { iid: u64, state_event: Option<String> },
-    Unchanged { iid: u64 },
-    /// All clear and no issue yet: nothing to write.
-    None,
+    /// `closed`: all clear on the first run, closed at once.
+    Created {
+        iid: u64,
+        closed: bool,
+    },
+    Updated {
+        iid: u64,
+        state_event: Option<String>,
+    },
+    Unchanged {
+        iid: u64,
+    },
     /// `--dry-run`: what would have happened.
     WouldCreate,
-    WouldUpdate { iid: u64, state_event: Option<String> },
+    WouldUpdate {
+        iid: u64,
+        state_event: Option<String>,
+    },
     /// `--mock`: there is no GitLab.
     NotPosted,
 }
@@ -103,7 +113,8 @@ pub struct Run {
 
 /// `2026-01-01 10:00 UTC`.
 pub fn utc(t: i64) -> String {
-    let d = time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let d =
+        time::OffsetDateTime::from_unix_timestamp(t).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02} UTC",
         d.year(),
@@ -231,7 +242,11 @@ fn sentence(st: &Style, p: &Problem, window_s: u64) -> String {
                         )
                     })
                     .collect();
-                format!("only {} {} them", h.join(", "), if h.len() == 1 { "has" } else { "have" })
+                format!(
+                    "only {} {} them",
+                    h.join(", "),
+                    if h.len() == 1 { "has" } else { "have" }
+                )
             };
             format!("{}: no online runner has them; {holders}", jobs(p))
         }
@@ -430,11 +445,7 @@ pub fn markdown(run: &Run, state: &State) -> String {
         );
     }
     if !run.cooled.is_empty() {
-        let _ = writeln!(
-            t,
-            "- Held back by the cooldown: {}",
-            run.cooled.len()
-        );
+        let _ = writeln!(t, "- Held back by the cooldown: {}", run.cooled.len());
     }
     for w in &run.warnings {
         let _ = writeln!(t, "- Warning: {}", inline(w));
@@ -448,7 +459,10 @@ pub fn markdown(run: &Run, state: &State) -> String {
 
 fn issue_words(i: &IssueOutcome) -> String {
     match i {
-        IssueOutcome::Created { iid } => format!("created (issue {iid})"),
+        IssueOutcome::Created { iid, closed } => format!(
+            "created (issue {iid}){}",
+            if *closed { ", closed: all clear" } else { "" }
+        ),
         IssueOutcome::Updated { iid, state_event } => format!(
             "updated (issue {iid}){}",
             state_event
@@ -457,7 +471,6 @@ fn issue_words(i: &IssueOutcome) -> String {
                 .unwrap_or_default()
         ),
         IssueOutcome::Unchanged { iid } => format!("unchanged (issue {iid})"),
-        IssueOutcome::None => "none (all clear, no issue yet)".into(),
         IssueOutcome::WouldCreate => "would be created (dry run)".into(),
         IssueOutcome::WouldUpdate { iid, state_event } => format!(
             "would be updated (issue {iid}{}, dry run)",
@@ -507,7 +520,11 @@ pub fn slack_payload(run: &Run, sends: &[&Send], issue_url: Option<&str>) -> Val
             (a, Some(p)) => format!(
                 "\n• *{}*{} · {} · {}",
                 p.severity.as_str(),
-                if a == Action::Reminder { " (still open)" } else { "" },
+                if a == Action::Reminder {
+                    " (still open)"
+                } else {
+                    ""
+                },
                 kind_words(p.kind),
                 sentence(&SLACK, p, run.window_s)
             ),
@@ -565,7 +582,7 @@ pub fn pagerduty_event(run: &Run, s: &Send, routing_key: &str) -> Option<Value> 
         Action::Resolve => Some(pagerduty::resolve(routing_key, &key)),
         _ => {
             let p = find(run, &s.fingerprint)?;
-            let summary = format!("{}: {}", kind_words(p.kind), plain(p, run.window_s));
+            let summary = plain(p, run.window_s);
             let component = p.runner.as_ref().map(|r| format!("runner {}", r.id));
             let source = format!("runneriq watch: {}", run.scope);
             Some(pagerduty::trigger(

@@ -150,11 +150,8 @@ pub fn group_projects(c: &Client, group: &str, max: usize) -> anyhow::Result<Vec
 fn jobs_page(c: &Client, project: &str, scopes: &[&str]) -> Result<Vec<Job>, ApiError> {
     let mut q: Vec<(&str, String)> = scopes.iter().map(|s| ("scope[]", s.to_string())).collect();
     q.push(("per_page", "100".to_string()));
-    let page: crate::gitlab::Page<Job> = c.get_pages(
-        &format!("/projects/{}/jobs", project_ref(project)),
-        &q,
-        1,
-    )?;
+    let page: crate::gitlab::Page<Job> =
+        c.get_pages(&format!("/projects/{}/jobs", project_ref(project)), &q, 1)?;
     Ok(page
         .items
         .into_iter()

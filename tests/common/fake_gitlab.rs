@@ -741,7 +741,6 @@ fn decide(req: &RecordedRequest, shared: &Shared) -> Action {
             options,
             scoped,
         }) => Action::Respond(list_page(req, items, options, *scoped, shared.addr)),
-        }
         Some(Route::Dribble { head, chunk, every }) => Action::Dribble {
             head: Arc::clone(head),
             chunk: Arc::clone(chunk),
