@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! entry     main, cli (clap types, flags → option structs)
-//! commands  diagnose, route/explain/…, report/snapshot, demo, doctor
+//! commands  diagnose, route/explain/…, report/snapshot, watch, demo, doctor
 //! outputs   publish, renderers, the note, the audit log, the tag bridge
 //! sources   GitLab client, files, .runneriq.yml, traces, the LLM, Electricity Maps
 //! analysis  pure: trace, classify, noise, fleet tables, metrics, triage, correlate
