@@ -684,3 +684,64 @@ fn the_demo_fleet_is_watched_offline() {
     assert_eq!(v["requests"]["total"], 0);
     assert!(v["problems"].as_array().unwrap().len() >= 3);
 }
+
+#[test]
+fn a_queue_wait_spike_is_judged_against_the_last_reports_figures() {
+    let w = world("spike");
+    let report = |author: Value, p95: f64| {
+        json!({
+            "id": 880, "iid": 2, "project_id": 1, "title": "RunnerIQ weekly report — 2025-W52",
+            "description": format!(
+                "<!-- runneriq:report week=2025-W52 -->\n# Weekly report\n\n<!-- runneriq:report-state {{\"week\":\"2025-W52\",\"jobs\":100,\"failures\":1,\"infra_failures\":0,\"wait_p95_s\":{{\"CRITICAL\":{p95},\"HIGH\":{p95},\"MEDIUM\":{p95},\"LOW\":{p95}}},\"co2e_g\":0.0,\"flaky_jobs\":0}} -->\n"
+            ),
+            "state": "opened", "labels": ["runneriq-report"], "author": author,
+        })
+    };
+    // Somebody else's imitation with a high "usual" level is not read.
+    w.issues.lock().unwrap().extend([
+        report(json!({"id": 5, "username": "mallory"}), 100_000.0),
+        report(json!({"id": BOT, "username": "project_1_bot_1"}), 30.0),
+    ]);
+    let finished: Vec<Value> = (0..6)
+        .map(|i| {
+            let started = T0 - 300 - i * 120;
+            let mut j = job(
+                700 + i as u64,
+                "build",
+                "success",
+                &["docker"],
+                started - 600,
+                600.0,
+            );
+            j["started_at"] = iso(started).into();
+            j["finished_at"] = iso(started + 60).into();
+            j["duration"] = json!(60.0);
+            j["runner"] = listed(11, "linux-a", true);
+            j
+        })
+        .collect();
+    w.serve(T0, true, finished);
+    let v = ok(&w.run(T0, &["--format", "json"]));
+    let spikes: Vec<&Value> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["kind"] == "queue_spike")
+        .collect();
+    assert_eq!(spikes.len(), 1, "{v:#}");
+    assert_eq!(spikes[0]["p95_s"], 600.0);
+    assert_eq!(spikes[0]["usual_p95_s"], 30.0);
+    assert_eq!(spikes[0]["count"], 6);
+    // Medium: the webhook (medium and up) has it, PagerDuty (high) not.
+    assert!(w.pagerduty().is_empty());
+    let hooks = w.webhooks();
+    assert_eq!(hooks[0]["problems"][0]["kind"], "queue_spike");
+    let body = w.issues.lock().unwrap()[2]["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        body.contains("jobs waited 10.0 min at p95 in the last 60.0 min (6 jobs), against a usual 30 s (the last weekly report)"),
+        "{body}"
+    );
+}

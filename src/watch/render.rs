@@ -606,3 +606,209 @@ pub fn pagerduty_event(run: &Run, s: &Send, routing_key: &str) -> Option<Value> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::noise::Severity;
+    use crate::watch::analysis::{JobRef, RunnerRef};
+
+    fn problem(kind: Kind, label: &str) -> Problem {
+        let mut p = Problem {
+            fingerprint: "0123456789abcdef".into(),
+            kind,
+            severity: Severity::High,
+            since: 1_767_261_600,
+            subject: format!("{label} (runner 9)"),
+            runner: None,
+            tags: Vec::new(),
+            jobs: Vec::new(),
+            count: 0,
+            longest_wait_s: None,
+            holders: Vec::new(),
+            slots: None,
+            waiting: None,
+            gate: None,
+            class: None,
+            p95_s: None,
+            usual_p95_s: None,
+            reasons: Default::default(),
+            silent_s: None,
+        };
+        p.kind = kind;
+        p.runner = Some(RunnerRef {
+            id: 9,
+            label: label.into(),
+            status: "offline".into(),
+            paused: false,
+        });
+        p
+    }
+
+    /// A line without its code spans (a run of n backticks up to the next
+    /// run of exactly n), as CommonMark reads them.
+    fn outside_code_spans(line: &str) -> String {
+        let b: Vec<char> = line.chars().collect();
+        let run_at = |i: usize| b[i..].iter().take_while(|c| **c == '`').count();
+        let mut out = String::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != '`' {
+                out.push(b[i]);
+                i += 1;
+                continue;
+            }
+            let n = run_at(i);
+            let mut j = i + n;
+            let mut close = None;
+            while j < b.len() {
+                if b[j] == '`' {
+                    let m = run_at(j);
+                    if m == n {
+                        close = Some(j + m);
+                        break;
+                    }
+                    j += m;
+                } else {
+                    j += 1;
+                }
+            }
+            match close {
+                Some(end) => i = end,
+                None => {
+                    out.extend(&b[i..i + n]);
+                    i += n;
+                }
+            }
+        }
+        out
+    }
+
+    fn run(problems: Vec<Problem>, resolved: Vec<Resolved>) -> Run {
+        Run {
+            scope: "project g/p".into(),
+            checked_at: 1_767_261_600,
+            checked_at_utc: utc(1_767_261_600),
+            mock: false,
+            dry_run: false,
+            counts: Counts::default(),
+            problems,
+            resolved,
+            deliveries: Vec::new(),
+            cooled: Vec::new(),
+            requests: Requests::default(),
+            issue: IssueOutcome::NotPosted,
+            warnings: Vec::new(),
+            window_s: 3600,
+        }
+    }
+
+    #[test]
+    fn the_issue_body_is_inert_whatever_gitlab_says() {
+        let hostile = "x`y\n/close @all #12 <img src=x>";
+        let mut p = problem(Kind::RunnerOffline, hostile);
+        p.jobs.push(JobRef {
+            id: 3,
+            name: "shard `#4`\n/merge".into(),
+            project: None,
+            git_ref: "main".into(),
+            waited_s: 1,
+            web_url: Some("javascript:alert(1)".into()),
+        });
+        p.kind = Kind::PendingNoRunner;
+        p.tags = vec!["gpu`".into(), "@all".into()];
+        p.holders = p.runner.clone().into_iter().collect();
+        let r = run(
+            vec![p],
+            vec![Resolved {
+                fingerprint: "fedcba9876543210".into(),
+                kind: Kind::RunnerOffline,
+                since: 1,
+                subject: "y\n/close #5 @here".into(),
+            }],
+        );
+        let body = issue_body(&r, &State::default());
+        assert!(body.starts_with(MARKER), "{body}");
+        for line in body.lines() {
+            assert!(!line.trim_start().starts_with('/'), "{line}");
+            let outside = outside_code_spans(line);
+            assert!(!outside.contains("<img"), "{line}");
+            assert!(!line.contains("javascript:"), "{line}");
+        }
+        // Mentions broken everywhere, even in code spans.
+        assert!(!body.contains("@all") && !body.contains("@here"), "{body}");
+        assert!(!body.contains("#5"), "bare reference: {body}");
+        assert!(body.ends_with(" -->\n"), "state last: {body}");
+    }
+
+    #[test]
+    fn slack_text_cannot_ping_or_link_and_resolves_are_listed() {
+        let p = problem(Kind::RunnerOffline, "<!channel> r1 <https://evil|x>");
+        let resolved = Resolved {
+            fingerprint: "fedcba9876543210".into(),
+            kind: Kind::RunnerStale,
+            since: 1,
+            subject: "<@U123> r2".into(),
+        };
+        let r = run(vec![p], vec![resolved]);
+        let sends = [
+            Send {
+                channel: "slack",
+                fingerprint: "0123456789abcdef".into(),
+                action: Action::Trigger,
+            },
+            Send {
+                channel: "slack",
+                fingerprint: "fedcba9876543210".into(),
+                action: Action::Resolve,
+            },
+        ];
+        let refs: Vec<&Send> = sends.iter().collect();
+        let text =
+            slack_payload(&r, &refs, Some("https://gitlab.example.com/g/p/-/issues/5"))["text"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        assert!(
+            !text.contains("<!channel>") && !text.contains("<@U123>"),
+            "{text}"
+        );
+        assert!(!text.contains("<https://evil"), "{text}");
+        assert!(text.contains("<https://gitlab.example.com/g/p/-/issues/5|fleet health>"));
+        assert!(text.contains("1 open · 1 resolved"), "{text}");
+        assert!(text.contains("*resolved* · Runner stale"), "{text}");
+    }
+
+    #[test]
+    fn pagerduty_events_carry_the_problem_and_the_same_dedup_key() {
+        let r = run(vec![problem(Kind::RunnerOffline, "r1")], Vec::new());
+        let s = Send {
+            channel: "pagerduty",
+            fingerprint: "0123456789abcdef".into(),
+            action: Action::Trigger,
+        };
+        let t = pagerduty_event(&r, &s, "KEY").unwrap();
+        assert_eq!(t["dedup_key"], "runneriq-watch-0123456789abcdef");
+        assert_eq!(
+            t["payload"]["summary"],
+            "`r1` (runner 9) is offline".replace('`', "")
+        );
+        assert_eq!(t["payload"]["class"], "runner_offline");
+        let resolve = pagerduty_event(
+            &r,
+            &Send {
+                action: Action::Resolve,
+                ..s.clone()
+            },
+            "KEY",
+        )
+        .unwrap();
+        assert_eq!(resolve["dedup_key"], t["dedup_key"]);
+        // A problem this run does not know is not triggered.
+        let unknown = Send {
+            fingerprint: "ffffffffffffffff".into(),
+            ..s
+        };
+        assert!(pagerduty_event(&r, &unknown, "KEY").is_none());
+    }
+}
