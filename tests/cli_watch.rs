@@ -745,3 +745,40 @@ fn a_queue_wait_spike_is_judged_against_the_last_reports_figures() {
         "{body}"
     );
 }
+
+#[test]
+fn an_alert_that_fails_fails_the_run_and_is_sent_on_the_next() {
+    let w = world("failing");
+    w.alerts.on_write(
+        "POST",
+        "/v2/enqueue",
+        Box::new(|_| (500, json!({"status": "error"}).to_string())),
+    );
+    w.serve(T0, false, vec![]);
+    let o = w.run(T0, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("runneriq: error: PagerDuty (routing key $RUNNERIQ_PAGERDUTY_ROUTING_KEY) answered HTTP 500"),
+        "{err}"
+    );
+    no_secrets(&err);
+    // The issue is written all the same, without the failed send.
+    assert_eq!(w.writes(), ["POST /projects/1/issues"]);
+    let body = w.issue()["description"].as_str().unwrap().to_string();
+    assert!(!body.contains("\"pagerduty\":"), "{body}");
+    assert_eq!(w.pagerduty().len(), 1);
+    // PagerDuty is back: the trigger goes out on the next run.
+    w.alerts.on_write(
+        "POST",
+        "/v2/enqueue",
+        Box::new(|_| (202, json!({"status": "success"}).to_string())),
+    );
+    w.serve(T0 + 900, false, vec![]);
+    ok(&w.run(T0 + 900, &["--format", "json"]));
+    let pd = w.pagerduty();
+    assert_eq!(pd.len(), 2);
+    assert_eq!(pd[1]["event_action"], "trigger");
+    assert_eq!(pd[0]["dedup_key"], pd[1]["dedup_key"]);
+    assert_eq!(w.webhooks().len(), 1, "the webhook had it the first time");
+}

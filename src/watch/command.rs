@@ -637,16 +637,19 @@ pub fn run(o: WatchOptions) -> anyhow::Result<ExitCode> {
             eprintln!("runneriq: error: {e}");
         }
     }
+    let alerts = if run.dry_run {
+        format!("{} alert(s) not sent (dry run)", run.deliveries.len())
+    } else {
+        format!(
+            "{} alert(s) sent, {} failed",
+            run.deliveries.len() - failed.len(),
+            failed.len()
+        )
+    };
     eprintln!(
-        "runneriq: watch: {} open problem(s), {} resolved, {} alert(s) {}, issue {}, {} API requests",
+        "runneriq: watch: {} open problem(s), {} resolved, {alerts}, issue {}, {} API requests",
         run.problems.len(),
         run.resolved.len(),
-        run.deliveries.len(),
-        if run.dry_run {
-            "not sent (dry run)"
-        } else {
-            "sent"
-        },
         serde_json::to_value(&run.issue)
             .ok()
             .and_then(|v| v["action"].as_str().map(str::to_string))
