@@ -782,3 +782,64 @@ fn an_alert_that_fails_fails_the_run_and_is_sent_on_the_next() {
     assert_eq!(pd[0]["dedup_key"], pd[1]["dedup_key"]);
     assert_eq!(w.webhooks().len(), 1, "the webhook had it the first time");
 }
+
+#[test]
+fn group_and_instance_scopes_read_their_own_runner_lists() {
+    let w = world("scopes");
+    w.serve(T0, true, vec![]);
+    w.gitlab.route_list(
+        "/groups/7/runners",
+        json!([listed(21, "group-runner", false)]),
+    );
+    w.gitlab.route_json(
+        "GET",
+        "/runners/21",
+        200,
+        detail(21, "group-runner", &["arm64"], false, T0 - 9000).to_string(),
+    );
+    w.gitlab
+        .route_list("/groups/7/projects", json!([{"id": 1}, {"id": 2}]));
+    w.gitlab.route_jobs(
+        "/projects/2/jobs",
+        json!([job(
+            800,
+            "build:arm",
+            "pending",
+            &["arm64"],
+            T0 - 1800,
+            1800.0
+        )]),
+    );
+    let v = ok(&w.run(T0, &["--group", "7", "--format", "json", "--dry-run"]));
+    assert!(
+        w.gitlab
+            .requests_to("GET", "/projects/1/runners")
+            .is_empty()
+    );
+    assert_eq!(w.gitlab.requests_to("GET", "/groups/7/runners").len(), 1);
+    // One page of active and one of finished jobs in each of the group's projects.
+    assert_eq!(w.gitlab.requests_to("GET", "/projects/2/jobs").len(), 2);
+    assert_eq!(w.gitlab.requests_to("GET", "/projects/1/jobs").len(), 2);
+    assert_eq!(v["counts"]["projects"], 2);
+    let kinds: Vec<&str> = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["runner_offline", "pending_no_runner"], "{v:#}");
+    assert!(w.writes().is_empty());
+
+    w.gitlab.route_json(
+        "GET",
+        "/runners/all",
+        403,
+        json!({"message": "403 Forbidden"}).to_string(),
+    );
+    let o = w.run(T0, &["--all-runners"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        text(&o.stderr).trim_end(),
+        "runneriq: GET /runners/all answered 403 Forbidden: listing all runners (--all-runners) needs an administrator account and a token with the read_api (or api) scope"
+    );
+}

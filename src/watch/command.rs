@@ -298,6 +298,19 @@ fn observe(
         .or_else(|| source::default_branch(c, &home));
     req.other += c.request_count() - before;
 
+    let unknown = list
+        .iter()
+        .filter(|r| {
+            !details.contains_key(&r.id) && !prev.runners.get(&r.id).is_some_and(|s| s.detailed)
+        })
+        .count();
+    if unknown > 0 {
+        warnings.push(format!(
+            "{unknown} runner(s) not read in detail yet (watch.max_details: {} per run): their \
+             tags are unknown until a later run",
+            rules.max_details
+        ));
+    }
     let fleet = analysis::merge_fleet(&list, &details, prev, &HashMap::new());
     let contacted = contact_times(&list, &details, prev);
     Ok(Seen {

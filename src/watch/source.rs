@@ -58,7 +58,7 @@ pub fn list_runners(c: &Client, scope: &Scope) -> anyhow::Result<Vec<Runner>> {
         Scope::Instance => (
             "/runners/all".to_string(),
             "listing all runners (--all-runners)",
-            "an administrator's token",
+            "an administrator account",
         ),
     };
     c.get_all(&path, &[], MAX_RUNNER_PAGES)
