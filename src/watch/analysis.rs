@@ -200,9 +200,21 @@ impl State {
         self
     }
 
-    /// The hidden comment, one line.
+    /// The hidden comment, one line, always short enough to be read back
+    /// ([`MAX_STATE_BYTES`]): when the fleet is too large, the runners
+    /// remembered go first (costing detail reads on the next run), never
+    /// the open problems (that would send their alerts again).
     pub fn marker(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+        let mut json = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+        if json.len() > MAX_STATE_BYTES / 2 {
+            let mut smaller = self.clone();
+            while json.len() > MAX_STATE_BYTES / 2 && !smaller.runners.is_empty() {
+                // Drop a quarter of the runners (the highest ids) at a time.
+                let keep = smaller.runners.len() * 3 / 4;
+                smaller.runners = smaller.runners.into_iter().take(keep).collect();
+                json = serde_json::to_string(&smaller).unwrap_or_else(|_| "{}".into());
+            }
+        }
         // Inside JSON strings `<`, `>` and `@` may be escaped without
         // changing the value: nothing can close the comment early or mention.
         format!(
@@ -1530,6 +1542,38 @@ mod tests {
         let back = State::parse(&m);
         assert_eq!(back.runners[&5].label, "x --> @all <b>");
         assert_eq!(back.runners[&5].status, "unknown");
+    }
+
+    #[test]
+    fn a_large_fleet_never_makes_a_state_too_long_to_read_back() {
+        let mut s = State::default();
+        for id in 1..=MAX_RUNNERS as u64 {
+            s.runners.insert(
+                id,
+                Seen {
+                    status: "online".into(),
+                    label: "a-rather-long-runner-description-".repeat(7),
+                    tags: (0..8).map(|t| format!("tag-number-{t}")).collect(),
+                    detailed: true,
+                    ..Seen::default()
+                },
+            );
+        }
+        let f = fleet(&[runner(1, "offline", false, &[])]);
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        let d = decide(
+            &mut p,
+            &State::default(),
+            s.runners.clone(),
+            &[PD],
+            NOW,
+            3600,
+        );
+        let m = d.state.marker();
+        assert!(m.len() <= MAX_STATE_BYTES, "{}", m.len());
+        let back = State::parse(&m);
+        assert_eq!(back.problems, d.state.problems, "problems are kept");
+        assert!(!back.runners.is_empty() && back.runners.len() < MAX_RUNNERS);
     }
 
     #[test]

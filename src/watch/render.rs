@@ -21,6 +21,9 @@ use crate::publish::sanitize::{code_span, guard, inline, text_link};
 pub const MARKER: &str = "<!-- runneriq:watch -->";
 /// Problems listed in one Slack message.
 const MAX_LISTED: usize = 10;
+/// Problem lines in the issue (GitLab's description limit is 1,000,000
+/// characters; the state takes at most a quarter of it).
+const MAX_LINES: usize = 200;
 
 /// The fleet in numbers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -386,8 +389,15 @@ pub fn issue_body(run: &Run, state: &State) -> String {
         );
     }
     header(&mut o, run);
-    for p in &run.problems {
+    for p in run.problems.iter().take(MAX_LINES) {
         let _ = writeln!(o, "{}", problem_line(p, run));
+    }
+    if run.problems.len() > MAX_LINES {
+        let _ = writeln!(
+            o,
+            "- …and {} more, less severe (`runneriq watch --format json` lists them all)",
+            run.problems.len() - MAX_LINES
+        );
     }
     if !run.problems.is_empty() {
         o.push('\n');
