@@ -361,7 +361,8 @@ pub struct Problem {
     /// Offline or paused runners that have the tags.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub holders: Vec<RunnerRef>,
-    /// (busy, total) slots of the eligible runners.
+    /// (busy, total) slots of the eligible runners (1 per runner unless
+    /// `runneriq.concurrent` says otherwise: the API does not tell).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slots: Option<(u32, u32)>,
     /// Pending jobs (any wait) competing for those runners' free slots.
@@ -669,7 +670,7 @@ fn sorted_tags(j: &Job) -> Vec<String> {
 /// Pending jobs that waited past the threshold, grouped by cause and tags.
 /// The cause: no online runner has the tags (and which offline or paused
 /// runners do); the online runners with the tags refuse the job (the most
-/// common gate); every eligible runner busy — its free slots fewer than the
+/// common gate); not enough free slots — fewer free slots than the
 /// jobs waiting for them (a runner's slots: `runneriq.concurrent` where
 /// known, else 1); or eligible runners with free slots that do not take it.
 fn pending_problems(

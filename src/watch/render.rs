@@ -143,7 +143,7 @@ pub fn kind_words(k: Kind) -> &'static str {
         Kind::RunnerStale => "Runner stale",
         Kind::RunnerPaused => "Runner paused",
         Kind::PendingNoRunner => "Jobs pending: no online runner has their tags",
-        Kind::PendingBusy => "Jobs pending: eligible runners full",
+        Kind::PendingBusy => "Jobs pending: not enough free slots",
         Kind::PendingGate => "Jobs pending: refused by the runners with their tags",
         Kind::PendingUnexplained => "Jobs pending: eligible runners idle",
         Kind::QueueSpike => "Queue-wait spike",
@@ -256,7 +256,7 @@ fn sentence(st: &Style, p: &Problem, window_s: u64) -> String {
         Kind::PendingBusy => {
             let (busy, total) = p.slots.unwrap_or((0, 0));
             format!(
-                "{}: the eligible runners are full — {} wait for {} free of their {} ({busy} in use)",
+                "{}: more jobs wait than the eligible runners have free slots — {} for {} free of their {} ({busy} in use)",
                 jobs(p),
                 plural(p.waiting.unwrap_or(0), "job", "jobs"),
                 total.saturating_sub(busy),
