@@ -1043,7 +1043,9 @@ pub fn decide(
                     });
                     sent.insert(c.name.to_string(), now);
                 }
-                Some(&at) if now.saturating_sub(at) >= cooldown_s as i64 => {
+                // A send "in the future" is a state somebody edited: it
+                // must not silence the problem, so it counts as due.
+                Some(&at) if at > now || now.saturating_sub(at) >= cooldown_s as i64 => {
                     sends.push(Send {
                         channel: c.name,
                         fingerprint: p.fingerprint.clone(),
@@ -1543,6 +1545,27 @@ mod tests {
         let back = State::parse(&m);
         assert_eq!(back.runners[&5].label, "x --> @all <b>");
         assert_eq!(back.runners[&5].status, "unknown");
+    }
+
+    #[test]
+    fn an_edited_state_cannot_silence_a_problem() {
+        let f = fleet(&[runner(1, "offline", false, &[])]);
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        let d = decide(&mut p, &State::default(), BTreeMap::new(), &[PD], NOW, 3600);
+        let forged = d
+            .state
+            .marker()
+            .replace(&NOW.to_string(), "9000000000000000000");
+        let prev = State::parse(&forged);
+        assert_eq!(prev.problems.len(), 1);
+        let mut p = assess_default(&observe(&f, &[], &[]));
+        let d2 = decide(&mut p, &prev, BTreeMap::new(), &[PD], NOW + 60, 3600);
+        assert_eq!(d2.sends.len(), 1, "sent again, not held back for ever");
+        assert_eq!(
+            p[0].since,
+            NOW + 60,
+            "a start in the future is not believed"
+        );
     }
 
     #[test]
