@@ -52,6 +52,11 @@ pub enum Command {
     Report(ReportArgs),
     /// Save a window of history (what `report` reads) as a .json.gz file.
     Snapshot(SnapshotArgs),
+    /// One check of the runner fleet's health for a scheduled pipeline:
+    /// runners offline, stale or paused, jobs pending and why, queue-wait
+    /// spikes, infrastructure failures; one fleet-health issue edited in
+    /// place, Slack, webhook and PagerDuty alerts with cooldowns.
+    Watch(WatchArgs),
     /// Replay the history under fifo, priority-aware and carbon-aware
     /// dispatch: queue wait by class, makespan, CO₂e, and the model's error.
     Simulate(SimulateArgs),
@@ -649,6 +654,73 @@ pub struct ReportArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// GitLab API base URL [env: CI_API_V4_URL, then GITLAB_URL].
+    #[arg(long, value_name = "URL")]
+    pub gitlab_url: Option<String>,
+
+    /// The project whose runners are watched and where the fleet-health
+    /// issue lives [env: CI_PROJECT_ID, then GITLAB_PROJECT_ID].
+    #[arg(long, value_name = "ID|PATH")]
+    pub project: Option<String>,
+
+    /// Watch this group's runners (Maintainer of the group) and the pending
+    /// jobs of its most active projects (`watch.max_projects`).
+    #[arg(long, value_name = "ID|PATH", conflicts_with = "all_runners")]
+    pub group: Option<String>,
+
+    /// Watch every runner of the instance (an administrator's token).
+    #[arg(long)]
+    pub all_runners: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: crate::publish::format::NoteFormat,
+
+    /// Print what would be posted and sent; write and send nothing.
+    #[arg(long, env = "RUNNERIQ_DRY_RUN", value_parser = clap::builder::FalseyValueParser::new())]
+    pub dry_run: bool,
+
+    /// Check an embedded demo fleet and its jobs offline (as of
+    /// 2026-01-01 10:10 UTC): nothing is read from or written to GitLab.
+    #[arg(long)]
+    pub mock: bool,
+
+    /// The config file [env: RUNNERIQ_CONFIG; default: .runneriq.yml in
+    /// CI_PROJECT_DIR or the current directory].
+    #[arg(long, value_name = "FILE", env = "RUNNERIQ_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// The default branch (priority classes, protected refs) [env:
+    /// CI_DEFAULT_BRANCH; else read from the project].
+    #[arg(long, value_name = "BRANCH")]
+    pub default_branch: Option<String>,
+}
+
+impl WatchArgs {
+    fn options(self) -> crate::watch::command::WatchOptions {
+        crate::watch::command::WatchOptions {
+            gitlab_url: self.gitlab_url,
+            project: if self.mock { None } else { self.project },
+            group: if self.mock { None } else { self.group },
+            all_runners: self.all_runners && !self.mock,
+            format: Some(self.format),
+            dry_run: self.dry_run || self.mock,
+            config: self.config,
+            default_branch: self.default_branch,
+            mock: self.mock.then_some(crate::watch::command::Mock {
+                origin: crate::demo::ROUTE_ORIGIN,
+                fleet: crate::demo::ROUTE_FLEET,
+                jobs: crate::demo::ROUTE_JOBS,
+                // The 10:00 queue of `run --mock`, ten minutes on.
+                now: crate::demo::ROUTE_NOW + 600,
+                default_branch: "main",
+            }),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
 pub struct SnapshotArgs {
     #[command(flatten)]
     pub source: HistorySourceArgs,
@@ -1005,6 +1077,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             crate::report::command::run_snapshot(&args.source.resolve(Vec::new()), &args.output)
         }
         Command::Diagnose(args) => crate::diagnose::run(args.options()),
+        Command::Watch(args) => crate::watch::command::run(args.options()),
         Command::Route(args) => crate::fleet::command::run_route(args.options()),
         Command::Run(args) => crate::fleet::command::run_route(args.options()?),
         Command::Explain(args) => crate::fleet::command::run_explain(args.options()),

@@ -63,6 +63,21 @@
 //!   bottleneck_utilization: 0.90
 //!   bottleneck_wait_p95: 10m
 //!   min_jobs: 5             # detectors ignore runners with fewer jobs
+//! watch:                    # `runneriq watch`, the scheduled health check
+//!   stale: 30m              # an online runner with no contact for this long is stale
+//!   pending: 10m            # a job pending longer than this is a problem
+//!   cooldown: 1h            # an open problem is alerted again at most once per cooldown
+//!   window: 1h              # queue-wait p95 and infrastructure failures look this far back
+//!   spike_factor: 2.0       # a class's p95 above 2× its usual level (the last report's) …
+//!   spike_min: 2m           # … and above it by at least this much is a spike
+//!   min_jobs: 5             # jobs of a class in the window before a spike is judged
+//!   infra_failures: 3       # runner_system_failure / stuck_or_timeout_failure per runner
+//!   paused: true            # list paused runners (severity low)
+//!   max_details: 20         # GET /runners/:id per run, at most
+//!   max_projects: 20        # group mode: projects whose jobs are read
+//!   labels: [runneriq-watch]          # the fleet-health issue's labels; the first finds it
+//!   report_label: runneriq-report     # where the weekly report (the usual queue wait) lives
+//!   pagerduty: { min_severity: high, routing_key_env: RUNNERIQ_PAGERDUTY_ROUTING_KEY }
 //! ```
 //!
 //! `job`, `stage` and `branch` are globs ([`Glob`]: `*` also crosses `/` and
@@ -115,6 +130,51 @@ pub struct Config {
     pub routing: crate::fleet::route::RoutingRules,
     /// The weekly report's detector thresholds and score weights.
     pub report: crate::report::metrics::ReportRules,
+    /// `runneriq watch`: thresholds, the issue's labels, PagerDuty.
+    pub watch: WatchConfig,
+}
+
+/// Default PagerDuty routing-key variable.
+pub const DEFAULT_PAGERDUTY_KEY_ENV: &str = "RUNNERIQ_PAGERDUTY_ROUTING_KEY";
+
+/// `watch:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchConfig {
+    pub rules: crate::watch::analysis::WatchRules,
+    /// The fleet-health issue's labels; the first finds it again.
+    pub labels: Vec<String>,
+    /// The weekly report issue's label (its figures are the usual level).
+    pub report_label: String,
+    /// Off unless present.
+    pub pagerduty: Option<PagerDutyConfig>,
+}
+
+impl Default for WatchConfig {
+    fn default() -> WatchConfig {
+        WatchConfig {
+            rules: crate::watch::analysis::WatchRules::default(),
+            labels: vec!["runneriq-watch".to_string()],
+            report_label: "runneriq-report".to_string(),
+            pagerduty: None,
+        }
+    }
+}
+
+/// PagerDuty Events API v2 for `watch` problems at or above a severity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PagerDutyConfig {
+    /// The variable holding the integration's routing key (a secret).
+    pub routing_key_env: String,
+    pub min_severity: Severity,
+}
+
+impl Default for PagerDutyConfig {
+    fn default() -> PagerDutyConfig {
+        PagerDutyConfig {
+            routing_key_env: DEFAULT_PAGERDUTY_KEY_ENV.to_string(),
+            min_severity: Severity::High,
+        }
+    }
 }
 
 impl Config {
@@ -352,7 +412,25 @@ impl Config {
 
 const TOP_KEYS: &[&str] = &[
     "history", "upstream", "suppress", "severity", "notify", "priority", "routing", "report",
+    "watch",
 ];
+const WATCH_KEYS: &[&str] = &[
+    "stale",
+    "pending",
+    "cooldown",
+    "window",
+    "spike_factor",
+    "spike_min",
+    "min_jobs",
+    "infra_failures",
+    "paused",
+    "max_details",
+    "max_projects",
+    "labels",
+    "report_label",
+    "pagerduty",
+];
+const PAGERDUTY_KEYS: &[&str] = &["routing_key_env", "min_severity"];
 const REPORT_KEYS: &[&str] = &[
     "weights",
     "slow_factor",
@@ -613,7 +691,99 @@ impl Cx<'_> {
         if let Some(v) = field(top, "report") {
             self.report(v, &mut config.report)?;
         }
+        if let Some(v) = field(top, "watch") {
+            config.watch = self.watch(v)?;
+        }
         Ok(config)
+    }
+
+    /// `watch:` — thresholds, labels, PagerDuty.
+    fn watch(&self, v: &Value) -> anyhow::Result<WatchConfig> {
+        let mut w = WatchConfig::default();
+        let Some(m) = self.map(v, "watch", WATCH_KEYS)? else {
+            return Ok(w);
+        };
+        let r = &mut w.rules;
+        let positive = |this: &Self, key: &str| -> anyhow::Result<Option<u64>> {
+            let Some(v) = field(m, key) else {
+                return Ok(None);
+            };
+            let path = join("watch", key);
+            let s = this.duration(v, &path)?;
+            if s == 0 {
+                return Err(this.err(&path, "expected a duration above 0, like 30m"));
+            }
+            Ok(Some(s))
+        };
+        if let Some(s) = positive(self, "stale")? {
+            r.stale_s = s;
+        }
+        if let Some(s) = positive(self, "pending")? {
+            r.pending_s = s;
+        }
+        if let Some(v) = field(m, "cooldown") {
+            r.cooldown_s = self.duration(v, "watch.cooldown")?;
+        }
+        if let Some(s) = positive(self, "window")? {
+            r.window_s = s;
+        }
+        if let Some(v) = field(m, "spike_factor") {
+            r.spike_factor = self.number(v, "watch.spike_factor", 1.0, 100.0)?;
+        }
+        if let Some(v) = field(m, "spike_min") {
+            r.spike_min_s = self.duration(v, "watch.spike_min")?;
+        }
+        if let Some(v) = field(m, "min_jobs") {
+            r.min_jobs = self.int(v, "watch.min_jobs", 1, 10_000)?;
+        }
+        if let Some(v) = field(m, "infra_failures") {
+            r.infra_failures = self.int(v, "watch.infra_failures", 1, 1_000)?;
+        }
+        if let Some(v) = field(m, "paused") {
+            r.paused = self.bool(v, "watch.paused")?;
+        }
+        if let Some(v) = field(m, "max_details") {
+            r.max_details = self.int(v, "watch.max_details", 0, 500)?;
+        }
+        if let Some(v) = field(m, "max_projects") {
+            r.max_projects = self.int(v, "watch.max_projects", 1, 100)?;
+        }
+        if let Some(v) = field(m, "labels") {
+            w.labels = self.labels(v, "watch.labels")?;
+            if w.labels.is_empty() {
+                return Err(self.err("watch.labels", "expected at least one label"));
+            }
+        }
+        if let Some(v) = field(m, "report_label") {
+            let path = "watch.report_label";
+            w.report_label = v
+                .as_str()
+                .filter(|s| !s.trim().is_empty() && !s.contains(',') && s.len() <= 255)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    self.err(
+                        path,
+                        format!(
+                            "expected a label name (no commas, at most 255 bytes), got {}",
+                            got(v)
+                        ),
+                    )
+                })?;
+        }
+        if let Some(v) = m.get("pagerduty") {
+            let path = "watch.pagerduty";
+            let mut pd = PagerDutyConfig::default();
+            if let Some(pm) = self.map(v, path, PAGERDUTY_KEYS)? {
+                if let Some(v) = field(pm, "routing_key_env") {
+                    pd.routing_key_env = self.env_name(v, &join(path, "routing_key_env"))?;
+                }
+                if let Some(v) = field(pm, "min_severity") {
+                    pd.min_severity = self.severity(v, &join(path, "min_severity"))?;
+                }
+            }
+            w.pagerduty = Some(pd);
+        }
+        Ok(w)
     }
 
     /// `report:` — detector thresholds and composite-score weights.
@@ -1093,6 +1263,36 @@ impl Cx<'_> {
     }
 }
 
+impl Cx<'_> {
+    /// A list of label names.
+    fn labels(&self, v: &Value, path: &str) -> anyhow::Result<Vec<String>> {
+        let Value::Array(items) = v else {
+            return Err(self.err(
+                path,
+                format!("expected a list of label names, got {}", got(v)),
+            ));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                item.as_str()
+                    .filter(|s| !s.trim().is_empty() && !s.contains(',') && s.len() <= 255)
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        self.err(
+                            &format!("{path}[{i}]"),
+                            format!(
+                                "expected a label name (no commas, at most 255 bytes), got {}",
+                                got(item)
+                            ),
+                        )
+                    })
+            })
+            .collect()
+    }
+}
+
 const NEEDS_A_CRITERION: &str =
     "a rule needs at least one of job, stage, branch, category, allow_failure";
 
@@ -1253,6 +1453,59 @@ notify:
     }
 
     #[test]
+    fn watch_thresholds_and_pagerduty_are_configurable() {
+        let c = parse("").unwrap();
+        assert_eq!(c.watch, WatchConfig::default());
+        assert_eq!(c.watch.rules.pending_s, 600);
+        assert_eq!(c.watch.pagerduty, None);
+        let c = parse(
+            "watch: { stale: 45m, pending: 5m, cooldown: 2h, spike_factor: 3, paused: false, \
+             labels: [fleet, ops], pagerduty: { min_severity: critical } }",
+        )
+        .unwrap();
+        assert_eq!(c.watch.rules.stale_s, 2700);
+        assert_eq!(c.watch.rules.pending_s, 300);
+        assert_eq!(c.watch.rules.cooldown_s, 7200);
+        assert_eq!(c.watch.rules.spike_factor, 3.0);
+        assert!(!c.watch.rules.paused);
+        assert_eq!(c.watch.labels, ["fleet", "ops"]);
+        assert_eq!(
+            c.watch.pagerduty,
+            Some(PagerDutyConfig {
+                routing_key_env: DEFAULT_PAGERDUTY_KEY_ENV.into(),
+                min_severity: Severity::Critical,
+            })
+        );
+        // A bare `pagerduty:` is on with its defaults.
+        let c = parse("watch:\n  pagerduty:\n").unwrap();
+        assert_eq!(c.watch.pagerduty, Some(PagerDutyConfig::default()));
+        for (text, want) in [
+            (
+                "watch: { pending: 0 }",
+                ".runneriq.yml: watch.pending: expected a duration above 0, like 30m",
+            ),
+            (
+                "watch: { stale: soon }",
+                ".runneriq.yml: watch.stale: expected a duration like 30m, 6h or 1d, got \"soon\"",
+            ),
+            (
+                "watch: { pagerduty: { routing_key_env: \"https://events.pagerduty.com/x\" } }",
+                ".runneriq.yml: watch.pagerduty.routing_key_env: expected the name of an environment variable like MY_WEBHOOK_URL, got a URL (keep the URL in a masked CI variable and name the variable here)",
+            ),
+            (
+                "watch: { labels: [] }",
+                ".runneriq.yml: watch.labels: expected at least one label",
+            ),
+            (
+                "watch: { pager: {} }",
+                ".runneriq.yml: watch: unknown key \"pager\" (expected stale, pending, cooldown, window, spike_factor, spike_min, min_jobs, infra_failures, paused, max_details, max_projects, labels, report_label, pagerduty)",
+            ),
+        ] {
+            assert_eq!(error(text), want, "{text}");
+        }
+    }
+
+    #[test]
     fn priority_and_routing_errors_name_the_key() {
         for (text, want) in [
             (
@@ -1362,11 +1615,11 @@ notify:
             ),
             (
                 "histroy: {}\n",
-                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing, report)"#,
+                r#".runneriq.yml: unknown key "histroy" (expected history, upstream, suppress, severity, notify, priority, routing, report, watch)"#,
             ),
             (
                 "- history\n",
-                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, report, got a list",
+                ".runneriq.yml: expected a map with keys history, upstream, suppress, severity, notify, priority, routing, report, watch, got a list",
             ),
             (
                 "history:\n  traces: -1\n",

@@ -22,3 +22,4 @@ pub mod publish;
 pub mod report;
 pub mod text;
 pub mod trace;
+pub mod watch;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! entry     main, cli (clap types, flags → option structs)
-//! commands  diagnose, route/explain/…, report/snapshot, demo, doctor
+//! commands  diagnose, route/explain/…, report/snapshot, watch, demo, doctor
 //! outputs   publish, renderers, the note, the audit log, the tag bridge
 //! sources   GitLab client, files, .runneriq.yml, traces, the LLM, Electricity Maps
 //! analysis  pure: trace, classify, noise, fleet tables, metrics, triage, correlate
@@ -61,6 +61,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/report/command.rs", Layer::Command),
     ("src/demo/", Layer::Command),
     ("src/doctor.rs", Layer::Command),
+    ("src/watch/command.rs", Layer::Command),
     // outputs
     ("src/publish/", Layer::Output),
     ("src/diagnose/note.rs", Layer::Output),
@@ -70,6 +71,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/fleet/render.rs", Layer::Output),
     ("src/fleet/audit.rs", Layer::Output),
     ("src/fleet/tags.rs", Layer::Output),
+    ("src/watch/render.rs", Layer::Output),
     // model
     ("src/error.rs", Layer::Model),
     ("src/clock.rs", Layer::Model),
@@ -89,6 +91,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/fleet/carbon_live.rs", Layer::Source),
     ("src/fleet/tiebreak.rs", Layer::Source),
     ("src/report/source.rs", Layer::Source),
+    ("src/watch/source.rs", Layer::Source),
     ("src/llm/mod.rs", Layer::Source),
     ("src/llm/provider.rs", Layer::Source),
     ("src/llm/budget.rs", Layer::Source),
@@ -101,6 +104,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/diagnose/", Layer::Analysis),
     ("src/llm/redact.rs", Layer::Analysis),
     ("src/llm/prompt.rs", Layer::Analysis),
+    ("src/watch/", Layer::Analysis),
 ];
 
 /// Imports the layer rules allow by name: (importing file, imported file, why).

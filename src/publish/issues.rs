@@ -273,6 +273,54 @@ pub fn upsert(
     }
 }
 
+/// A title and description edit, optionally closing or reopening.
+#[derive(Serialize)]
+struct Rewrite<'a> {
+    title: &'a str,
+    description: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state_event: Option<&'static str>,
+}
+
+/// Opens an issue (the one `runneriq watch` keeps, the weekly report's).
+pub fn open(
+    client: &Client,
+    project: &str,
+    title: &str,
+    description: &str,
+    labels: &[String],
+) -> Result<Issue, ApiError> {
+    client.post_json(
+        &format!("/projects/{}/issues", project_ref(project)),
+        &NewIssue {
+            title,
+            description,
+            labels: labels.join(","),
+        },
+    )
+}
+
+/// Rewrites an issue's title and description; `state_event` `close` or
+/// `reopen` changes its state in the same request.
+pub fn rewrite(
+    client: &Client,
+    project: &str,
+    iid: u64,
+    title: &str,
+    description: &str,
+    state_event: Option<&'static str>,
+) -> Result<(), ApiError> {
+    let _: serde_json::Value = client.put_json(
+        &format!("/projects/{}/issues/{iid}", project_ref(project)),
+        &Rewrite {
+            title,
+            description,
+            state_event,
+        },
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

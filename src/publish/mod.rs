@@ -12,6 +12,7 @@ pub mod format;
 pub mod issues;
 pub mod mermaid;
 pub mod notify;
+pub mod pagerduty;
 pub mod sanitize;
 
 use serde::Serialize;

@@ -152,13 +152,13 @@ pub fn plan(
 /// Slack's mrkdwn escaping: `&`, `<`, `>` (which also disarms `<!channel>`,
 /// `<!here>` and `<@U…>` mentions); backticks are dropped from text put in
 /// code spans.
-fn slack_escape(s: &str) -> String {
+pub fn slack_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
-fn slack_code(s: &str) -> String {
+pub fn slack_code(s: &str) -> String {
     let one_line: String = s
         .chars()
         .map(|c| if c.is_control() || c == '`' { ' ' } else { c })
@@ -169,7 +169,7 @@ fn slack_code(s: &str) -> String {
     )
 }
 
-fn slack_link(url: Option<&str>, label: &str) -> String {
+pub fn slack_link(url: Option<&str>, label: &str) -> String {
     match url.filter(|u| crate::publish::sanitize::safe_url(u) && !u.contains(['|', '>', '<'])) {
         Some(u) => format!("<{u}|{}>", slack_escape(label)),
         None => slack_escape(label),

@@ -135,6 +135,8 @@ enum Route {
     List {
         items: Vec<serde_json::Value>,
         options: ListOptions,
+        /// Filter by `scope[]` against each item's `status` (jobs).
+        scoped: bool,
     },
     /// A text body that never ends: `head`, then `chunk` every `every`.
     Dribble {
@@ -268,7 +270,33 @@ impl FakeGitLab {
             serde_json::Value::Array(a) => a,
             other => vec![other],
         };
-        self.insert("GET", path, Route::List { items, options });
+        self.insert(
+            "GET",
+            path,
+            Route::List {
+                items,
+                options,
+                scoped: false,
+            },
+        );
+    }
+
+    /// A jobs list (`/projects/:id/jobs`) that honours `scope[]` as GitLab
+    /// does: only the jobs whose `status` is one of the scopes asked for.
+    pub fn route_jobs(&self, path: &str, items: serde_json::Value) {
+        let items = match items {
+            serde_json::Value::Array(a) => a,
+            other => vec![other],
+        };
+        self.insert(
+            "GET",
+            path,
+            Route::List {
+                items,
+                options: ListOptions::default(),
+                scoped: true,
+            },
+        );
     }
 
     /// A plain-text GET body (e.g. a job trace).
@@ -708,9 +736,11 @@ fn decide(req: &RecordedRequest, shared: &Shared) -> Action {
             content_type,
             body: Arc::clone(body),
         }),
-        Some(Route::List { items, options }) => {
-            Action::Respond(list_page(req, items, options, shared.addr))
-        }
+        Some(Route::List {
+            items,
+            options,
+            scoped,
+        }) => Action::Respond(list_page(req, items, options, *scoped, shared.addr)),
         Some(Route::Dribble { head, chunk, every }) => Action::Dribble {
             head: Arc::clone(head),
             chunk: Arc::clone(chunk),
@@ -767,6 +797,7 @@ fn list_page(
     req: &RecordedRequest,
     items: &[serde_json::Value],
     options: &ListOptions,
+    scoped: bool,
     addr: SocketAddr,
 ) -> Response {
     let per_page = req
@@ -779,6 +810,25 @@ fn list_page(
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
+    // `scope[]=pending&scope[]=running` (jobs) or `scope=pending`: only items
+    // whose `status` is one of them, as GitLab filters.
+    let scopes: Vec<&str> = req
+        .query
+        .iter()
+        .filter(|(k, _)| k == "scope[]" || k == "scope")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let filtered: Vec<serde_json::Value>;
+    let items: &[serde_json::Value] = if !scoped || scopes.is_empty() {
+        items
+    } else {
+        filtered = items
+            .iter()
+            .filter(|i| i["status"].as_str().is_some_and(|s| scopes.contains(&s)))
+            .cloned()
+            .collect();
+        &filtered
+    };
     let total = items.len();
     let total_pages = total.div_ceil(per_page).max(1);
     let start = (page - 1).saturating_mul(per_page).min(total);

@@ -118,6 +118,20 @@ YAML
       job_name: route-jobs
 YAML
             ;;
+        watch)
+            cat <<'YAML'
+      token: $RUNNERIQ_TOKEN
+      image: registry.example.com/mirror/runneriq:0.1.0-debug
+      stage: build
+      scope: group
+      group: platform/ci
+      schedule: fleet-check
+      config_file: ci/runneriq.yml
+      dry_run: true
+      gitlab_url: https://gitlab.example.com/api/v4
+      job_name: fleet-watch
+YAML
+            ;;
         *)
             echo "      token: \$RUNNERIQ_TOKEN"
             ;;
