@@ -76,6 +76,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/text.rs", Layer::Model),
     ("src/gitlab/models.rs", Layer::Model),
     ("src/gitlab/bounded.rs", Layer::Model),
+    ("src/gitlab/test_report.rs", Layer::Model),
     ("src/fleet/model.rs", Layer::Model),
     // sources
     ("src/gitlab/", Layer::Source),
@@ -98,6 +99,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/noise/", Layer::Analysis),
     ("src/fleet/", Layer::Analysis),
     ("src/report/", Layer::Analysis),
+    ("src/diagnose/junit.rs", Layer::Analysis),
     ("src/diagnose/", Layer::Analysis),
     ("src/llm/redact.rs", Layer::Analysis),
     ("src/llm/prompt.rs", Layer::Analysis),
