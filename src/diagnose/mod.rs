@@ -14,6 +14,7 @@ pub mod correlate;
 pub mod diagnosis;
 pub mod fetch;
 pub mod history;
+pub mod junit;
 pub mod note;
 pub mod triage;
 
