@@ -104,6 +104,7 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
         &parts,
         &changes,
         outcomes,
+        Vec::new(),
         &[],
         &redactor,
     );

@@ -91,6 +91,15 @@ pub fn triage(n: &mut Note, rules: &Rules<'_>, branch: &BranchFacts, lookups: &L
                 r.noise = "flaky".to_string();
             }
         }
+        // A job with failing tests: its tests decide, one by one.
+        if let Some(t) = r.tests.as_mut() {
+            super::junit::apply_lookups(t, &lookups.test_upstream, &lookups.test_history);
+            if r.noise == "new" {
+                if let Some(noise) = super::junit::noise_of(t) {
+                    r.noise = noise.to_string();
+                }
+            }
+        }
         let facts = Facts {
             job: &r.name,
             stage: &r.stage,
