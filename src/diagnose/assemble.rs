@@ -80,11 +80,14 @@ pub fn assemble(
                 redactor,
             );
             r.fingerprint = junit::fingerprint(&t);
-            // The verdict names the changed file a failing test points at.
+            // The verdict names the changed file a failing test points at,
+            // else the first failing test's file (not the log's guess).
             if !r.headline_is_change {
                 if let Some(f) = t.all.iter().find_map(|x| x.changed_file.clone()) {
                     r.headline_file = Some(f);
                     r.headline_is_change = true;
+                } else if let Some(f) = t.all.iter().find_map(|x| x.file.clone()) {
+                    r.headline_file = Some(f);
                 }
             }
             r.tests = Some(t);

@@ -108,6 +108,9 @@ struct Budget<'a> {
     exhausted: bool,
     /// What each trace read may take.
     traces: &'a fetch::TraceLimits,
+    /// Unit test reports read this run, by pipeline (`None`: it has none):
+    /// the upstream pipeline's is read once, whichever lookup asks.
+    reports: HashMap<u64, Option<crate::gitlab::test_report::TestReport>>,
 }
 
 impl Budget<'_> {
@@ -153,6 +156,7 @@ pub fn lookup(
         max: u64::from(cfg.max_requests),
         exhausted: false,
         traces,
+        reports: HashMap::new(),
     };
     let names: HashMap<&str, &str> = failed
         .iter()
@@ -317,10 +321,11 @@ fn upstream(
         return;
     }
     // Jobs with failing tests: the same tests failing the same way there.
-    if !tested.is_empty() && budget.allows(1) {
-        match read_report(client, project, latest_id) {
+    if !tested.is_empty() {
+        match read_report(client, project, latest_id, budget) {
             Ok(Some(r)) => {
-                let suites: Vec<&str> = tested.values().filter_map(|f| f.suite.as_deref()).collect();
+                let suites: Vec<&str> =
+                    tested.values().filter_map(|f| f.suite.as_deref()).collect();
                 let kept: Vec<_> = r
                     .test_suites
                     .into_iter()
@@ -329,10 +334,12 @@ fn upstream(
                 out.test_upstream = super::junit::failing_keys(&kept, redactor);
             }
             Ok(None) => {}
-            Err(e) => out.warnings.push(format!(
+            Err(Some(e)) => out.warnings.push(format!(
                 "the unit test report of `{branch}`'s pipeline #{latest_id} could not be read \
                  ({e}), so \"already failing upstream\" was not checked for failing tests"
             )),
+            // Out of budget: said once, at the end.
+            Err(None) => {}
         }
     }
     if !budget.allows(1) {
@@ -525,25 +532,37 @@ fn history(
     fingerprint_jobs(client, project, &wanted, catalog, redactor, budget, known);
     out.history = tally(&runs, names, known);
     if !tested.is_empty() {
-        test_history(client, project, branch, &runs, tested, redactor, budget, out);
+        test_history(
+            client, project, branch, &runs, tested, redactor, budget, out,
+        );
     }
 }
 
-/// A pipeline's full test report; `None` when it has none (404).
+/// A pipeline's full test report, `None` when it has none (404), read once
+/// per run and within the budget (`Err(None)`: the budget is spent).
 fn read_report(
     client: &Client,
     project: &str,
     pipeline: u64,
-) -> Result<Option<crate::gitlab::test_report::TestReport>, ApiError> {
+    budget: &mut Budget<'_>,
+) -> Result<Option<crate::gitlab::test_report::TestReport>, Option<ApiError>> {
+    if let Some(r) = budget.reports.get(&pipeline) {
+        return Ok(r.clone());
+    }
+    if !budget.allows(1) {
+        return Err(None);
+    }
     let path = format!(
         "/projects/{}/pipelines/{pipeline}/test_report",
         project_ref(project)
     );
-    match client.get_json(&path, &[]) {
-        Ok(r) => Ok(Some(r)),
-        Err(e) if e.is_not_found() => Ok(None),
-        Err(e) => Err(e),
-    }
+    let r = match client.get_json(&path, &[]) {
+        Ok(r) => Some(r),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(Some(e)),
+    };
+    budget.reports.insert(pipeline, r.clone());
+    Ok(r)
 }
 
 /// The failing tests' runs on the default branch: every run of the job that
@@ -593,10 +612,7 @@ fn test_history(
     // pipeline → suite name → failing keys (`None`: no report).
     let mut reports: HashMap<u64, Option<HashMap<String, Vec<String>>>> = HashMap::new();
     for p in to_read {
-        if !budget.allows(1) {
-            break;
-        }
-        match read_report(client, project, p) {
+        match read_report(client, project, p, budget) {
             Ok(Some(r)) => {
                 let mut by_suite: HashMap<String, Vec<String>> = HashMap::new();
                 for (key, (suite, _)) in junit::failing_keys(&r.test_suites, redactor) {
@@ -610,28 +626,25 @@ fn test_history(
             Ok(None) => {
                 reports.insert(p, None);
             }
-            Err(e) => {
+            Err(Some(e)) => {
                 out.warnings.push(format!(
                     "a unit test report of `{branch}` could not be read ({e}), so known flaky \
                      tests were checked on fewer runs"
                 ));
                 break;
             }
+            Err(None) => break,
         }
     }
     for (f, rs) in per_job {
-        let Some(suite) = f.suite.as_deref() else { continue };
+        let Some(suite) = f.suite.as_deref() else {
+            continue;
+        };
         let seen: HashMap<u64, Option<Vec<String>>> = reports
             .iter()
-            .map(|(p, r)| {
-                (
-                    *p,
-                    r.as_ref().and_then(|m| m.get(suite).cloned()),
-                )
-            })
+            .map(|(p, r)| (*p, r.as_ref().and_then(|m| m.get(suite).cloned())))
             .collect();
-        out.test_history
-            .extend(junit::tally(&f.tests, &rs, &seen));
+        out.test_history.extend(junit::tally(&f.tests, &rs, &seen));
     }
 }
 

@@ -202,9 +202,18 @@ fn is_filler(line: &str) -> bool {
 /// Words that make a line the failure's message rather than context.
 fn says_failure(line: &str) -> bool {
     let l = line.to_ascii_lowercase();
-    ["error", "exception", "assert", "expected", "fail", "panicked", "timeout", "timed out"]
-        .iter()
-        .any(|w| l.contains(w))
+    [
+        "error",
+        "exception",
+        "assert",
+        "expected",
+        "fail",
+        "panicked",
+        "timeout",
+        "timed out",
+    ]
+    .iter()
+    .any(|w| l.contains(w))
 }
 
 /// One line: invisible whitespace runs collapsed, cut at `max` with `…`.
@@ -319,9 +328,7 @@ pub fn job_tests(
     let mut t = JobTests {
         suite: one_line(&suite.name, LABEL_CHARS),
         failing: read.max(suite.failed_count + suite.error_count),
-        total: suite
-            .total_count
-            .max(read + suite.test_cases.other),
+        total: suite.total_count.max(read + suite.test_cases.other),
         tests_url,
         all,
         ..JobTests::default()
@@ -562,21 +569,34 @@ mod tests {
         let changed = vec!["src/parser.py".to_string(), "tests/test_api.py".to_string()];
         let prefixes = vec!["/builds/g/p".to_string()];
         let r = Redactor::default();
-        let own = case("t1", "tests.test_api", Some("./tests/test_api.py"), "AssertionError");
+        let own = case(
+            "t1",
+            "tests.test_api",
+            Some("./tests/test_api.py"),
+            "AssertionError",
+        );
         assert_eq!(
             failing_test("pytest", &own, &changed, &prefixes, &r)
                 .changed_file
                 .as_deref(),
             Some("tests/test_api.py")
         );
-        let mut traced = case("t2", "tests.test_other", Some("tests/test_other.py"), "boom");
+        let mut traced = case(
+            "t2",
+            "tests.test_other",
+            Some("tests/test_other.py"),
+            "boom",
+        );
         traced.stack_trace = Some(
             "Traceback (most recent call last):\n  File \"/builds/g/p/src/parser.py\", line 12, in parse\nValueError: bad".into(),
         );
         let t = failing_test("pytest", &traced, &changed, &prefixes, &r);
         assert_eq!(t.changed_file.as_deref(), Some("src/parser.py"));
         let none = case("t3", "x", Some("tests/test_other.py"), "boom");
-        assert_eq!(failing_test("pytest", &none, &changed, &prefixes, &r).changed_file, None);
+        assert_eq!(
+            failing_test("pytest", &none, &changed, &prefixes, &r).changed_file,
+            None
+        );
     }
 
     #[test]
@@ -592,14 +612,19 @@ mod tests {
             })
             .collect();
         let mut s = suite("integration", cases);
-        s.test_cases.failing.push(case("test_other", "tests.test_x", None, "KeyError: 'a'"));
+        s.test_cases
+            .failing
+            .push(case("test_other", "tests.test_x", None, "KeyError: 'a'"));
         s.failed_count = 41;
         let t = job_tests(&s, None, &[], &[], &Redactor::default());
         assert_eq!(t.failing, 41);
         assert_eq!(t.groups.len(), 2);
         let g = &t.groups[0];
         assert_eq!((g.count, g.tests.len(), g.more), (40, 3, 37));
-        assert_eq!(g.message.as_deref(), Some("ConnectionError: port 8000 refused"));
+        assert_eq!(
+            g.message.as_deref(),
+            Some("ConnectionError: port 8000 refused")
+        );
         assert_eq!(t.more, 0, "both groups are shown, each counts its own");
     }
 
@@ -624,15 +649,30 @@ mod tests {
         assert!(t.all[0].upstream && !t.all[1].upstream);
         assert_eq!(noise_of(&t), None);
         let mut history = HashMap::new();
-        history.insert(b.clone(), TestRuns { runs: 20, failures: 3 });
+        history.insert(
+            b.clone(),
+            TestRuns {
+                runs: 20,
+                failures: 3,
+            },
+        );
         apply_lookups(&mut t, &upstream, &history);
         assert!(t.all[1].flaky);
         assert_eq!(noise_of(&t), Some("flaky"));
         // Failing in every known run: broken there, not flaky.
-        history.insert(b, TestRuns { runs: 2, failures: 2 });
+        history.insert(
+            b,
+            TestRuns {
+                runs: 2,
+                failures: 2,
+            },
+        );
         apply_lookups(&mut t, &upstream, &history);
         assert_eq!(noise_of(&t), None);
-        upstream.insert(t.all[1].key(), ("unit".into(), t.all[1].message_key.clone()));
+        upstream.insert(
+            t.all[1].key(),
+            ("unit".into(), t.all[1].message_key.clone()),
+        );
         apply_lookups(&mut t, &upstream, &history);
         assert_eq!(noise_of(&t), Some("upstream"));
         assert_eq!(t.upstream, 2);
@@ -642,19 +682,46 @@ mod tests {
     fn history_counts_only_runs_whose_outcome_is_known() {
         let keys = vec!["k1".to_string(), "k2".to_string()];
         let runs = [
-            Run { pipeline: 10, passed: false },
-            Run { pipeline: 9, passed: true },
-            Run { pipeline: 8, passed: false },
-            Run { pipeline: 7, passed: false }, // report not read
-            Run { pipeline: 6, passed: false }, // suite missing
+            Run {
+                pipeline: 10,
+                passed: false,
+            },
+            Run {
+                pipeline: 9,
+                passed: true,
+            },
+            Run {
+                pipeline: 8,
+                passed: false,
+            },
+            Run {
+                pipeline: 7,
+                passed: false,
+            }, // report not read
+            Run {
+                pipeline: 6,
+                passed: false,
+            }, // suite missing
         ];
         let mut reports = HashMap::new();
         reports.insert(10, Some(vec!["k1".to_string()]));
         reports.insert(8, Some(vec!["k1".to_string(), "k2".to_string()]));
         reports.insert(6, None);
         let h = tally(&keys, &runs, &reports);
-        assert_eq!(h["k1"], TestRuns { runs: 3, failures: 2 });
-        assert_eq!(h["k2"], TestRuns { runs: 3, failures: 1 });
+        assert_eq!(
+            h["k1"],
+            TestRuns {
+                runs: 3,
+                failures: 2
+            }
+        );
+        assert_eq!(
+            h["k2"],
+            TestRuns {
+                runs: 3,
+                failures: 1
+            }
+        );
     }
 
     #[test]
@@ -670,7 +737,10 @@ mod tests {
         assert_eq!(suite_of(&summary, 6, "rspec 2/2").unwrap().name, "rspec");
         assert_eq!(suite_of(&summary, 9, "jest").unwrap().name, "jest");
         assert_eq!(suite_of(&summary, 9, "pytest 1/4").unwrap().name, "pytest");
-        assert_eq!(suite_of(&summary, 9, "pytest [py3.12]").unwrap().name, "pytest");
+        assert_eq!(
+            suite_of(&summary, 9, "pytest [py3.12]").unwrap().name,
+            "pytest"
+        );
         assert!(suite_of(&summary, 9, "lint").is_none());
         assert_eq!(group_name("a b 10/12"), "a b");
         assert_eq!(group_name("x 1/"), "x 1/");

@@ -527,16 +527,18 @@ fn consult(s: &mut Setup, mut fetched: Fetched) -> Judged {
         .iter()
         .zip(&fetched.outcomes)
         .enumerate()
-        .map(|(i, (p, o))| match (fetched.suites.get(i).and_then(Option::as_ref), o) {
-            // The same failing tests are the same failure.
-            (Some(js), _) => junit::fingerprint_suite(&js.suite, &s.redactor),
-            (None, TraceOutcome::Classified(c)) => {
-                history::fingerprint_of(c, p.job.failure_reason.as_deref(), &s.redactor)
-            }
-            (None, TraceOutcome::Unreadable(_)) => {
-                history::fingerprint_unreadable(p.job.failure_reason.as_deref())
-            }
-        })
+        .map(
+            |(i, (p, o))| match (fetched.suites.get(i).and_then(Option::as_ref), o) {
+                // The same failing tests are the same failure.
+                (Some(js), _) => junit::fingerprint_suite(&js.suite, &s.redactor),
+                (None, TraceOutcome::Classified(c)) => {
+                    history::fingerprint_of(c, p.job.failure_reason.as_deref(), &s.redactor)
+                }
+                (None, TraceOutcome::Unreadable(_)) => {
+                    history::fingerprint_unreadable(p.job.failure_reason.as_deref())
+                }
+            },
+        )
         .collect();
     let mut warnings = Vec::new();
     let opinions = if s.fallback.is_some() && s.out_of_time("no LLM was asked", &mut warnings) {

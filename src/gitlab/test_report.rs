@@ -386,7 +386,12 @@ mod tests {
         assert_eq!(c.file.as_deref(), Some("/path/file.ext"));
         // An object: its message first, then its other values.
         assert_eq!(c.system_output.as_deref(), Some("Failed test\nfailure"));
-        assert!(c.stack_trace.as_deref().unwrap().contains("Thread.java:1383"));
+        assert!(
+            c.stack_trace
+                .as_deref()
+                .unwrap()
+                .contains("Thread.java:1383")
+        );
         assert_eq!(c.recent_failures.as_ref().unwrap().count, 10);
         // Null and missing fields.
         assert_eq!(s.test_cases.failing[1].system_output, None);
@@ -400,7 +405,13 @@ mod tests {
             serde_json::from_str(&fixture("pipeline_test_report_summary.go_gitlab.json")).unwrap();
         assert_eq!((s.total.count, s.total.failed, s.total.error), (3363, 0, 0));
         assert_eq!(s.test_suites[0].build_ids, vec![66004]);
-        assert!(s.test_suites[0].suite_error.as_deref().unwrap().contains("JUnit XML"));
+        assert!(
+            s.test_suites[0]
+                .suite_error
+                .as_deref()
+                .unwrap()
+                .contains("JUnit XML")
+        );
     }
 
     #[test]
@@ -426,7 +437,12 @@ mod tests {
 
     #[test]
     fn a_report_that_is_not_one_is_an_error() {
-        for bad in ["[]", "{}", r#"{"test_suites": 3}"#, r#"{"test_suites": [1]}"#] {
+        for bad in [
+            "[]",
+            "{}",
+            r#"{"test_suites": 3}"#,
+            r#"{"test_suites": [1]}"#,
+        ] {
             assert!(serde_json::from_str::<TestReport>(bad).is_err(), "{bad}");
         }
         assert!(serde_json::from_str::<TestReportSummary>("{}").is_err());
