@@ -98,6 +98,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/classify/", Layer::Analysis),
     ("src/noise/", Layer::Analysis),
     ("src/fleet/", Layer::Analysis),
+    ("src/report/flaky_tests.rs", Layer::Analysis),
     ("src/report/", Layer::Analysis),
     ("src/diagnose/junit.rs", Layer::Analysis),
     ("src/diagnose/", Layer::Analysis),

@@ -120,14 +120,45 @@ pub struct TestSuite {
     pub test_cases: FailingCases,
 }
 
-/// What a suite's `test_cases` list is kept as.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// What a suite's `test_cases` list is kept as. It is written back as
+/// GitLab's list (the failing cases only), so a snapshot reads like the API.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailingCases {
     pub failing: Vec<TestCase>,
     /// Failing cases beyond [`FAILING_CASES_MAX`], counted only.
     pub omitted: u64,
     /// Cases that did not fail (success, skipped, anything else).
     pub other: u64,
+}
+
+impl Serialize for FailingCases {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(&self.failing)
+    }
+}
+
+impl TestReport {
+    /// A report of the suites a summary lists, without test cases: what a
+    /// summary says when nothing failed (every test of each suite passed).
+    pub fn from_summary(summary: &TestReportSummary) -> TestReport {
+        TestReport {
+            total_count: summary.total.count,
+            failed_count: summary.total.failed,
+            error_count: summary.total.error,
+            test_suites: summary
+                .test_suites
+                .iter()
+                .map(|s| TestSuite {
+                    name: s.name.clone(),
+                    total_count: s.total_count,
+                    failed_count: s.failed_count,
+                    error_count: s.error_count,
+                    suite_error: s.suite_error.clone(),
+                    test_cases: FailingCases::default(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// One test case.
@@ -433,6 +464,24 @@ mod tests {
         let kept = s.failing[0].stack_trace.as_deref().unwrap();
         assert_eq!(kept.chars().count(), TEST_TEXT_MAX + 1);
         assert!(kept.ends_with('…'));
+    }
+
+    #[test]
+    fn a_report_is_written_back_in_gitlabs_shape() {
+        let r: TestReport =
+            serde_json::from_str(&fixture("pipeline_test_report.go_gitlab.json")).unwrap();
+        let v = serde_json::to_value(&r).unwrap();
+        assert!(v["test_suites"][0]["test_cases"].is_array());
+        let back: TestReport = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            back.test_suites[0].test_cases.failing,
+            r.test_suites[0].test_cases.failing
+        );
+        let s: TestReportSummary =
+            serde_json::from_str(&fixture("pipeline_test_report_summary.go_gitlab.json")).unwrap();
+        let from = TestReport::from_summary(&s);
+        assert_eq!(from.test_suites[0].name, "test");
+        assert!(from.test_suites[0].test_cases.failing.is_empty());
     }
 
     #[test]
