@@ -2744,6 +2744,9 @@ impl Scenario {
             ));
             history.push(on_main(4300 - k, "build:cpp", "build", "success", pl));
         }
+        // A failed attempt of test:unit in 899, retried there and passed: one
+        // run that passed, and no report to read.
+        history.push(on_main(4050, "test:unit", "test", "failed", 899));
         s.fake
             .route_list(&p("/projects/{P}/jobs"), Value::Array(history));
         let main_reports: [(u64, Vec<Value>); 4] = [

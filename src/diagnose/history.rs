@@ -587,15 +587,23 @@ fn test_history(
     let mut to_read: Vec<u64> = Vec::new();
     for (name, f) in tested {
         let Some(list) = runs.get(name) else { continue };
-        let rs: Vec<Run> = list
-            .iter()
-            .filter_map(|j| {
-                Some(Run {
-                    pipeline: j.pipeline.as_ref()?.id,
-                    passed: j.status == "success",
-                })
-            })
-            .collect();
+        // One run per pipeline (a retry is another job of the same name in
+        // the same pipeline; its report is the latest attempt's): passed
+        // when an attempt passed.
+        let mut rs: Vec<Run> = Vec::new();
+        for j in list {
+            let Some(p) = j.pipeline.as_ref() else {
+                continue;
+            };
+            let passed = j.status == "success";
+            match rs.iter_mut().find(|r| r.pipeline == p.id) {
+                Some(r) => r.passed |= passed,
+                None => rs.push(Run {
+                    pipeline: p.id,
+                    passed,
+                }),
+            }
+        }
         per_job.push((f, rs));
     }
     // Newest failures first, across jobs.
