@@ -566,6 +566,12 @@ pub struct HistorySourceArgs {
     #[arg(long, value_name = "N", default_value_t = crate::report::command::DEFAULT_TRACES)]
     pub traces: usize,
 
+    /// The default branch's pipelines whose unit test reports are read for
+    /// the flakiest tests (the newest of the window; 1 request each, 2 when
+    /// a test failed), at most; 0 reads none.
+    #[arg(long, value_name = "N", default_value_t = crate::report::command::DEFAULT_TEST_REPORTS)]
+    pub test_reports: usize,
+
     /// No progress lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -591,6 +597,7 @@ impl HistorySourceArgs {
             snapshots,
             max_pages: self.max_pages,
             traces: self.traces,
+            test_reports: self.test_reports,
             quiet: self.quiet,
             default_branch: self.default_branch.clone().or_else(|| {
                 std::env::var("CI_DEFAULT_BRANCH")

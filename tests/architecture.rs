@@ -78,6 +78,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/text.rs", Layer::Model),
     ("src/gitlab/models.rs", Layer::Model),
     ("src/gitlab/bounded.rs", Layer::Model),
+    ("src/gitlab/test_report.rs", Layer::Model),
     ("src/fleet/model.rs", Layer::Model),
     // sources
     ("src/gitlab/", Layer::Source),
@@ -100,7 +101,9 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/classify/", Layer::Analysis),
     ("src/noise/", Layer::Analysis),
     ("src/fleet/", Layer::Analysis),
+    ("src/report/flaky_tests.rs", Layer::Analysis),
     ("src/report/", Layer::Analysis),
+    ("src/diagnose/junit.rs", Layer::Analysis),
     ("src/diagnose/", Layer::Analysis),
     ("src/llm/redact.rs", Layer::Analysis),
     ("src/llm/prompt.rs", Layer::Analysis),

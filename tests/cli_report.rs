@@ -168,6 +168,7 @@ fn the_demo_report_renders_offline() {
         "### Runners",
         "### Queue wait by priority class",
         "### Flaky jobs",
+        "### Flakiest tests",
         "### Failures by category per day",
         "### Carbon",
     ] {
@@ -325,14 +326,24 @@ fn a_week_is_read_page_by_page_and_stops_at_the_window() {
         .count();
     assert_eq!(pages, 3, "{log:#?}");
     let traces = log.iter().filter(|l| l.ends_with("/trace")).count();
+    // The unit test reports of main's 20 newest pipelines (--test-reports):
+    // none has one (404), so one request each.
+    let summaries = log
+        .iter()
+        .filter(|l| l.ends_with("/test_report_summary"))
+        .count();
+    assert_eq!(summaries, 20, "{log:#?}");
+    assert!(!log.iter().any(|l| l.ends_with("/test_report")));
     eprintln!(
-        "requests for one week: {} ({} pages, {} traces, {} other)",
+        "requests for one week: {} ({} pages, {} traces, {} test report summaries, {} other)",
         log.len(),
         pages,
         traces,
-        log.len() - pages - traces
+        summaries,
+        log.len() - pages - traces - summaries
     );
-    assert_eq!(log.len(), 1 + pages + traces, "{log:#?}");
+    assert_eq!(log.len(), 1 + pages + traces + summaries, "{log:#?}");
+    assert_eq!(v["data"]["test_pipelines"], 0);
     // Script failures were classified from their logs (a bounded sample).
     let days = v["data"]["failures_by_day"].as_array().unwrap();
     assert_eq!(days.len(), 7);
@@ -880,4 +891,155 @@ fn chart_modes_draw_what_the_gitlab_version_can() {
         &env(&fake),
     ));
     assert_eq!(versions(&fake), 0);
+}
+
+/// A test report (GitLab's `TestSuiteEntity`/`TestCaseEntity` shapes, as in
+/// go-gitlab's fixture) of suite `test` with these failing tests, and its
+/// summary.
+fn report_with(failing: &[&str]) -> (Value, Value) {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture(
+            "gitlab/api/pipeline_test_report.go_gitlab.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut case = fixture["test_suites"][0]["test_cases"][0].clone();
+    case["status"] = "failed".into();
+    let cases: Vec<Value> = failing
+        .iter()
+        .map(|n| {
+            let mut c = case.clone();
+            c["name"] = (*n).into();
+            c["classname"] = "spec.cart".into();
+            c["system_output"] = "expected 3, got 4".into();
+            c
+        })
+        .collect();
+    let mut suite = fixture["test_suites"][0].clone();
+    suite["name"] = "test".into();
+    suite["total_count"] = 100.into();
+    suite["failed_count"] = cases.len().into();
+    suite["error_count"] = 0.into();
+    suite["test_cases"] = Value::Array(cases);
+    let report = json!({"total_count": 100, "failed_count": failing.len(), "error_count": 0, "test_suites": [suite]});
+    let mut summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::fixture(
+            "gitlab/api/pipeline_test_report_summary.go_gitlab.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    summary["total"]["failed"] = failing.len().into();
+    summary["total"]["error"] = 0.into();
+    summary["total"]["count"] = 100.into();
+    summary["total"]["suite_error"] = Value::Null;
+    summary["test_suites"][0]["name"] = "test".into();
+    summary["test_suites"][0]["failed_count"] = failing.len().into();
+    summary["test_suites"][0]["suite_error"] = Value::Null;
+    (report, summary)
+}
+
+#[test]
+fn the_flakiest_tests_come_from_mains_test_reports_live_and_from_a_snapshot() {
+    let fake = gitlab();
+    // main's newest pipelines: 7000 and 6995 failed tests, 6990 passed them
+    // all (its summary is enough), the others have no report (404).
+    for (pipeline, failing) in [
+        (7000, vec!["adds_tax", "rounds_down"]),
+        (6995, vec!["adds_tax"]),
+        (6990, vec![]),
+    ] {
+        let (report, summary) = report_with(&failing);
+        let base = format!("/projects/42/pipelines/{pipeline}");
+        fake.route_json(
+            "GET",
+            &format!("{base}/test_report_summary"),
+            200,
+            summary.to_string(),
+        );
+        fake.route_json(
+            "GET",
+            &format!("{base}/test_report"),
+            200,
+            report.to_string(),
+        );
+    }
+    let e = env(&fake);
+    let o = with_env(&["report", "--project", "42", "--since", "7d", "-q"], &e);
+    ok(&o);
+    let md = stdout(&o);
+    assert!(md.contains("### Flakiest tests\n\nTests that failed now and then on `main` and passed otherwise, by failure rate over the window (from the unit test reports of 3 of its pipelines):\n\n| Test | Suite | Failed | Failure rate | Last failure |\n|---|---|---|---|---|\n| `spec.cart › adds_tax` | `test` | 2 of 3 runs | 66.7 % | [pipeline #7000](https://gitlab.example.com/acme/shop/-/pipelines/7000/test_report) |\n| `spec.cart › rounds_down` | `test` | 1 of 3 runs | 33.3 % | [pipeline #7000](https://gitlab.example.com/acme/shop/-/pipelines/7000/test_report) |\n"), "{md}");
+    // Summary first; the full report only where a test failed.
+    let log: Vec<String> = fake
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.api_path()))
+        .collect();
+    let full: Vec<&String> = log.iter().filter(|l| l.ends_with("/test_report")).collect();
+    assert_eq!(
+        full,
+        vec![
+            "GET /projects/42/pipelines/7000/test_report",
+            "GET /projects/42/pipelines/6995/test_report"
+        ]
+    );
+    let summary_of_7000 = log
+        .iter()
+        .position(|l| l == "GET /projects/42/pipelines/7000/test_report_summary")
+        .unwrap();
+    let full_of_7000 = log
+        .iter()
+        .position(|l| l == "GET /projects/42/pipelines/7000/test_report")
+        .unwrap();
+    assert!(summary_of_7000 < full_of_7000);
+
+    // A snapshot keeps them: the same table offline.
+    let snap = tmp("tests-week.json.gz");
+    let snap_s = snap.to_string_lossy().into_owned();
+    ok(&snapshot_week(&snap_s, &e));
+    let offline = run(&["report", "--snapshot", &snap_s, "--format", "json"], &[]);
+    ok(&offline);
+    let live = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "-q",
+            "--format",
+            "json",
+        ],
+        &e,
+    );
+    let a: Value = serde_json::from_str(&stdout(&live)).unwrap();
+    let b: Value = serde_json::from_str(&stdout(&offline)).unwrap();
+    assert_eq!(a["data"]["flaky_tests"], b["data"]["flaky_tests"]);
+    assert_eq!(b["data"]["test_pipelines"], 3);
+    assert_eq!(b["data"]["flaky_tests"][0]["failures"], 2);
+
+    // --test-reports 0 reads none.
+    fake.clear_requests();
+    let o = with_env(
+        &[
+            "report",
+            "--project",
+            "42",
+            "--since",
+            "7d",
+            "-q",
+            "--test-reports",
+            "0",
+        ],
+        &e,
+    );
+    ok(&o);
+    assert!(
+        !fake
+            .requests()
+            .iter()
+            .any(|r| r.api_path().contains("test_report"))
+    );
+    assert!(stdout(&o).contains("No unit test report was read for the pipelines of `main` in this window (jobs publish them with `artifacts: reports: junit:`)."));
 }

@@ -557,7 +557,8 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
     assert_eq!(assert_counts_add_up(body), 4);
     assert!(bare_issue_references(body).is_empty(), "{body}");
 
-    // The request log: one listing per pipeline, one trace per failed job.
+    // The request log: one listing per pipeline, its test report summary,
+    // one trace per failed job.
     let log = s.log();
     eprintln!("request log of the first run:");
     for l in &log {
@@ -565,8 +566,8 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
     }
     // Traces are fetched concurrently: their relative order may vary.
     let mut ordered = log.clone();
-    if ordered.len() >= 5 {
-        ordered[3..5].sort();
+    if ordered.len() >= 6 {
+        ordered[4..6].sort();
     }
     assert_eq!(
         ordered,
@@ -574,6 +575,8 @@ fn mr_pipeline_gets_one_note_then_the_same_note_is_edited() {
             "GET /projects/42/pipelines/1001/jobs",
             "GET /projects/42/pipelines/1001/bridges",
             "GET /projects/42/merge_requests/7/diffs",
+            // No unit test report (404): one request, then the logs as before.
+            "GET /projects/42/pipelines/1001/test_report_summary",
             "GET /projects/42/jobs/5001/trace",
             "GET /projects/42/jobs/5002/trace",
             // Upstream (no finished pipeline on main) and history (empty).
@@ -2444,4 +2447,621 @@ fn a_redirect_to_another_origin_is_an_error_not_an_empty_pipeline() {
     );
     assert!(elsewhere.requests().is_empty());
     assert!(s.writes().is_empty(), "{:?}", s.writes());
+}
+
+// ---------------------------------------------------------------------------
+// Unit test reports (`artifacts: reports: junit:`): failing tests by name.
+//
+// Test reports are built from go-gitlab's fixtures (GitLab's
+// `TestSuiteEntity`/`TestCaseEntity` shapes, see tests/fixtures/gitlab/
+// MANIFEST.md): the first failing case and the first suite are copied and
+// their fields changed, like the job objects above.
+
+/// A test case in the shape of GitLab's `TestCaseEntity`.
+fn test_case(
+    status: &str,
+    class: &str,
+    name: &str,
+    file: Option<&str>,
+    output: Option<&str>,
+    trace: Option<&str>,
+) -> Value {
+    let mut c =
+        read_json("gitlab/api/pipeline_test_report.go_gitlab.json")["test_suites"][0]["test_cases"]
+            [0]
+        .clone();
+    c["status"] = status.into();
+    c["classname"] = class.into();
+    c["name"] = name.into();
+    c["file"] = file.map_or(Value::Null, Value::from);
+    c["system_output"] = output.map_or(Value::Null, Value::from);
+    c["stack_trace"] = trace.map_or(Value::Null, Value::from);
+    c["attachment_url"] = Value::Null;
+    c["recent_failures"] = Value::Null;
+    c
+}
+
+/// A suite in the shape of GitLab's `TestSuiteEntity`: `failing` cases and
+/// `passing` successful ones.
+fn test_suite(name: &str, failing: Vec<Value>, passing: usize) -> Value {
+    let fixture = read_json("gitlab/api/pipeline_test_report.go_gitlab.json");
+    let mut s = fixture["test_suites"][0].clone();
+    let ok = fixture["test_suites"][1]["test_cases"][0].clone();
+    let failed = failing.iter().filter(|c| c["status"] == "failed").count();
+    let errors = failing.iter().filter(|c| c["status"] == "error").count();
+    let mut cases = failing;
+    for i in 0..passing {
+        let mut c = ok.clone();
+        c["name"] = format!("test_ok_{i}").into();
+        cases.push(c);
+    }
+    s["name"] = name.into();
+    s["total_count"] = cases.len().into();
+    s["success_count"] = passing.into();
+    s["failed_count"] = failed.into();
+    s["error_count"] = errors.into();
+    s["skipped_count"] = 0.into();
+    s["test_cases"] = Value::Array(cases);
+    s
+}
+
+/// A whole report: the suites with their totals added up.
+fn test_report(suites: Vec<Value>) -> Value {
+    let sum = |k: &str| suites.iter().map(|s| s[k].as_u64().unwrap()).sum::<u64>();
+    json!({
+        "total_time": 12.5,
+        "total_count": sum("total_count"),
+        "success_count": sum("success_count"),
+        "failed_count": sum("failed_count"),
+        "skipped_count": sum("skipped_count"),
+        "error_count": sum("error_count"),
+        "test_suites": suites,
+    })
+}
+
+/// The report's summary (GitLab's `TestReportSummaryEntity`), each suite with
+/// the jobs it came from.
+fn test_summary(report: &Value, build_ids: &[(&str, u64)]) -> Value {
+    let mut s = read_json("gitlab/api/pipeline_test_report_summary.go_gitlab.json");
+    let template = s["test_suites"][0].clone();
+    s["total"]["count"] = report["total_count"].clone();
+    s["total"]["success"] = report["success_count"].clone();
+    s["total"]["failed"] = report["failed_count"].clone();
+    s["total"]["error"] = report["error_count"].clone();
+    s["total"]["skipped"] = 0.into();
+    s["total"]["suite_error"] = Value::Null;
+    s["test_suites"] = report["test_suites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|suite| {
+            let mut t = template.clone();
+            for k in [
+                "name",
+                "total_time",
+                "total_count",
+                "success_count",
+                "failed_count",
+                "skipped_count",
+                "error_count",
+            ] {
+                t[k] = suite[k].clone();
+            }
+            t["suite_error"] = Value::Null;
+            t["build_ids"] = build_ids
+                .iter()
+                .filter(|(n, _)| suite["name"] == *n)
+                .map(|(_, id)| *id)
+                .collect();
+            t
+        })
+        .collect();
+    s
+}
+
+const DST: &str = "ValueError: 2026-03-29T02:30:00 does not exist in Europe/Paris";
+const EVICTION: &str = "AssertionError: expected 3 entries in the cache, found 4";
+const BACKOFF: &str = "AssertionError: retried 2 times, expected 3";
+const DB_DOWN: &str = "requests.exceptions.ConnectionError: HTTPConnectionPool(host='db', port=5432): Max retries exceeded with url: /orders";
+
+fn unit_case(name: &str, file: &str, output: &str, trace: Option<&str>) -> Value {
+    let class = file.trim_end_matches(".py").replace('/', ".");
+    let status = if output.starts_with("ValueError") {
+        "error"
+    } else {
+        "failed"
+    };
+    test_case(status, &class, name, Some(file), Some(output), trace)
+}
+
+impl Scenario {
+    /// An MR pipeline whose test jobs publish JUnit reports: `test:unit`
+    /// fails 5 tests (one in a file the MR changed, one with a changed file
+    /// in its stack trace, one known flaky on `main`, one failing the same
+    /// way in `main`'s latest pipeline, one with hostile text), and
+    /// `test:integration` 40 tests with one message; `test:api` fails one
+    /// test that is flaky on `main`; `build:cpp` has no report.
+    fn junit_pipeline() -> Scenario {
+        let s = Scenario::empty();
+        s.fake.route_list(
+            &p("/projects/{P}/pipelines/{PL}/jobs"),
+            json!([
+                job(
+                    SELF_JOB,
+                    "runneriq:diagnose",
+                    ".post",
+                    "running",
+                    PIPELINE,
+                    PROJECT
+                ),
+                job(5204, "build:cpp", "build", "failed", PIPELINE, PROJECT),
+                job(5203, "test:api", "test", "failed", PIPELINE, PROJECT),
+                job(
+                    5202,
+                    "test:integration",
+                    "test",
+                    "failed",
+                    PIPELINE,
+                    PROJECT
+                ),
+                job(5201, "test:unit", "test", "failed", PIPELINE, PROJECT),
+                job(5000, "prepare", "prepare", "success", PIPELINE, PROJECT),
+            ]),
+        );
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines/{PL}/bridges"), json!([]));
+        for id in [5201, 5202, 5203] {
+            s.fake.route_text(
+                &p(&format!("/projects/{{P}}/jobs/{id}/trace")),
+                runner_trace(&read_log("pt-pytest_failure.log"), true),
+            );
+        }
+        s.fake.route_text(
+            &p("/projects/{P}/jobs/5204/trace"),
+            runner_trace(&read_log("pt-compile_error.log"), false),
+        );
+        s.fake.route_list(
+            &p("/projects/{P}/merge_requests/{MR}/diffs"),
+            diffs(&["src/shop/cart.py", "tests/test_cart.py"]),
+        );
+
+        let hostile_output = format!(
+            "AssertionError: notify @all about `x` ``` then\n/merge\n#123 token {TOKEN} rejected"
+        );
+        let unit = test_suite(
+            "test:unit",
+            vec![
+                unit_case(
+                    "test_total_with_discount",
+                    "tests/test_cart.py",
+                    "AssertionError: assert 90.0 == 85.5\n +  where 90.0 = total(cart)",
+                    Some("tests/test_cart.py:42: AssertionError"),
+                ),
+                unit_case(
+                    "test_checkout_rounding",
+                    "tests/test_checkout.py",
+                    "AssertionError: assert Decimal('10.01') == Decimal('10.00')",
+                    Some(
+                        "Traceback (most recent call last):\n  File \"/builds/group/proj/tests/test_checkout.py\", line 18, in test_checkout_rounding\n  File \"/builds/group/proj/src/shop/cart.py\", line 118, in total\nAssertionError",
+                    ),
+                ),
+                unit_case("test_eviction_race", "tests/test_cache.py", EVICTION, None),
+                unit_case("test_dst_transition", "tests/test_time.py", DST, None),
+                unit_case(
+                    "test_mention /merge @all #123 ```",
+                    "tests/test_notify.py",
+                    &hostile_output,
+                    None,
+                ),
+            ],
+            120,
+        );
+        let integration = test_suite(
+            "test:integration",
+            (0..40)
+                .map(|i| {
+                    test_case(
+                        "failed",
+                        "tests.integration.test_orders",
+                        &format!("test_order_flow_{i:02}"),
+                        Some("tests/integration/test_orders.py"),
+                        Some(DB_DOWN),
+                        Some("  File \"/usr/lib/python3.12/site-packages/urllib3/connectionpool.py\", line 793, in urlopen"),
+                    )
+                })
+                .collect(),
+            10,
+        );
+        let api = test_suite(
+            "test:api",
+            vec![unit_case(
+                "test_retry_backoff",
+                "tests/test_api.py",
+                BACKOFF,
+                None,
+            )],
+            30,
+        );
+        let report = test_report(vec![unit, integration, api]);
+        let summary = test_summary(
+            &report,
+            &[
+                ("test:unit", 5201),
+                ("test:integration", 5202),
+                ("test:api", 5203),
+            ],
+        );
+        s.fake.route_json(
+            "GET",
+            &p("/projects/{P}/pipelines/{PL}/test_report_summary"),
+            200,
+            summary.to_string(),
+        );
+        s.fake.route_json(
+            "GET",
+            &p("/projects/{P}/pipelines/{PL}/test_report"),
+            200,
+            report.to_string(),
+        );
+
+        // main's latest finished pipeline failed: test_dst_transition fails
+        // there with the same message; test_eviction_race passed.
+        let mut main = read_json("gitlab/api/pipeline.kitware.json");
+        main["id"] = MAIN_PIPELINE.into();
+        main["status"] = "failed".into();
+        main["ref"] = "main".into();
+        main["web_url"] = format!("{WEB}/-/pipelines/{MAIN_PIPELINE}").into();
+        s.fake
+            .route_list(&p("/projects/{P}/pipelines"), json!([main]));
+        s.fake.route_list(
+            &p(&format!("/projects/{{P}}/pipelines/{MAIN_PIPELINE}/jobs")),
+            json!([on_main(4100, "test:unit", "test", "failed", MAIN_PIPELINE)]),
+        );
+        // main's recent runs, newest first: test:unit failed in 900, 898 and
+        // 895; test:api in 898 and 893; build:cpp always passed.
+        let unit_runs = [
+            "failed", "success", "failed", "success", "success", "failed", "success", "success",
+        ];
+        let api_runs = [
+            "success", "success", "failed", "success", "success", "success", "success", "failed",
+        ];
+        let mut history = Vec::new();
+        for k in 0..8u64 {
+            let pl = MAIN_PIPELINE - k;
+            history.push(on_main(
+                4100 - k,
+                "test:unit",
+                "test",
+                unit_runs[k as usize],
+                pl,
+            ));
+            history.push(on_main(
+                4200 - k,
+                "test:api",
+                "test",
+                api_runs[k as usize],
+                pl,
+            ));
+            history.push(on_main(4300 - k, "build:cpp", "build", "success", pl));
+        }
+        // A failed attempt of test:unit in 899, retried there and passed: one
+        // run that passed, and no report to read.
+        history.push(on_main(4050, "test:unit", "test", "failed", 899));
+        s.fake
+            .route_list(&p("/projects/{P}/jobs"), Value::Array(history));
+        let main_reports: [(u64, Vec<Value>); 4] = [
+            (
+                900,
+                vec![test_suite(
+                    "test:unit",
+                    vec![unit_case(
+                        "test_dst_transition",
+                        "tests/test_time.py",
+                        DST,
+                        None,
+                    )],
+                    123,
+                )],
+            ),
+            (
+                898,
+                vec![
+                    test_suite(
+                        "test:unit",
+                        vec![unit_case(
+                            "test_eviction_race",
+                            "tests/test_cache.py",
+                            EVICTION,
+                            None,
+                        )],
+                        123,
+                    ),
+                    test_suite(
+                        "test:api",
+                        vec![unit_case(
+                            "test_retry_backoff",
+                            "tests/test_api.py",
+                            BACKOFF,
+                            None,
+                        )],
+                        30,
+                    ),
+                ],
+            ),
+            (
+                895,
+                vec![test_suite(
+                    "test:unit",
+                    vec![unit_case(
+                        "test_eviction_race",
+                        "tests/test_cache.py",
+                        EVICTION,
+                        None,
+                    )],
+                    123,
+                )],
+            ),
+            (
+                893,
+                vec![test_suite(
+                    "test:api",
+                    vec![unit_case(
+                        "test_retry_backoff",
+                        "tests/test_api.py",
+                        BACKOFF,
+                        None,
+                    )],
+                    30,
+                )],
+            ),
+        ];
+        for (pl, suites) in main_reports {
+            s.fake.route_json(
+                "GET",
+                &p(&format!("/projects/{{P}}/pipelines/{pl}/test_report")),
+                200,
+                test_report(suites).to_string(),
+            );
+        }
+        s
+    }
+}
+
+#[test]
+fn failing_tests_are_named_with_their_file_flakiness_and_upstream_state() {
+    let s = Scenario::junit_pipeline();
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    let body = &writes[0].1;
+    assert_snapshot("diagnose_junit_note.md", body);
+
+    // 4 failed jobs, each counted once; test:api's only failing test is
+    // known flaky, so the job is.
+    assert_eq!(assert_counts_add_up(body), 4);
+    assert!(bare_issue_references(body).is_empty(), "{body}");
+    assert_eq!(
+        body.lines().nth(2).unwrap(),
+        "### 🔴 3 new failures · 1 flaky"
+    );
+    // The tests, by name, with the pipeline's Tests tab.
+    assert!(body.contains(
+        "**Failing tests:** 5 of 125 in suite `test:unit` · [Tests tab](https://gitlab.example.com/group/proj/-/pipelines/1001/test_report)"
+    ), "{body}");
+    assert!(body.contains("- `tests.test_cart › test_total_with_discount` in `tests/test_cart.py`: `AssertionError: assert 90.0 == 85.5` · points at `tests/test_cart.py`, which you changed\n"), "{body}");
+    // A changed file in the stack trace.
+    assert!(body.contains("`tests.test_checkout › test_checkout_rounding` in `tests/test_checkout.py`: `AssertionError: assert Decimal('10.01') == Decimal('10.00')` · points at `src/shop/cart.py`, which you changed"), "{body}");
+    assert!(body.contains("`tests.test_cache › test_eviction_race` in `tests/test_cache.py`: `AssertionError: expected 3 entries in the cache, found 4` · known flaky: failed 2 of its last 8 runs on `main`"), "{body}");
+    assert!(body.contains("`tests.test_time › test_dst_transition` in `tests/test_time.py`: `ValueError: 2026-03-29T02:30:00 does not exist in Europe/Paris` · already failing upstream on `main`"), "{body}");
+    // 40 tests with one message: one line, three names, "and 37 more".
+    assert!(body.contains("- **40 tests** fail with `requests.exceptions.ConnectionError: HTTPConnectionPool(host='db', port=5432): Max retries exceeded with url: /orders`: `tests.integration.test_orders › test_order_flow_00`, `tests.integration.test_orders › test_order_flow_01`, `tests.integration.test_orders › test_order_flow_02` and 37 more\n"), "{body}");
+    let visible = body.rsplit_once("\n<!-- runneriq:state").unwrap().0;
+    assert_eq!(visible.matches("test_order_flow_").count(), 3);
+    // The flaky job, by its test.
+    assert!(body.contains("#### Flaky (1)"), "{body}");
+    assert!(body.contains("`tests.test_api › test_retry_backoff` in `tests/test_api.py`: `AssertionError: retried 2 times, expected 3` · known flaky: failed 2 of its last 8 runs on `main`"), "{body}");
+    // The verdict names the changed file the tests point at.
+    assert!(body.contains("(your change)"), "{body}");
+    // The log stays, collapsed, for jobs with tests; the job without a
+    // report keeps its open excerpt.
+    assert_eq!(
+        body.matches("<summary>Log excerpt</summary>").count(),
+        3,
+        "{body}"
+    );
+
+    // Hostile test text: no mention, no quick action, no escape from code,
+    // and the token that was in a test's output is redacted.
+    let (outside, _) = split_fences(body);
+    for line in &outside {
+        assert!(
+            !line.trim_start().starts_with('/'),
+            "quick action: {line:?}"
+        );
+        assert!(!line.contains("@all"), "mention: {line:?}");
+    }
+    assert!(!body.contains(TOKEN));
+
+    // The requests: the summary first, then the report; main's latest
+    // pipeline's report once (upstream and history share it), then the
+    // reports of the two other pipelines where a test job failed; no log of
+    // main's test jobs.
+    let log = s.log();
+    eprintln!("request log:");
+    for l in &log {
+        eprintln!("  {l}");
+    }
+    let mut ordered = log.clone();
+    ordered[5..9].sort(); // traces are read concurrently
+    assert_eq!(
+        ordered,
+        vec![
+            "GET /projects/42/pipelines/1001/jobs",
+            "GET /projects/42/pipelines/1001/bridges",
+            "GET /projects/42/merge_requests/7/diffs",
+            "GET /projects/42/pipelines/1001/test_report_summary",
+            "GET /projects/42/pipelines/1001/test_report",
+            "GET /projects/42/jobs/5201/trace",
+            "GET /projects/42/jobs/5202/trace",
+            "GET /projects/42/jobs/5203/trace",
+            "GET /projects/42/jobs/5204/trace",
+            "GET /projects/42/pipelines",
+            "GET /projects/42/pipelines/900/test_report",
+            "GET /projects/42/pipelines/900/jobs",
+            "GET /projects/42/jobs",
+            "GET /projects/42/pipelines/898/test_report",
+            "GET /projects/42/pipelines/895/test_report",
+            "GET /projects/42/pipelines/893/test_report",
+            "GET /user",
+            "GET /projects/42/merge_requests/7/notes",
+            "POST /projects/42/merge_requests/7/notes",
+            "GET /projects/42/merge_requests/7/notes",
+        ]
+    );
+    assert_eq!(log.len(), 20);
+
+    // The job log's summary names the tests too.
+    let out = stdout(&o);
+    assert!(
+        out.contains("    test tests.test_cart › test_total_with_discount: AssertionError: assert 90.0 == 85.5\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_json_output_carries_the_failing_tests_and_their_marks() {
+    let s = Scenario::junit_pipeline();
+    let o = s.run(&["--format", "json", "--dry-run"], &[]);
+    assert_ok(&o);
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let unit = failed_entry(&v, "test:unit").unwrap();
+    assert_eq!(unit["tests"]["failing"], 5);
+    assert_eq!(unit["tests"]["total"], 125);
+    assert_eq!(unit["tests"]["changed"], 2);
+    assert_eq!(unit["tests"]["upstream"], 1);
+    assert_eq!(unit["tests"]["flaky"], 1);
+    assert_eq!(unit["noise"], "new");
+    let api = failed_entry(&v, "test:api").unwrap();
+    assert_eq!(api["noise"], "flaky");
+    let t = &api["tests"]["groups"][0]["tests"][0];
+    assert_eq!(t["history"]["runs"], 8);
+    assert_eq!(t["history"]["failures"], 2);
+    assert_eq!(t["flaky"], true);
+    // The history lookup's cost: main's pipelines and jobs, 4 test reports.
+    assert_eq!(v["history_requests"], 7);
+    // No report for build:cpp.
+    assert!(failed_entry(&v, "build:cpp").unwrap()["tests"].is_null());
+}
+
+#[test]
+fn a_pipeline_without_test_reports_costs_one_request_and_changes_nothing() {
+    // The fake answers 404 for the summary (no report): one request, no
+    // full report, and the note is the one of today (the snapshot of
+    // mr_pipeline_gets_one_note_then_the_same_note_is_edited).
+    let s = Scenario::mr_pipeline();
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    assert_snapshot("diagnose_mr_note.md", &s.writes()[0].1);
+    let summary = p("/projects/{P}/pipelines/{PL}/test_report_summary");
+    assert_eq!(s.fake.requests_to("GET", &summary).len(), 1);
+    assert!(!s.log().iter().any(|l| l.ends_with("/test_report")));
+
+    // An empty report (GitLab answers zeros when no job published one): one
+    // request too, same note.
+    let s = Scenario::mr_pipeline();
+    let empty = test_report(Vec::new());
+    s.fake
+        .route_json("GET", &summary, 200, test_summary(&empty, &[]).to_string());
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    assert_snapshot("diagnose_mr_note.md", &s.writes()[0].1);
+    assert_eq!(s.fake.requests_to("GET", &summary).len(), 1);
+    assert!(!s.log().iter().any(|l| l.ends_with("/test_report")));
+}
+
+#[test]
+fn a_test_report_that_lies_falls_back_to_the_logs_naming_the_endpoint() {
+    let s = Scenario::mr_pipeline();
+    let report = test_report(vec![test_suite(
+        "build:cpp",
+        vec![test_case("failed", "C", "t", None, Some("boom"), None)],
+        1,
+    )]);
+    s.fake.route_json(
+        "GET",
+        &p("/projects/{P}/pipelines/{PL}/test_report_summary"),
+        200,
+        test_summary(&report, &[("build:cpp", 5001)]).to_string(),
+    );
+    // The full report is not one.
+    s.fake.route_json(
+        "GET",
+        &p("/projects/{P}/pipelines/{PL}/test_report"),
+        200,
+        r#"{"test_suites": "none today"}"#,
+    );
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let writes = s.writes();
+    assert_eq!(writes.len(), 1, "one note, whatever the report did");
+    let body = &writes[0].1;
+    assert!(
+        body.contains("the unit test report of pipeline [#1001]")
+            || body.contains("the unit test report of pipeline"),
+        "{body}"
+    );
+    assert!(body.contains("/test_report"), "{body}");
+    assert!(body.contains("diagnosed from their logs"), "{body}");
+    // The job is diagnosed from its log as before.
+    assert!(!body.contains("**Failing tests:**"), "{body}");
+    assert!(body.contains("kineto_metadata.cpp"), "{body}");
+    assert_eq!(assert_counts_add_up(body), 4);
+    assert!(bare_issue_references(body).is_empty(), "{body}");
+}
+
+#[test]
+fn a_ten_megabyte_stack_trace_is_cut_and_the_note_stays_small() {
+    let s = Scenario::mr_pipeline();
+    let huge = format!(
+        "AssertionError: {}\n{}",
+        "x".repeat(5_000_000),
+        "  at frame (src/a.js:1:1)\n".repeat(200_000)
+    );
+    let report = test_report(vec![test_suite(
+        "build:cpp",
+        vec![test_case(
+            "failed",
+            "Huge",
+            "test_huge",
+            Some("src/a.js"),
+            Some(&huge),
+            Some(&huge),
+        )],
+        1,
+    )]);
+    s.fake.route_json(
+        "GET",
+        &p("/projects/{P}/pipelines/{PL}/test_report_summary"),
+        200,
+        test_summary(&report, &[("build:cpp", 5001)]).to_string(),
+    );
+    s.fake.route_json(
+        "GET",
+        &p("/projects/{P}/pipelines/{PL}/test_report"),
+        200,
+        report.to_string(),
+    );
+    let o = s.run(&[], &[]);
+    assert_ok(&o);
+    let body = &s.writes()[0].1;
+    assert!(
+        body.contains("`Huge › test_huge` in `src/a.js`: `AssertionError: xxxx"),
+        "{}",
+        &body[..2000.min(body.len())]
+    );
+    assert!(body.chars().count() < 30_000, "{}", body.chars().count());
+    let line = body.lines().find(|l| l.contains("test_huge")).unwrap();
+    assert!(line.chars().count() < 500, "{line}");
+    assert!(line.contains('…'));
 }

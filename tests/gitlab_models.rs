@@ -4,6 +4,7 @@
 mod common;
 
 use runneriq::gitlab::models::*;
+use runneriq::gitlab::test_report::{TestReport, TestReportSummary};
 use serde::de::DeserializeOwned;
 
 fn load<T: DeserializeOwned>(name: &str) -> T {
@@ -41,6 +42,11 @@ const MAPPING: &[(&str, &str)] = &[
     ("pipeline_bridges.json", "Vec<Bridge>"),
     ("pipeline_jobs.gitlab_com.json", "Vec<Job>"),
     ("pipeline_jobs.kitware.json", "Vec<Job>"),
+    ("pipeline_test_report.go_gitlab.json", "TestReport"),
+    (
+        "pipeline_test_report_summary.go_gitlab.json",
+        "TestReportSummary",
+    ),
     ("runner.detail.go_gitlab.json", "Runner"),
     ("runner.detail.json", "Runner"),
     ("runner_jobs.json", "Vec<Job>"),
@@ -72,6 +78,8 @@ fn parse_as(name: &str, model: &str) -> Result<(), String> {
         "Pipeline" => p::<Pipeline>(&text),
         "Runner" => p::<Runner>(&text),
         "Vec<Runner>" => p::<Vec<Runner>>(&text),
+        "TestReport" => p::<TestReport>(&text),
+        "TestReportSummary" => p::<TestReportSummary>(&text),
         other => Err(format!("no model named {other}")),
     }
 }

@@ -1311,3 +1311,84 @@ fn rules_error_for_patterns_too_big_together_names_the_file() {
     }
     assert_good_input_error(&content);
 }
+
+/// Any JSON value: texts of any characters (newlines, backticks, bidi
+/// controls), numbers, nesting.
+fn any_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (-1e6f64..1e6).prop_map(Value::from),
+        select(vec!["failed", "error", "success", "skipped"]).prop_map(Value::from),
+        ".{0,80}".prop_map(Value::from),
+        "(AssertionError: .{0,40}\n){0,3}".prop_map(Value::from),
+    ];
+    let keys = select(vec!["message", "type", "__content__", "x"]);
+    leaf.prop_recursive(3, 24, 4, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec((keys.clone(), inner), 0..4).prop_map(|kv| {
+                Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }),
+        ]
+    })
+}
+
+/// A test report as GitLab shapes it, every field any JSON value.
+fn report_json() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::json;
+    let case = (
+        prop_oneof![
+            3 => select(vec!["failed", "error"]).prop_map(serde_json::Value::from),
+            1 => any_json(),
+        ],
+        any_json(),
+        any_json(),
+        any_json(),
+        any_json(),
+        any_json(),
+    )
+        .prop_map(|(status, name, classname, file, output, trace)| {
+            json!({"status": status, "name": name, "classname": classname, "file": file,
+                   "system_output": output, "stack_trace": trace})
+        });
+    let suite = (any_json(), any_json(), proptest::collection::vec(case, 0..12)).prop_map(
+        |(name, failed, cases)| json!({"name": name, "failed_count": failed, "test_cases": cases}),
+    );
+    proptest::collection::vec(suite, 0..4).prop_map(|suites| json!({"test_suites": suites}))
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    /// Whatever GitLab sends as a test report: an error or a report, never a
+    /// panic; the failing tests made of it are one line each, bounded, and
+    /// the note's groups count every failing test once.
+    #[test]
+    fn any_test_report_parses_or_fails_cleanly_and_stays_bounded(v in report_json()) {
+        use runneriq::diagnose::junit;
+        use runneriq::gitlab::test_report::TestReport;
+        let bytes = serde_json::to_vec(&v).unwrap();
+        let r = serde_json::from_slice::<TestReport>(&bytes);
+        prop_assert!(r.is_ok(), "{:?}", r.err());
+        let r = r.unwrap();
+        for s in &r.test_suites {
+            let t = junit::job_tests(s, None, &["src/a.py".to_string()], &[], &Default::default());
+            prop_assert!(t.groups.len() <= junit::SHOWN_GROUPS);
+            let grouped: u64 = t.groups.iter().map(|g| g.count as u64).sum();
+            prop_assert_eq!(grouped + t.more, t.failing.max(grouped));
+            for g in &t.groups {
+                prop_assert!(g.tests.len() <= junit::SHOWN_PER_GROUP);
+                prop_assert_eq!(g.count, g.tests.len() + g.more);
+                for x in &g.tests {
+                    prop_assert!(!x.label.contains('\n') && x.label.chars().count() <= junit::LABEL_CHARS + 1);
+                    if let Some(m) = &x.message {
+                        prop_assert!(!m.contains('\n') && m.chars().count() <= junit::MESSAGE_CHARS + 1);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -104,6 +104,7 @@ pub fn render(opts: &DemoOptions) -> anyhow::Result<String> {
         &parts,
         &changes,
         outcomes,
+        Vec::new(),
         &[],
         &redactor,
     );
@@ -195,6 +196,17 @@ fn lookups(
 /// One week of a demo project's CI history, in the snapshot format (made by
 /// `data/make-demo-history.py`).
 const WEEK: &[u8] = include_bytes!("data/week.json.gz");
+/// The unit test reports of the demo week's `main` pipelines (made by
+/// `data/make-demo-tests.py`), for the flakiest tests.
+const WEEK_TESTS: &str = include_str!("data/week-tests.json");
+
+/// One `main` pipeline's test report in `data/week-tests.json`.
+#[derive(serde::Deserialize)]
+struct WeekTests {
+    pipeline: u64,
+    web_url: Option<String>,
+    report: crate::gitlab::test_report::TestReport,
+}
 
 /// The weekly report of the embedded week, labelled as demo data.
 pub fn render_report(
@@ -233,10 +245,24 @@ pub fn render_report(
         source::Record::Category { job, category } => agg.set_category(job, category),
         _ => {}
     })?;
+    let mut data = agg.finish();
+    let reports: Vec<WeekTests> =
+        serde_json::from_str(WEEK_TESTS).context("demo data: week-tests.json")?;
+    let mut tests = crate::report::flaky_tests::TestAggregator::new();
+    for r in &reports {
+        tests.add(&crate::report::flaky_tests::PipelineReport {
+            pipeline: r.pipeline,
+            web_url: r.web_url.as_deref(),
+            report: &r.report,
+        });
+    }
+    data.test_pipelines = tests.pipelines();
+    data.flaky_tests = tests.finish(crate::report::flaky_tests::SHOWN);
+    data.test_branch = header.default_branch.clone();
     let g = render::Gathered {
         project: header.project.clone(),
         span: header.window,
-        data: agg.finish(),
+        data,
         source: "embedded demo history (src/demo/data/week.json.gz)".into(),
         requests: 0,
         notes: Vec::new(),

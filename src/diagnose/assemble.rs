@@ -5,7 +5,7 @@
 
 use super::fetch::{self, TraceOutcome};
 use super::note::{self, JobBrief, Note};
-use super::{correlate, history};
+use super::{correlate, history, junit};
 
 /// Builds the note's data from what was fetched. `outcomes` are in the order of
 /// `parts.failed`.
@@ -17,6 +17,7 @@ pub fn assemble(
     parts: &fetch::Partition,
     changes: &fetch::Changes,
     outcomes: Vec<TraceOutcome>,
+    suites: Vec<Option<fetch::JobSuite>>,
     checkout_dirs: &[String],
     redactor: &crate::llm::redact::Redactor,
 ) -> Note {
@@ -41,7 +42,9 @@ pub fn assemble(
         truncated: changes.truncated,
         error: changes.error.clone(),
     };
+    let mut suites = suites.into_iter();
     for (p, outcome) in parts.failed.iter().zip(outcomes) {
+        let suite = suites.next().flatten();
         let run = &tree.runs[p.run];
         let mut r = note::job_report(
             p.job.id,
@@ -67,6 +70,27 @@ pub fn assemble(
                 r.fingerprint = history::fingerprint_unreadable(p.job.failure_reason.as_deref());
                 r.unreadable_reason = Some(why);
             }
+        }
+        if let Some(js) = suite {
+            let t = junit::job_tests(
+                &js.suite,
+                js.tests_url,
+                &changes.paths,
+                checkout_dirs,
+                redactor,
+            );
+            r.fingerprint = junit::fingerprint(&t);
+            // The verdict names the changed file a failing test points at,
+            // else the first failing test's file (not the log's guess).
+            if !r.headline_is_change {
+                if let Some(f) = t.all.iter().find_map(|x| x.changed_file.clone()) {
+                    r.headline_file = Some(f);
+                    r.headline_is_change = true;
+                } else if let Some(f) = t.all.iter().find_map(|x| x.file.clone()) {
+                    r.headline_file = Some(f);
+                }
+            }
+            r.tests = Some(t);
         }
         n.failed.push(r);
     }

@@ -151,6 +151,9 @@ pub struct JobReport {
     /// The file the verdict names, and whether it is a changed file.
     pub headline_file: Option<String>,
     pub headline_is_change: bool,
+    /// Its failing tests, when its pipeline has a unit test report naming
+    /// them (`artifacts: reports: junit:`).
+    pub tests: Option<super::junit::JobTests>,
     /// The LLM's second opinion, when the rules were unsure and it answered
     /// (`taken`: its category is the verdict, `decided_by` is `llm`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -277,4 +280,9 @@ pub struct Lookups {
     /// API requests spent, retries included.
     pub requests: u64,
     pub warnings: Vec<String>,
+    /// Failing tests of the target branch's latest pipeline (when it did
+    /// not pass): test key → (suite, normalised message).
+    pub test_upstream: HashMap<String, (String, String)>,
+    /// Failing tests' recent runs on the default branch, by test key.
+    pub test_history: HashMap<String, super::junit::TestRuns>,
 }

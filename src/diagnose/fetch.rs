@@ -192,6 +192,112 @@ pub struct PickedJob {
     pub is_bridge: bool,
 }
 
+/// A failed job's suite in its pipeline's test report (failing cases only).
+#[derive(Debug, Clone)]
+pub struct JobSuite {
+    pub suite: crate::gitlab::test_report::TestSuite,
+    /// The pipeline's Tests tab.
+    pub tests_url: Option<String>,
+}
+
+/// What the pipelines' unit test reports say about the failed jobs.
+#[derive(Debug, Clone, Default)]
+pub struct TestReports {
+    /// In the order of `Partition::failed`: the job's suite, when its
+    /// pipeline's report has failing tests for it.
+    pub per_job: Vec<Option<JobSuite>>,
+    pub warnings: Vec<String>,
+}
+
+/// The failed jobs' suites from their pipelines' unit test reports. Per
+/// pipeline with a failed job: the summary first (a 404 or a report without
+/// failures ends it: one request, and the jobs are read from their logs as
+/// before), then the full report only when a failed job's suite has
+/// failing tests. An unreadable or malformed answer is a warning naming the
+/// endpoint; those jobs keep their log-only diagnosis.
+pub fn test_reports(client: &Client, tree: &Tree, parts: &Partition) -> TestReports {
+    use crate::diagnose::junit;
+    use crate::gitlab::test_report::{TestReport, TestReportSummary};
+    let mut out = TestReports {
+        per_job: vec![None; parts.failed.len()],
+        warnings: Vec::new(),
+    };
+    for (ri, run) in tree.runs.iter().enumerate() {
+        let failed: Vec<usize> = parts
+            .failed
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.run == ri && !p.is_bridge)
+            .map(|(i, _)| i)
+            .collect();
+        if failed.is_empty() {
+            continue;
+        }
+        let base = format!(
+            "/projects/{}/pipelines/{}",
+            project_ref(&run.project),
+            run.pipeline_id
+        );
+        let summary: TestReportSummary =
+            match client.get_json(&format!("{base}/test_report_summary"), &[]) {
+                Ok(s) => s,
+                // No report (or none this token may read): today's diagnosis.
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => {
+                    out.warnings.push(format!(
+                        "the unit test report of pipeline #{} could not be read ({e}): its \
+                         failed jobs are diagnosed from their logs",
+                        run.pipeline_id
+                    ));
+                    continue;
+                }
+            };
+        if !junit::has_failures(&summary) {
+            continue;
+        }
+        let wanted: Vec<(usize, String)> = failed
+            .iter()
+            .filter_map(|&i| {
+                let j = &parts.failed[i].job;
+                junit::suite_of(&summary, j.id, &j.name)
+                    .filter(|s| s.failed_count + s.error_count > 0 && s.suite_error.is_none())
+                    .map(|s| (i, s.name.clone()))
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let report: TestReport = match client.get_json(&format!("{base}/test_report"), &[]) {
+            Ok(r) => r,
+            Err(e) => {
+                out.warnings.push(format!(
+                    "the unit test report of pipeline #{} could not be read ({e}): its failed \
+                     jobs are diagnosed from their logs",
+                    run.pipeline_id
+                ));
+                continue;
+            }
+        };
+        let tests_url = run
+            .web_url
+            .as_deref()
+            .map(|u| format!("{}/test_report", u.trim_end_matches('/')));
+        for (i, name) in wanted {
+            let suite = report
+                .test_suites
+                .iter()
+                .find(|s| s.name == name && s.suite_error.is_none());
+            if let Some(s) = suite.filter(|s| !s.test_cases.failing.is_empty()) {
+                out.per_job[i] = Some(JobSuite {
+                    suite: s.clone(),
+                    tests_url: tests_url.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// The pipeline's jobs sorted into what the note reports.
 #[derive(Debug, Clone, Default)]
 pub struct Partition {

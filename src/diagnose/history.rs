@@ -31,10 +31,16 @@ pub use super::diagnosis::{JobHistory, Lookups, UpstreamJob, UpstreamPipeline};
 use super::fetch::{self, TraceOutcome, TraceTask};
 
 /// One failed job of this pipeline, as the lookups need it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Failed {
     pub name: String,
     pub fingerprint: String,
+    /// Its suite in the pipeline's unit test report, when it has failing
+    /// tests there: then the default branch's test reports are read for
+    /// it, not its earlier logs.
+    pub suite: Option<String>,
+    /// Its failing tests' keys (`junit::test_key`).
+    pub tests: Vec<String>,
 }
 
 /// Where to look.
@@ -102,6 +108,9 @@ struct Budget<'a> {
     exhausted: bool,
     /// What each trace read may take.
     traces: &'a fetch::TraceLimits,
+    /// Unit test reports read this run, by pipeline (`None`: it has none):
+    /// the upstream pipeline's is read once, whichever lookup asks.
+    reports: HashMap<u64, Option<crate::gitlab::test_report::TestReport>>,
 }
 
 impl Budget<'_> {
@@ -147,10 +156,16 @@ pub fn lookup(
         max: u64::from(cfg.max_requests),
         exhausted: false,
         traces,
+        reports: HashMap::new(),
     };
     let names: HashMap<&str, &str> = failed
         .iter()
         .map(|f| (f.name.as_str(), f.fingerprint.as_str()))
+        .collect();
+    let tested: HashMap<&str, &Failed> = failed
+        .iter()
+        .filter(|f| f.suite.is_some())
+        .map(|f| (f.name.as_str(), f))
         .collect();
     // Fingerprints of traces already read, by job id.
     let mut known: HashMap<u64, Option<String>> = HashMap::new();
@@ -163,6 +178,7 @@ pub fn lookup(
                 branch,
                 refs.pipeline,
                 &names,
+                &tested,
                 catalog,
                 redactor,
                 &mut budget,
@@ -179,6 +195,7 @@ pub fn lookup(
                 branch,
                 refs.pipeline,
                 &names,
+                &tested,
                 cfg,
                 catalog,
                 redactor,
@@ -262,6 +279,7 @@ fn upstream(
     branch: &str,
     pipeline: u64,
     names: &HashMap<&str, &str>,
+    tested: &HashMap<&str, &Failed>,
     catalog: &Catalog,
     redactor: &Redactor,
     budget: &mut Budget<'_>,
@@ -299,7 +317,32 @@ fn upstream(
     let passed = latest.status == "success";
     let latest_id = latest.pipeline_id;
     out.upstream = Some(latest);
-    if passed || !budget.allows(1) {
+    if passed {
+        return;
+    }
+    // Jobs with failing tests: the same tests failing the same way there.
+    if !tested.is_empty() {
+        match read_report(client, project, latest_id, budget) {
+            Ok(Some(r)) => {
+                let suites: Vec<&str> =
+                    tested.values().filter_map(|f| f.suite.as_deref()).collect();
+                let kept: Vec<_> = r
+                    .test_suites
+                    .into_iter()
+                    .filter(|s| suites.contains(&s.name.as_str()))
+                    .collect();
+                out.test_upstream = super::junit::failing_keys(&kept, redactor);
+            }
+            Ok(None) => {}
+            Err(Some(e)) => out.warnings.push(format!(
+                "the unit test report of `{branch}`'s pipeline #{latest_id} could not be read \
+                 ({e}), so \"already failing upstream\" was not checked for failing tests"
+            )),
+            // Out of budget: said once, at the end.
+            Err(None) => {}
+        }
+    }
+    if !budget.allows(1) {
         return;
     }
     let path = format!(
@@ -317,7 +360,9 @@ fn upstream(
                 return;
             }
         };
-    let picked = upstream_candidates(&jobs, names);
+    let mut picked = upstream_candidates(&jobs, names);
+    // Their tests said it; their logs need not be read.
+    picked.retain(|j| !tested.contains_key(j.name.as_str()));
     fingerprint_jobs(client, project, &picked, catalog, redactor, budget, known);
     out.upstream_jobs = upstream_jobs(&picked, known);
 }
@@ -447,6 +492,7 @@ fn history(
     branch: &str,
     pipeline: u64,
     names: &HashMap<&str, &str>,
+    tested: &HashMap<&str, &Failed>,
     cfg: &HistoryConfig,
     catalog: &Catalog,
     redactor: &Redactor,
@@ -480,9 +526,134 @@ fn history(
             return;
         }
     };
-    let (runs, wanted) = history_candidates(&jobs, branch, pipeline, names, cfg);
+    let (runs, mut wanted) = history_candidates(&jobs, branch, pipeline, names, cfg);
+    // Jobs with failing tests: their tests' history, not their logs'.
+    wanted.retain(|j| !tested.contains_key(j.name.as_str()));
     fingerprint_jobs(client, project, &wanted, catalog, redactor, budget, known);
     out.history = tally(&runs, names, known);
+    if !tested.is_empty() {
+        test_history(
+            client, project, branch, &runs, tested, redactor, budget, out,
+        );
+    }
+}
+
+/// A pipeline's full test report, `None` when it has none (404), read once
+/// per run and within the budget (`Err(None)`: the budget is spent).
+fn read_report(
+    client: &Client,
+    project: &str,
+    pipeline: u64,
+    budget: &mut Budget<'_>,
+) -> Result<Option<crate::gitlab::test_report::TestReport>, Option<ApiError>> {
+    if let Some(r) = budget.reports.get(&pipeline) {
+        return Ok(r.clone());
+    }
+    if !budget.allows(1) {
+        return Err(None);
+    }
+    let path = format!(
+        "/projects/{}/pipelines/{pipeline}/test_report",
+        project_ref(project)
+    );
+    let r = match client.get_json(&path, &[]) {
+        Ok(r) => Some(r),
+        Err(e) if e.is_not_found() => None,
+        Err(e) => return Err(Some(e)),
+    };
+    budget.reports.insert(pipeline, r.clone());
+    Ok(r)
+}
+
+/// The failing tests' runs on the default branch: every run of the job that
+/// passed is a pass; for the runs that failed, newest first, the pipeline's
+/// test report is read (one request each, while the budget lasts; a
+/// pipeline shared by several jobs is read once) and the job's suite looked
+/// at. See `junit::tally`.
+#[allow(clippy::too_many_arguments)]
+fn test_history(
+    client: &Client,
+    project: &str,
+    branch: &str,
+    runs: &BTreeMap<&str, Vec<&Job>>,
+    tested: &HashMap<&str, &Failed>,
+    redactor: &Redactor,
+    budget: &mut Budget<'_>,
+    out: &mut Lookups,
+) {
+    use super::junit::{self, Run};
+    // Each job's runs, and the failed runs' pipelines in the order to read.
+    let mut per_job: Vec<(&Failed, Vec<Run>)> = Vec::new();
+    let mut to_read: Vec<u64> = Vec::new();
+    for (name, f) in tested {
+        let Some(list) = runs.get(name) else { continue };
+        // One run per pipeline (a retry is another job of the same name in
+        // the same pipeline; its report is the latest attempt's): passed
+        // when an attempt passed.
+        let mut rs: Vec<Run> = Vec::new();
+        for j in list {
+            let Some(p) = j.pipeline.as_ref() else {
+                continue;
+            };
+            let passed = j.status == "success";
+            match rs.iter_mut().find(|r| r.pipeline == p.id) {
+                Some(r) => r.passed |= passed,
+                None => rs.push(Run {
+                    pipeline: p.id,
+                    passed,
+                }),
+            }
+        }
+        per_job.push((f, rs));
+    }
+    // Newest failures first, across jobs.
+    let mut failed_runs: Vec<u64> = per_job
+        .iter()
+        .flat_map(|(_, rs)| rs.iter().filter(|r| !r.passed).map(|r| r.pipeline))
+        .collect();
+    failed_runs.sort_unstable_by(|a, b| b.cmp(a));
+    for p in failed_runs {
+        if !to_read.contains(&p) {
+            to_read.push(p);
+        }
+    }
+    // pipeline → suite name → failing keys (`None`: no report).
+    let mut reports: HashMap<u64, Option<HashMap<String, Vec<String>>>> = HashMap::new();
+    for p in to_read {
+        match read_report(client, project, p, budget) {
+            Ok(Some(r)) => {
+                let mut by_suite: HashMap<String, Vec<String>> = HashMap::new();
+                for (key, (suite, _)) in junit::failing_keys(&r.test_suites, redactor) {
+                    by_suite.entry(suite).or_default().push(key);
+                }
+                for s in &r.test_suites {
+                    by_suite.entry(s.name.clone()).or_default();
+                }
+                reports.insert(p, Some(by_suite));
+            }
+            Ok(None) => {
+                reports.insert(p, None);
+            }
+            Err(Some(e)) => {
+                out.warnings.push(format!(
+                    "a unit test report of `{branch}` could not be read ({e}), so known flaky \
+                     tests were checked on fewer runs"
+                ));
+                break;
+            }
+            Err(None) => break,
+        }
+    }
+    for (f, rs) in per_job {
+        let Some(suite) = f.suite.as_deref() else {
+            continue;
+        };
+        let seen: HashMap<u64, Option<Vec<String>>> = reports
+            .iter()
+            .map(|(p, r)| (*p, r.as_ref().and_then(|m| m.get(suite).cloned())))
+            .collect();
+        out.test_history.extend(junit::tally(&f.tests, &rs, &seen));
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod correlate;
 pub mod diagnosis;
 pub mod fetch;
 pub mod history;
+pub mod junit;
 pub mod note;
 pub mod triage;
 
@@ -437,6 +438,9 @@ struct Fetched {
     parts: fetch::Partition,
     changes: fetch::Changes,
     outcomes: Vec<TraceOutcome>,
+    /// In the order of `parts.failed`: each job's failing tests, from its
+    /// pipeline's unit test report.
+    suites: Vec<Option<fetch::JobSuite>>,
     warnings: Vec<String>,
 }
 
@@ -457,6 +461,7 @@ fn fetch_failures(s: &Setup, dest: &Destination) -> anyhow::Result<Fetched> {
             parts,
             changes: fetch::Changes::default(),
             outcomes: Vec::new(),
+            suites: Vec::new(),
             warnings,
         });
     }
@@ -464,6 +469,10 @@ fn fetch_failures(s: &Setup, dest: &Destination) -> anyhow::Result<Fetched> {
     if let Some(e) = &changes.error {
         warnings.push(format!("the changed files could not be read: {e}"));
     }
+    // The unit test reports: the summary first, the full report only when
+    // a failed job's suite has failing tests.
+    let reports = fetch::test_reports(&s.client, &tree, &parts);
+    warnings.extend(reports.warnings);
     let tasks: Vec<fetch::TraceTask> = parts
         .failed
         .iter()
@@ -492,6 +501,7 @@ fn fetch_failures(s: &Setup, dest: &Destination) -> anyhow::Result<Fetched> {
         parts,
         changes,
         outcomes,
+        suites: reports.per_job,
         warnings,
     })
 }
@@ -516,14 +526,19 @@ fn consult(s: &mut Setup, mut fetched: Fetched) -> Judged {
         .failed
         .iter()
         .zip(&fetched.outcomes)
-        .map(|(p, o)| match o {
-            TraceOutcome::Classified(c) => {
-                history::fingerprint_of(c, p.job.failure_reason.as_deref(), &s.redactor)
-            }
-            TraceOutcome::Unreadable(_) => {
-                history::fingerprint_unreadable(p.job.failure_reason.as_deref())
-            }
-        })
+        .enumerate()
+        .map(
+            |(i, (p, o))| match (fetched.suites.get(i).and_then(Option::as_ref), o) {
+                // The same failing tests are the same failure.
+                (Some(js), _) => junit::fingerprint_suite(&js.suite, &s.redactor),
+                (None, TraceOutcome::Classified(c)) => {
+                    history::fingerprint_of(c, p.job.failure_reason.as_deref(), &s.redactor)
+                }
+                (None, TraceOutcome::Unreadable(_)) => {
+                    history::fingerprint_unreadable(p.job.failure_reason.as_deref())
+                }
+            },
+        )
         .collect();
     let mut warnings = Vec::new();
     let opinions = if s.fallback.is_some() && s.out_of_time("no LLM was asked", &mut warnings) {
@@ -591,9 +606,17 @@ fn look_up(s: &Setup, dest: &Destination, judged: &Judged) -> Background {
             .failed
             .iter()
             .zip(&judged.fingerprints)
-            .map(|(p, fp)| history::Failed {
-                name: p.job.name.clone(),
-                fingerprint: fp.clone(),
+            .enumerate()
+            .map(|(i, (p, fp))| {
+                let js = judged.fetched.suites.get(i).and_then(Option::as_ref);
+                history::Failed {
+                    name: p.job.name.clone(),
+                    fingerprint: fp.clone(),
+                    suite: js.map(|j| j.suite.name.clone()),
+                    tests: js
+                        .map(|j| junit::suite_keys(&j.suite, &s.redactor))
+                        .unwrap_or_default(),
+                }
             })
             .collect();
         lookups = history::lookup(
@@ -640,6 +663,7 @@ fn diagnose(s: &Setup, dest: &Destination, judged: Judged, context: &Background)
         &fetched.parts,
         &fetched.changes,
         fetched.outcomes,
+        fetched.suites,
         &s.inputs.checkout_dirs,
         &s.redactor,
     );

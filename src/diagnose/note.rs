@@ -605,7 +605,30 @@ pub fn summary_text(note: &Note) -> String {
             if let Some(why) = &j.llm_unavailable {
                 let _ = writeln!(out, "    LLM unavailable: {}", clean(why));
             }
-            if let Some(e) = j.evidence.first() {
+            if let Some(t) = &j.tests {
+                let _ = writeln!(
+                    out,
+                    "    failing tests: {} of {} in suite {}",
+                    t.failing,
+                    t.total,
+                    clean(&t.suite)
+                );
+                for g in &t.groups {
+                    for x in &g.tests {
+                        let _ = write!(out, "    test {}", clean(&x.label));
+                        if let Some(m) = &x.message {
+                            let _ = write!(out, ": {}", clean(m));
+                        }
+                        out.push('\n');
+                    }
+                    if g.more > 0 {
+                        let _ = writeln!(out, "    …and {} more with the same failure", g.more);
+                    }
+                }
+                if t.more > 0 {
+                    let _ = writeln!(out, "    …and {} more failing tests", t.more);
+                }
+            } else if let Some(e) = j.evidence.first() {
                 let _ = writeln!(out, "    > {} | {}", e.line, clean(e.text.trim_end()));
             }
             for f in &j.changed_files {
@@ -776,6 +799,7 @@ pub fn job_report(
         changed_files: Vec::new(),
         headline_file: None,
         headline_is_change: false,
+        tests: None,
         llm: None,
         llm_unavailable: None,
     }

@@ -91,6 +91,15 @@ pub fn triage(n: &mut Note, rules: &Rules<'_>, branch: &BranchFacts, lookups: &L
                 r.noise = "flaky".to_string();
             }
         }
+        // A job with failing tests: its tests decide, one by one.
+        if let Some(t) = r.tests.as_mut() {
+            super::junit::apply_lookups(t, &lookups.test_upstream, &lookups.test_history);
+            if r.noise == "new" {
+                if let Some(noise) = super::junit::noise_of(t) {
+                    r.noise = noise.to_string();
+                }
+            }
+        }
         let facts = Facts {
             job: &r.name,
             stage: &r.stage,
@@ -375,6 +384,81 @@ mod tests {
             triage(&mut n, &cfg, &BranchFacts::default(), &l);
             assert_eq!(n.failed[0].noise == "flaky", flaky, "{h:?}");
         }
+    }
+
+    #[test]
+    fn a_job_with_failing_tests_is_flaky_or_upstream_by_its_tests() {
+        use crate::diagnose::junit::{self, TestRuns};
+        use crate::gitlab::test_report::{FailingCases, TestCase, TestSuite};
+        let suite = |names: &[&str]| TestSuite {
+            name: "unit".into(),
+            total_count: 10,
+            failed_count: names.len() as u64,
+            test_cases: FailingCases {
+                failing: names
+                    .iter()
+                    .map(|n| TestCase {
+                        status: "failed".into(),
+                        name: (*n).into(),
+                        system_output: Some(format!("AssertionError: {n}")),
+                        ..TestCase::default()
+                    })
+                    .collect(),
+                omitted: 0,
+                other: 8,
+            },
+            ..TestSuite::default()
+        };
+        let tests =
+            |names: &[&str]| junit::job_tests(&suite(names), None, &[], &[], &Default::default());
+        let mut l = Lookups::default();
+        let key = |n: &str| junit::test_key("unit", "", n);
+        l.test_history.insert(
+            key("a"),
+            TestRuns {
+                runs: 20,
+                failures: 3,
+            },
+        );
+        let up = tests(&["b"]).all[0].message_key.clone();
+        l.test_upstream.insert(key("b"), ("unit".into(), up));
+        let mut n = empty_note("p", 1);
+        for (id, names) in [(1, vec!["a"]), (2, vec!["b"]), (3, vec!["a", "c"])] {
+            let mut r = report(id, &format!("job{id}"), "test", &format!("f{id}"));
+            r.tests = Some(tests(&names));
+            n.failed.push(r);
+        }
+        // The job's own history says nothing for a job with tests.
+        l.history.insert(
+            "job1".into(),
+            JobHistory {
+                runs: 10,
+                failures: 0,
+                successes: 10,
+                checked: 0,
+                same: 0,
+            },
+        );
+        triage(&mut n, &Config::default(), &BranchFacts::default(), &l);
+        let noise: Vec<(&str, &str)> = n
+            .failed
+            .iter()
+            .map(|r| (r.name.as_str(), r.noise.as_str()))
+            .collect();
+        assert_eq!(
+            noise,
+            vec![("job3", "new"), ("job2", "upstream"), ("job1", "flaky")]
+        );
+        assert_eq!(n.counts.total, 3);
+        let t = n.failed[2].tests.as_ref().unwrap();
+        assert_eq!(t.flaky, 1);
+        assert_eq!(
+            t.groups[0].tests[0].history,
+            Some(TestRuns {
+                runs: 20,
+                failures: 3
+            })
+        );
     }
 
     #[test]

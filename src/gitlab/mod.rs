@@ -9,6 +9,7 @@ pub mod client;
 pub mod env;
 pub mod error;
 pub mod models;
+pub mod test_report;
 
 pub use client::{Client, ClientConfig, Page, Token, project_ref};
 pub use env::{api_client, client_config, project_from_env, url_from_env};

@@ -26,6 +26,9 @@ use crate::publish::mermaid::{ChartMode, resolve_charts};
 pub const DEFAULT_MAX_PAGES: usize = 100;
 /// Script-failure traces classified for the failure trends, at most.
 pub const DEFAULT_TRACES: usize = 20;
+/// Default-branch pipelines whose unit test reports are read, at most (the
+/// newest of the window): one request each, two when a test failed.
+pub const DEFAULT_TEST_REPORTS: usize = 20;
 /// Issues (pages of 100) searched for this week's and last week's report.
 const MAX_ISSUE_PAGES: usize = 5;
 
@@ -41,6 +44,8 @@ pub struct HistoryArgs {
     pub snapshots: Vec<PathBuf>,
     pub max_pages: usize,
     pub traces: usize,
+    /// Default-branch pipelines whose unit test reports are read (0: none).
+    pub test_reports: usize,
     pub quiet: bool,
     pub default_branch: Option<String>,
     pub config: Option<PathBuf>,
@@ -325,6 +330,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             )
         });
         let mut requests = 0;
+        let mut tests = super::flaky_tests::TestAggregator::new();
         for p in &a.snapshots {
             source::read(p, |rec| match rec {
                 Record::Job { job } => {
@@ -334,6 +340,15 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
                     agg.add(&job)
                 }
                 Record::Category { job, category } => agg.set_category(job, category),
+                Record::TestReport {
+                    pipeline,
+                    web_url,
+                    report,
+                } => tests.add(&super::flaky_tests::PipelineReport {
+                    pipeline,
+                    web_url: web_url.as_deref(),
+                    report: &report,
+                }),
                 Record::End { requests: r, .. } => requests += r,
                 Record::Header(_) => {}
             })?;
@@ -348,10 +363,16 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
                 )
             })
             .collect();
+        let mut data = agg.finish();
+        let branch = a
+            .default_branch
+            .clone()
+            .or_else(|| headers.iter().find_map(|h| h.default_branch.clone()));
+        set_flaky_tests(&mut data, tests, branch);
         return Ok(Gathered {
             project,
             span,
-            data: agg.finish(),
+            data,
             source: format!("snapshot {}", names.join(", ")),
             requests,
             notes,
@@ -381,8 +402,9 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
             .ok()
             .and_then(|v| v["default_branch"].as_str().map(str::to_string))
     });
-    let (mut agg, notes, forecast) =
-        aggregator(span, file_fleet.as_deref(), &config, default_branch);
+    let mut branch_pipelines = BranchPipelines::new(default_branch.clone());
+    let (mut agg, mut notes, forecast) =
+        aggregator(span, file_fleet.as_deref(), &config, default_branch.clone());
     let sim_opts = crate::fleet::simulate::Options {
         default_branch: a.default_branch.clone(),
         ..Default::default()
@@ -398,6 +420,7 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
         if let Some(b) = sim.as_mut() {
             b.add(&j);
         }
+        branch_pipelines.add(&j);
         agg.add(&j);
     })
     .with_context(|| format!("could not read the jobs of project {project}"))?;
@@ -411,17 +434,90 @@ pub fn gather(a: &HistoryArgs) -> anyhow::Result<Gathered> {
     for (id, cat) in classify_sample(&c, &project, &sample) {
         agg.set_category(id, cat);
     }
+    // The flakiest tests: the default branch's newest pipelines' reports.
+    let mut tests = super::flaky_tests::TestAggregator::new();
+    let read = source::fetch_test_reports(
+        &c,
+        &project,
+        &branch_pipelines.newest(),
+        a.test_reports,
+        |pipeline, web_url, report| {
+            tests.add(&super::flaky_tests::PipelineReport {
+                pipeline,
+                web_url: web_url.as_deref(),
+                report: &report,
+            });
+        },
+    );
+    notes.extend(read.warnings);
+    let mut data = agg.finish();
+    set_flaky_tests(&mut data, tests, default_branch);
     let requests = c.request_count();
     Ok(Gathered {
         project,
         span,
-        data: agg.finish(),
+        data,
         source: format!("GitLab API, {requests} requests"),
         requests,
         notes,
         forecast,
         impact: sim.map(crate::fleet::simulate::Builder::finish),
     })
+}
+
+/// The default branch's pipelines seen while the window's jobs stream in
+/// (id → page), the newest [`MAX_BRANCH_PIPELINES`] kept.
+#[derive(Default)]
+struct BranchPipelines {
+    branch: Option<String>,
+    seen: std::collections::BTreeMap<u64, Option<String>>,
+}
+
+const MAX_BRANCH_PIPELINES: usize = 1000;
+
+impl BranchPipelines {
+    fn new(branch: Option<String>) -> BranchPipelines {
+        BranchPipelines {
+            branch,
+            seen: Default::default(),
+        }
+    }
+    fn add(&mut self, j: &Job) {
+        if self.branch.as_deref() != Some(j.git_ref.as_str()) {
+            return;
+        }
+        let Some(p) = j.pipeline.as_ref() else { return };
+        // The pipeline's page: GitLab's, else the job's page with the
+        // pipeline in place of the job.
+        let url = p.web_url.clone().or_else(|| {
+            let (base, _) = j.web_url.as_deref()?.rsplit_once("/-/jobs/")?;
+            Some(format!("{base}/-/pipelines/{}", p.id))
+        });
+        self.seen.entry(p.id).or_insert(url);
+        if self.seen.len() > MAX_BRANCH_PIPELINES {
+            self.seen.pop_first();
+        }
+    }
+    /// Newest first.
+    fn newest(&self) -> Vec<(u64, Option<String>)> {
+        self.seen
+            .iter()
+            .rev()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect()
+    }
+}
+
+/// Streams the reports into the flakiest-tests aggregator and puts its
+/// result into `data`.
+fn set_flaky_tests(
+    data: &mut super::metrics::ReportData,
+    agg: super::flaky_tests::TestAggregator,
+    branch: Option<String>,
+) {
+    data.test_pipelines = agg.pipelines();
+    data.flaky_tests = agg.finish(super::flaky_tests::SHOWN);
+    data.test_branch = branch;
 }
 
 fn read_header(p: &Path) -> anyhow::Result<Header> {
@@ -695,10 +791,12 @@ pub fn run_snapshot(a: &HistoryArgs, output: &Path) -> anyhow::Result<ExitCode> 
     let mut w = source::Writer::new(std::io::BufWriter::new(file), &header).map_err(fail)?;
     let mut sample: Vec<u64> = Vec::new();
     let mut write_err: Option<std::io::Error> = None;
+    let mut branch_pipelines = BranchPipelines::new(header.default_branch.clone());
     let fetched = source::fetch_jobs(&c, &project, span, a.max_pages, a.quiet, |j: Job| {
         if j.failure_reason.as_deref() == Some("script_failure") && sample.len() < a.traces {
             sample.push(j.id);
         }
+        branch_pipelines.add(&j);
         if write_err.is_none() {
             if let Err(e) = w.job(&j) {
                 write_err = Some(e);
@@ -714,6 +812,31 @@ pub fn run_snapshot(a: &HistoryArgs, output: &Path) -> anyhow::Result<ExitCode> 
         for (id, category) in classify_sample(&c, &project, &sample) {
             w.record(&Record::Category { job: id, category })
                 .map_err(fail)?;
+        }
+        let mut test_err: Option<std::io::Error> = None;
+        let read = source::fetch_test_reports(
+            &c,
+            &project,
+            &branch_pipelines.newest(),
+            a.test_reports,
+            |pipeline, web_url, report| {
+                if test_err.is_none() {
+                    let rec = Record::TestReport {
+                        pipeline,
+                        web_url,
+                        report: Box::new(source::trim_report(&report)),
+                    };
+                    if let Err(e) = w.record(&rec) {
+                        test_err = Some(e);
+                    }
+                }
+            },
+        );
+        if let Some(e) = test_err {
+            return Err(fail(e));
+        }
+        for warning in read.warnings {
+            eprintln!("runneriq: warning: {warning}");
         }
         w.record(&Record::End {
             requests: c.request_count(),

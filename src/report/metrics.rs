@@ -364,6 +364,13 @@ pub struct ReportData {
     pub queue_wait: Vec<ClassWait>,
     pub queue_wait_by_tags: Vec<TagWait>,
     pub flaky: Vec<FlakyJob>,
+    /// The flakiest tests of the default branch's unit test reports (filled
+    /// by the caller, which reads the reports: see `report::flaky_tests`).
+    pub flaky_tests: Vec<super::flaky_tests::FlakyTest>,
+    /// Default-branch pipelines whose unit test reports were read.
+    pub test_pipelines: u32,
+    /// The branch they ran on.
+    pub test_branch: Option<String>,
     pub failures_by_day: Vec<DayFailures>,
     pub carbon: CarbonReport,
     /// None when no fleet runner has `runneriq.cost_per_hour`.
@@ -939,6 +946,9 @@ impl Aggregator {
             queue_wait,
             queue_wait_by_tags,
             flaky: self.flaky(),
+            flaky_tests: Vec::new(),
+            test_pipelines: 0,
+            test_branch: None,
             failures_by_day: self.failures_by_day(),
             carbon: self.carbon(&runners),
             cost: self.cost(&runners),

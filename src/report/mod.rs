@@ -6,6 +6,8 @@
 //! job), never with the job objects themselves.
 
 pub mod command;
+/// The flakiest tests, from the default branch's unit test reports.
+pub mod flaky_tests;
 pub mod metrics;
 pub mod render;
 /// History from the API or a snapshot file.

@@ -11,7 +11,7 @@ use super::metrics::{CostReport, ReportData};
 use super::source::Span;
 use crate::publish::format::ReportFormat;
 use crate::publish::mermaid::{self, ChartMode};
-use crate::publish::sanitize::{code_span, inline, link};
+use crate::publish::sanitize::{code_span, inline, link, text_link};
 
 /// First line of a report issue: found again by it.
 pub const MARKER_PREFIX: &str = "<!-- runneriq:report ";
@@ -718,6 +718,9 @@ pub fn markdown(r: &Report) -> String {
         o.push('\n');
     }
 
+    // Flakiest tests, from the default branch's unit test reports.
+    o.push_str(&flaky_tests_md(d));
+
     // Failures per day.
     o.push_str("### Failures by category per day\n\n");
     let mut cats: BTreeMap<&str, u32> = BTreeMap::new();
@@ -941,6 +944,71 @@ fn push_chart(o: &mut String, chart: String) {
 
 /// Text for HTML: escaped, and a unit never broken from its number on a
 /// narrow screen ("27 s", "13 %", "4.1 min").
+/// `0.0588` → `5.9%`.
+fn percent(rate: f64) -> String {
+    format!("{:.1} %", rate * 100.0)
+}
+
+/// What the flakiest-tests section says when it has no table, with the
+/// branch and the CI keyword as `code` (Markdown) or as they are (HTML).
+fn flaky_tests_none(d: &ReportData, code: impl Fn(&str) -> String) -> String {
+    let branch = d
+        .test_branch
+        .as_deref()
+        .map_or_else(|| "the default branch".to_string(), &code);
+    if d.test_pipelines == 0 {
+        format!(
+            "No unit test report was read for the pipelines of {branch} in this window (jobs \
+             publish them with {}).",
+            code("artifacts: reports: junit:")
+        )
+    } else {
+        format!(
+            "None: no test failed now and then in the {} pipelines of {branch} whose unit test \
+             reports were read.",
+            d.test_pipelines
+        )
+    }
+}
+
+/// The flakiest tests of the window, as Markdown (a heading, then a table or
+/// a sentence).
+fn flaky_tests_md(d: &ReportData) -> String {
+    let mut o = String::from("### Flakiest tests\n\n");
+    if d.flaky_tests.is_empty() {
+        let _ = write!(o, "{}\n\n", flaky_tests_none(d, code_span));
+        return o;
+    }
+    let branch = d
+        .test_branch
+        .as_deref()
+        .map_or_else(|| "the default branch".to_string(), code_span);
+    let _ = write!(
+        o,
+        "Tests that failed now and then on {branch} and passed otherwise, by failure rate over \
+         the window (from the unit test reports of {} of its pipelines):\n\n\
+         | Test | Suite | Failed | Failure rate | Last failure |\n|---|---|---|---|---|\n",
+        d.test_pipelines
+    );
+    for t in &d.flaky_tests {
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} of {} runs | {} | {} |",
+            code_span(&t.name),
+            code_span(&t.suite),
+            t.failures,
+            t.runs,
+            percent(t.rate),
+            text_link(
+                &format!("pipeline #{}", t.last_pipeline),
+                t.last_url.as_deref()
+            )
+        );
+    }
+    o.push('\n');
+    o
+}
+
 fn esc(s: &str) -> String {
     static UNIT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let unit = UNIT.get_or_init(|| {
@@ -1079,7 +1147,28 @@ pub fn html(r: &Report) -> String {
             esc(&f.last_ref)
         );
     }
-    b.push_str("</table></div><h2>Failures per day</h2>");
+    b.push_str("</table></div><h2>Flakiest tests</h2>");
+    if d.flaky_tests.is_empty() {
+        let _ = write!(b, "<p>{}</p>", esc(&flaky_tests_none(d, str::to_string)));
+    } else {
+        b.push_str(
+            "<div class=\"scroll\"><table><tr><th>Test</th><th>Suite</th><th>Failed</th><th>Failure rate</th><th>Last failure</th></tr>",
+        );
+        for t in &d.flaky_tests {
+            let _ = write!(
+                b,
+                "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{} of {} runs</td><td>{}</td><td>pipeline {}</td></tr>",
+                esc(&t.name),
+                esc(&t.suite),
+                t.failures,
+                t.runs,
+                percent(t.rate),
+                t.last_pipeline
+            );
+        }
+        b.push_str("</table></div>");
+    }
+    b.push_str("<h2>Failures per day</h2>");
     let per_day: Vec<(String, f64)> = d
         .failures_by_day
         .iter()

@@ -127,6 +127,13 @@ pub enum Record {
         job: u64,
         category: String,
     },
+    /// A default-branch pipeline's unit test report (failing cases only;
+    /// a report without failures lists its suites with no cases).
+    TestReport {
+        pipeline: u64,
+        web_url: Option<String>,
+        report: Box<crate::gitlab::test_report::TestReport>,
+    },
     /// What the fetch cost, written last.
     End {
         requests: u64,
@@ -433,4 +440,109 @@ mod tests {
             "{e}"
         );
     }
+}
+
+/// Failing cases a snapshot keeps per pipeline (their names only): a
+/// snapshot line stays far under [`MAX_LINE`].
+const SNAPSHOT_TEST_CASES: usize = 2000;
+
+/// A report trimmed for a snapshot: suites and the names of their failing
+/// cases (what the flakiest-tests table reads), no output or stack trace.
+pub fn trim_report(
+    r: &crate::gitlab::test_report::TestReport,
+) -> crate::gitlab::test_report::TestReport {
+    use crate::gitlab::test_report::{FailingCases, TestCase, TestReport, TestSuite};
+    let mut left = SNAPSHOT_TEST_CASES;
+    TestReport {
+        total_count: r.total_count,
+        failed_count: r.failed_count,
+        error_count: r.error_count,
+        test_suites: r
+            .test_suites
+            .iter()
+            .map(|s| {
+                let keep = s.test_cases.failing.len().min(left);
+                left -= keep;
+                TestSuite {
+                    name: s.name.clone(),
+                    total_count: s.total_count,
+                    failed_count: s.failed_count,
+                    error_count: s.error_count,
+                    suite_error: s.suite_error.clone(),
+                    test_cases: FailingCases {
+                        failing: s.test_cases.failing[..keep]
+                            .iter()
+                            .map(|c| TestCase {
+                                status: c.status.clone(),
+                                name: c.name.clone(),
+                                classname: c.classname.clone(),
+                                ..TestCase::default()
+                            })
+                            .collect(),
+                        omitted: 0,
+                        other: 0,
+                    },
+                }
+            })
+            .collect(),
+    }
+}
+
+/// What reading the default branch's test reports found.
+#[derive(Debug, Clone, Default)]
+pub struct TestReportsRead {
+    /// Pipelines whose report was read (a summary without failures counts).
+    pub read: u32,
+    pub warnings: Vec<String>,
+}
+
+/// The unit test reports of `pipelines` (id and page, newest first), at most
+/// `max` of them: per pipeline the summary first (a 404 or an empty report:
+/// it has none, one request), the full report only when a test failed. A
+/// summary without failures stands for a report whose suites all passed.
+/// An error is a warning naming the endpoint and ends the reading.
+pub fn fetch_test_reports(
+    client: &Client,
+    project: &str,
+    pipelines: &[(u64, Option<String>)],
+    max: usize,
+    mut on: impl FnMut(u64, Option<String>, crate::gitlab::test_report::TestReport),
+) -> TestReportsRead {
+    use crate::gitlab::test_report::{TestReport, TestReportSummary};
+    let mut out = TestReportsRead::default();
+    for (id, web_url) in pipelines.iter().take(max) {
+        let base = format!("/projects/{}/pipelines/{id}", project_ref(project));
+        let summary: TestReportSummary =
+            match client.get_json(&format!("{base}/test_report_summary"), &[]) {
+                Ok(s) => s,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => {
+                    out.warnings.push(format!(
+                        "the unit test reports were read for {} pipelines only: {e}",
+                        out.read
+                    ));
+                    break;
+                }
+            };
+        if summary.total.count == 0 && summary.test_suites.is_empty() {
+            continue;
+        }
+        let report = if crate::diagnose::junit::has_failures(&summary) {
+            match client.get_json::<TestReport>(&format!("{base}/test_report"), &[]) {
+                Ok(r) => r,
+                Err(e) => {
+                    out.warnings.push(format!(
+                        "the unit test reports were read for {} pipelines only: {e}",
+                        out.read
+                    ));
+                    break;
+                }
+            }
+        } else {
+            TestReport::from_summary(&summary)
+        };
+        out.read += 1;
+        on(*id, web_url.clone(), report);
+    }
+    out
 }
