@@ -4,22 +4,27 @@
 //! way: sources (GitLab API, files) → analysis (pure functions) → outputs.
 //! See ARCHITECTURE.md for the code map and the invariants each layer keeps.
 
-pub mod classify;
+// The hot path (trace, classify, error, input) is its own crate, built for
+// speed while this one is built for size (src/scan.rs, ARCHITECTURE.md); its
+// modules keep their paths here. The classifier's renderer is an output and
+// stays in this crate.
+pub use runneriq_scan::{error, input, trace};
+pub mod classify {
+    pub use runneriq_scan::classify::*;
+    pub mod render;
+}
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod diagnose;
 pub mod doctor;
-pub mod error;
 pub mod fleet;
 pub mod gitlab;
 pub mod http;
-pub mod input;
 pub mod llm;
 pub mod noise;
 pub mod publish;
 pub mod report;
 pub mod text;
-pub mod trace;
 pub mod watch;

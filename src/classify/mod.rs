@@ -12,7 +12,6 @@ pub mod failure_reason;
 pub mod literals;
 pub mod prefilter_table;
 pub mod ranker;
-pub mod render;
 pub mod stages;
 
 use std::collections::{HashMap, VecDeque};
@@ -1201,7 +1200,7 @@ mod tests {
     #[test]
     fn the_prefilter_finds_what_every_rule_on_every_line_finds() {
         let cat = Catalog::builtin().unwrap();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures");
         let mut text: Vec<u8> = Vec::new();
         for sub in ["logs", "runner"] {
             let mut files: Vec<_> = std::fs::read_dir(dir.join(sub))

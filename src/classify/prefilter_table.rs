@@ -88,7 +88,10 @@ mod tests {
                 .map(|r| (r.id.as_str(), r.pattern.as_str())),
         )
         .unwrap();
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/classify/rules.prefilter");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../src/classify/rules.prefilter"
+        );
         if std::env::var_os("RUNNERIQ_UPDATE_PREFILTER").is_some() {
             std::fs::write(path, &fresh).unwrap();
             return;

@@ -396,7 +396,7 @@ mod tests {
 
     fn fixture(name: &str) -> String {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/gitlab/api")
+            .join("../../tests/fixtures/gitlab/api")
             .join(name);
         std::fs::read_to_string(path).unwrap()
     }
