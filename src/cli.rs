@@ -47,6 +47,10 @@ pub enum Command {
     /// The runner fleet as fleet JSON (`fleet export`).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The repository config: `config migrate` turns RunnerIQ 6.x's
+    /// runneriq.yaml into .runneriq.yml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The weekly report: runner performance, queue wait by priority, flaky
     /// jobs, failure trends, carbon; printed, or published as an issue.
     Report(ReportArgs),
@@ -402,6 +406,40 @@ pub enum FleetCommand {
     /// Write fleet JSON from GitLab: the project's runners (Maintainer), or
     /// with --all every runner of the instance (administrator).
     Export(FleetExportArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Write the .runneriq.yml equivalent of RunnerIQ 6.x's runneriq.yaml,
+    /// and list, key by key, what has no equivalent and why.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// RunnerIQ 6.x's config file (top-level key `runneriq:`).
+    #[arg(value_name = "RUNNERIQ_YAML")]
+    pub input: PathBuf,
+
+    /// Where to write our config; `-` for stdout (the report then goes to
+    /// stderr). Default: .runneriq.yml in the current directory.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the output file if it exists (by default it is left alone and
+    /// the command fails).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl MigrateArgs {
+    fn options(self) -> crate::migrate::MigrateOptions {
+        crate::migrate::MigrateOptions {
+            input: self.input,
+            output: self.output,
+            force: self.force,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -1090,6 +1128,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Explain(args) => crate::fleet::command::run_explain(args.options()),
         Command::Fleet(FleetCommand::Export(args)) => {
             crate::fleet::command::run_export(args.options())
+        }
+        Command::Config(ConfigCommand::Migrate(args)) => {
+            crate::migrate::run_migrate(args.options())
         }
         Command::Apply(args) => crate::fleet::command::run_apply(args.options()),
         Command::ResetTags(args) => crate::fleet::command::run_reset_tags(args.options()),

@@ -17,6 +17,7 @@ pub mod gitlab;
 pub mod http;
 pub mod input;
 pub mod llm;
+pub mod migrate;
 pub mod noise;
 pub mod publish;
 pub mod report;
