@@ -170,10 +170,19 @@ pub struct RouteArgs {
 
     /// How far RunnerIQ may act: `advisory` recommends (tag changes are
     /// listed as "would change"), `supervised` writes a plan (--plan FILE)
-    /// for `runneriq apply`, `autonomous` applies tag changes itself (with
-    /// --execute; without it, a dry run).
+    /// for `runneriq apply` (with a --supervised-threshold, changes below it
+    /// are applied by the run with --execute), `autonomous` applies tag
+    /// changes itself (with --execute; without it, a dry run).
     #[arg(long, value_enum, default_value = "advisory", env = "RUNNERIQ_MODE")]
     pub mode: crate::fleet::command::TrustMode,
+
+    /// Supervised mode: tag changes whose waiting jobs are all below this
+    /// priority class are applied by the run (with --execute; else a dry
+    /// run), those affecting a job at or above it go to the --plan file for
+    /// review. Default: `routing.trust.supervised_threshold` in
+    /// .runneriq.yml, else none (every change goes to the plan).
+    #[arg(long, value_name = "CLASS", value_parser = parse_class)]
+    pub supervised_threshold: Option<crate::fleet::priority::Urgency>,
 
     /// Plan `runneriq:` tag changes (the tag bridge) in advisory mode too;
     /// supervised and autonomous always plan them.
@@ -270,6 +279,13 @@ impl RunArgs {
         }
         Ok(opts)
     }
+}
+
+fn parse_class(s: &str) -> Result<crate::fleet::priority::Urgency, String> {
+    crate::fleet::priority::Urgency::ALL
+        .into_iter()
+        .find(|u| u.as_str().eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| format!("expected critical, high, medium or low, got {s:?}"))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -963,6 +979,7 @@ impl RouteArgs {
             sources: self.sources.resolve(),
             format: self.format,
             mode: self.mode,
+            supervised_threshold: self.supervised_threshold,
             tags: self.tags,
             plan: self.plan,
             execute: self.execute,
