@@ -454,9 +454,9 @@ fn priority(cx: &mut Cx<'_>, p: &Entry, out: &mut Out) -> anyhow::Result<()> {
             if !added.is_empty() {
                 let _ = write!(
                     why,
-                    ". The list replaces RunnerIQ's whole default list, so the defaults the 6.x \
-                     file does not name (6.x's own documented weights) were added after its \
-                     entries: {}; delete them if your 6.x file meant to drop them",
+                    ". The list replaces RunnerIQ's whole default list, so RunnerIQ's defaults \
+                     that the 6.x file does not name were added after its entries (6.1.0's \
+                     documentation gives no weight for them): {}; delete them if your 6.x file meant to drop them",
                     added.join(", ")
                 );
             }
