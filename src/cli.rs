@@ -47,6 +47,10 @@ pub enum Command {
     /// The runner fleet as fleet JSON (`fleet export`).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// The repository config: `config migrate` turns RunnerIQ 6.x's
+    /// runneriq.yaml into .runneriq.yml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The weekly report: runner performance, queue wait by priority, flaky
     /// jobs, failure trends, carbon; printed, or published as an issue.
     Report(ReportArgs),
@@ -166,10 +170,19 @@ pub struct RouteArgs {
 
     /// How far RunnerIQ may act: `advisory` recommends (tag changes are
     /// listed as "would change"), `supervised` writes a plan (--plan FILE)
-    /// for `runneriq apply`, `autonomous` applies tag changes itself (with
-    /// --execute; without it, a dry run).
+    /// for `runneriq apply` (with a --supervised-threshold, changes below it
+    /// are applied by the run with --execute), `autonomous` applies tag
+    /// changes itself (with --execute; without it, a dry run).
     #[arg(long, value_enum, default_value = "advisory", env = "RUNNERIQ_MODE")]
     pub mode: crate::fleet::command::TrustMode,
+
+    /// Supervised mode: tag changes whose waiting jobs are all below this
+    /// priority class are applied by the run (with --execute; else a dry
+    /// run), those affecting a job at or above it go to the --plan file for
+    /// review. Default: `routing.trust.supervised_threshold` in
+    /// .runneriq.yml, else none (every change goes to the plan).
+    #[arg(long, value_name = "CLASS", value_parser = parse_class)]
+    pub supervised_threshold: Option<crate::fleet::priority::Urgency>,
 
     /// Plan `runneriq:` tag changes (the tag bridge) in advisory mode too;
     /// supervised and autonomous always plan them.
@@ -266,6 +279,13 @@ impl RunArgs {
         }
         Ok(opts)
     }
+}
+
+fn parse_class(s: &str) -> Result<crate::fleet::priority::Urgency, String> {
+    crate::fleet::priority::Urgency::ALL
+        .into_iter()
+        .find(|u| u.as_str().eq_ignore_ascii_case(s.trim()))
+        .ok_or_else(|| format!("expected critical, high, medium or low, got {s:?}"))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {
@@ -402,6 +422,40 @@ pub enum FleetCommand {
     /// Write fleet JSON from GitLab: the project's runners (Maintainer), or
     /// with --all every runner of the instance (administrator).
     Export(FleetExportArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Write the .runneriq.yml equivalent of RunnerIQ 6.x's runneriq.yaml,
+    /// and list, key by key, what has no equivalent and why.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MigrateArgs {
+    /// RunnerIQ 6.x's config file (top-level key `runneriq:`).
+    #[arg(value_name = "RUNNERIQ_YAML")]
+    pub input: PathBuf,
+
+    /// Where to write our config; `-` for stdout (the report then goes to
+    /// stderr). Default: .runneriq.yml in the current directory.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Replace the output file if it exists (by default it is left alone and
+    /// the command fails).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl MigrateArgs {
+    fn options(self) -> crate::migrate::MigrateOptions {
+        crate::migrate::MigrateOptions {
+            input: self.input,
+            output: self.output,
+            force: self.force,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -925,6 +979,7 @@ impl RouteArgs {
             sources: self.sources.resolve(),
             format: self.format,
             mode: self.mode,
+            supervised_threshold: self.supervised_threshold,
             tags: self.tags,
             plan: self.plan,
             execute: self.execute,
@@ -1090,6 +1145,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Explain(args) => crate::fleet::command::run_explain(args.options()),
         Command::Fleet(FleetCommand::Export(args)) => {
             crate::fleet::command::run_export(args.options())
+        }
+        Command::Config(ConfigCommand::Migrate(args)) => {
+            crate::migrate::run_migrate(args.options())
         }
         Command::Apply(args) => crate::fleet::command::run_apply(args.options()),
         Command::ResetTags(args) => crate::fleet::command::run_reset_tags(args.options()),

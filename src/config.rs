@@ -55,6 +55,8 @@
 //!   margin: 0.15            # top two within 15 %: a tie the LLM may break
 //!   protected_refs: ["release/*"]   # for ref_protected runners, besides the default branch
 //!   reserve_scarce: true    # keep a GPU/ARM/deploy runner's slots for the jobs only it can take
+//!   trust:                  # the tag bridge in `--mode supervised` (off unless set):
+//!     supervised_threshold: high   # changes for jobs below HIGH applied by the run, the rest planned
 //! report:                   # the weekly report's detectors and runner score
 //!   weights: { throughput: 0.25, speed: 0.30, reliability: 0.30, utilization: 0.15 }
 //!   slow_factor: 2.0        # slower than 2× the fleet for the same job names
@@ -350,6 +352,15 @@ impl Config {
                 ))
             })?
         };
+        if let Some(top) = tree.as_object() {
+            if top.contains_key("runneriq") {
+                return Err(input(format!(
+                    "{file}: this is a RunnerIQ 6.x config (its top-level key is `runneriq:`), \
+                     not a .runneriq.yml: convert it with `runneriq config migrate {file}`, \
+                     which writes .runneriq.yml and lists what has no equivalent"
+                )));
+            }
+        }
         let cx = Cx { file: &file };
         let mut config = cx.config(&tree)?;
         config.source = Some(origin.to_path_buf());
@@ -475,7 +486,9 @@ const ROUTING_KEYS: &[&str] = &[
     "margin",
     "protected_refs",
     "reserve_scarce",
+    "trust",
 ];
+const TRUST_KEYS: &[&str] = &["supervised_threshold"];
 const WEIGHT_KEYS: &[&str] = &["utilization", "tag_match", "headroom", "history"];
 const URGENCY_KEYS: &[&str] = &["critical", "high", "medium", "low"];
 const HISTORY_KEYS: &[&str] = &[
@@ -638,6 +651,25 @@ impl Cx<'_> {
                 ),
             )),
         }
+    }
+
+    /// A priority class: critical, high, medium or low (any case).
+    fn urgency(&self, v: &Value, path: &str) -> anyhow::Result<crate::fleet::priority::Urgency> {
+        use crate::fleet::priority::Urgency;
+        let u = v.as_str().and_then(|s| {
+            Urgency::ALL
+                .into_iter()
+                .find(|u| u.as_str().eq_ignore_ascii_case(s.trim()))
+        });
+        u.ok_or_else(|| {
+            self.err(
+                path,
+                format!(
+                    "expected a priority class: critical, high, medium or low, got {}",
+                    got(v)
+                ),
+            )
+        })
     }
 
     fn duration(&self, v: &Value, path: &str) -> anyhow::Result<u64> {
@@ -1056,6 +1088,14 @@ impl Cx<'_> {
         }
         if let Some(v) = field(m, "reserve_scarce") {
             r.reserve_scarce = self.bool(v, "routing.reserve_scarce")?;
+        }
+        if let Some(v) = field(m, "trust") {
+            if let Some(t) = self.map(v, "routing.trust", TRUST_KEYS)? {
+                if let Some(v) = field(t, "supervised_threshold") {
+                    r.trust.supervised_threshold =
+                        Some(self.urgency(v, "routing.trust.supervised_threshold")?);
+                }
+            }
         }
         Ok(())
     }
@@ -1506,6 +1546,32 @@ notify:
     }
 
     #[test]
+    fn the_supervised_threshold_is_a_priority_class_in_any_case() {
+        use crate::fleet::priority::Urgency;
+        assert_eq!(parse("").unwrap().routing.trust.supervised_threshold, None);
+        for (text, want) in [
+            ("high", Urgency::High),
+            ("CRITICAL", Urgency::Critical),
+            ("Low", Urgency::Low),
+        ] {
+            let c = parse(&format!(
+                "routing: {{ trust: {{ supervised_threshold: {text} }} }}"
+            ))
+            .unwrap();
+            assert_eq!(c.routing.trust.supervised_threshold, Some(want));
+        }
+    }
+
+    #[test]
+    fn a_runneriq_6_config_is_named_as_such_with_the_migrate_command() {
+        let msg = error("runneriq:\n  analyzer:\n    priority: {}\n");
+        assert_eq!(
+            msg,
+            ".runneriq.yml: this is a RunnerIQ 6.x config (its top-level key is `runneriq:`), not a .runneriq.yml: convert it with `runneriq config migrate .runneriq.yml`, which writes .runneriq.yml and lists what has no equivalent"
+        );
+    }
+
+    #[test]
     fn priority_and_routing_errors_name_the_key() {
         for (text, want) in [
             (
@@ -1526,7 +1592,11 @@ notify:
             ),
             (
                 "routing: { weigths: {} }",
-                ".runneriq.yml: routing: unknown key \"weigths\" (expected weights, carbon, margin, protected_refs, reserve_scarce)",
+                ".runneriq.yml: routing: unknown key \"weigths\" (expected weights, carbon, margin, protected_refs, reserve_scarce, trust)",
+            ),
+            (
+                "routing: { trust: { supervised_threshold: urgent } }",
+                ".runneriq.yml: routing.trust.supervised_threshold: expected a priority class: critical, high, medium or low, got \"urgent\"",
             ),
             (
                 "priority: { job_types: [{ name: deploy, weight: 100, keywords: deploy }] }",

@@ -107,9 +107,77 @@ pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<
     })
 }
 
+/// Whether [`write_new`] may replace a file that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    Refuse,
+    Replace,
+}
+
+/// Writes `bytes` to `path` whole or not at all, like [`write_atomically`]
+/// (a temporary file beside it, named for this process, then a link or a
+/// rename), and with [`Existing::Refuse`] never over a file that exists,
+/// even one created meanwhile: the temporary file is hard-linked to `path`,
+/// which fails when `path` exists. `Ok(false)`: it existed, nothing written.
+/// A failed write removes the temporary file.
+pub fn write_new(path: &Path, bytes: &[u8], existing: Existing) -> anyhow::Result<bool> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    if path.is_dir() {
+        return Err(input(format!("{}: is a directory", path.display())));
+    }
+    let tmp = path.with_file_name(format!(".{name}.{}.runneriq-tmp", std::process::id()));
+    let fail =
+        |e: &io::Error| anyhow::anyhow!("{}: cannot write: {}", path.display(), io_reason(e));
+    let written = (|| -> io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(&e));
+    }
+    let placed = match existing {
+        Existing::Replace => std::fs::rename(&tmp, path).map(|()| true),
+        Existing::Refuse => match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            // A file system without hard links: check, then rename.
+            Err(_) if path.exists() => Ok(false),
+            Err(_) => std::fs::rename(&tmp, path).map(|()| true),
+        },
+    };
+    let _ = std::fs::remove_file(&tmp);
+    placed.map_err(|e| fail(&e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_new_refuses_an_existing_file_unless_told_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("runneriq-write-new-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("out.yml");
+        assert!(write_new(&p, b"one", Existing::Refuse).unwrap());
+        assert!(!write_new(&p, b"two", Existing::Refuse).unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"one");
+        assert!(write_new(&p, b"three", Existing::Replace).unwrap());
+        assert_eq!(std::fs::read(&p).unwrap(), b"three");
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["out.yml".to_string()]);
+        // A directory that does not exist: an error, nothing left behind.
+        assert!(write_new(&dir.join("no/such/x.yml"), b"x", Existing::Refuse).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn reading_stops_at_the_cap_whatever_the_metadata_says() {

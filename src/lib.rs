@@ -23,6 +23,7 @@ pub mod fleet;
 pub mod gitlab;
 pub mod http;
 pub mod llm;
+pub mod migrate;
 pub mod noise;
 pub mod publish;
 pub mod report;

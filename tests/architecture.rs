@@ -63,6 +63,7 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/demo/", Layer::Command),
     ("src/doctor.rs", Layer::Command),
     ("src/watch/command.rs", Layer::Command),
+    ("src/migrate/mod.rs", Layer::Command),
     // outputs
     ("src/publish/", Layer::Output),
     ("src/diagnose/note.rs", Layer::Output),
@@ -97,6 +98,8 @@ const LAYERS: &[(&str, Layer)] = &[
     ("src/llm/mod.rs", Layer::Source),
     ("src/llm/provider.rs", Layer::Source),
     ("src/llm/budget.rs", Layer::Source),
+    ("src/migrate/v6.rs", Layer::Source),
+    ("src/migrate/tree.rs", Layer::Source),
     // analysis
     ("src/trace/", Layer::Analysis),
     ("src/classify/", Layer::Analysis),

@@ -1004,3 +1004,238 @@ fn reset_tags_reports_the_tags_its_audit_log_cannot_explain_and_keeps_them() {
     assert_exit(&o, 0);
     assert!(stdout(&o).contains("no audit log"), "{}", stdout(&o));
 }
+
+/// The jobs fixture with `runneriq:green` required by `deploy:production`
+/// (job 2001, HIGH: only `deploy-se` 105 has its other tags) and by
+/// `test:unit 1/6` (job 2003, LOW: `docker-fr-1` 101 and the other docker
+/// linux runners), written into the working directory.
+fn green_jobs(gl: &Gl) -> String {
+    let mut jobs = read_json("fleet/jobs.json");
+    for j in jobs.as_array_mut().unwrap() {
+        if j["id"] == 2001 || j["id"] == 2003 {
+            j["tag_list"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("runneriq:green"));
+        }
+    }
+    let path = gl.dir.join("green-jobs.json");
+    std::fs::write(&path, jobs.to_string()).unwrap();
+    path.display().to_string()
+}
+
+/// `route --mode supervised --plan p.json` on the live fleet with the green jobs.
+fn supervised(gl: &Gl, extra: &[&str]) -> Output {
+    let fleet = gl.fleet();
+    let jobs = green_jobs(gl);
+    let mut args = vec![
+        "route",
+        "--mode",
+        "supervised",
+        "--plan",
+        "p.json",
+        "--project",
+        PROJECT,
+        "--fleet",
+        &fleet,
+        "--jobs",
+        &jobs,
+    ];
+    args.extend_from_slice(extra);
+    gl.run(&args, &[])
+}
+
+fn plan_runners(gl: &Gl) -> Vec<u64> {
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(gl.dir.join("p.json")).unwrap()).unwrap();
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["runner"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn supervised_with_a_threshold_applies_changes_below_it_and_plans_the_rest_for_review() {
+    let gl = Gl::start("threshold", &[]);
+    let o = supervised(&gl, &["--supervised-threshold", "high", "--execute"]);
+    eprintln!("{}\nrequest log:\n{}", stdout(&o), gl.log());
+    assert_exit(&o, 0);
+    // 101 greened for job 2003 (LOW) by the run; 105 (job 2001, HIGH) not.
+    let until = lease(NOW + TTL);
+    let puts = gl.puts();
+    assert_eq!(
+        puts.iter().map(|p| (p.0, p.1.clone())).collect::<Vec<_>>(),
+        vec![(101, v(&["docker", "linux", "runneriq:green", &until]))]
+    );
+    assert_eq!(gl.tags(105), v(&["deploy", "docker"]));
+    assert_eq!(plan_runners(&gl), vec![105]);
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "### Tag changes applied without review (supervised: their jobs are below HIGH)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("without review: the 1 waiting job it affects is below the supervised threshold HIGH (the most urgent: test:unit 1/6, job 2003, LOW)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("### Tag changes for review, at or above HIGH (planned: written to `p.json`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("for review: it affects deploy:production (job 2001, HIGH), at or above the supervised threshold HIGH"),
+        "{out}"
+    );
+    // The audit log: 101's tags applied, 105's planned, each with why.
+    let lines = audit_lines(&gl.dir.join("runneriq-audit.jsonl"));
+    let changes: Vec<(u64, String, bool, bool)> = lines
+        .iter()
+        .filter(|l| l["kind"] == "tag_change")
+        .map(|l| {
+            let reason = l["reason"].as_str().unwrap();
+            (
+                l["runner"].as_u64().unwrap(),
+                l["tag"].as_str().unwrap().to_string(),
+                l["applied"].as_bool().unwrap(),
+                reason.contains("for review:"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (101, "runneriq:green".to_string(), true, false),
+            (101, until.clone(), true, false),
+            (105, "runneriq:green".to_string(), false, true),
+            (105, until.clone(), false, true),
+        ]
+    );
+    assert!(lines.iter().all(|l| l["mode"] == "supervised"));
+    // The reviewed plan is applied later by a person.
+    let later = (NOW + 600).to_string();
+    let o = gl.run(
+        &["apply", "p.json", "--execute"],
+        &[("RUNNERIQ_NOW", &later)],
+    );
+    assert_exit(&o, 0);
+    assert_eq!(
+        gl.puts().iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![101, 105]
+    );
+    assert_eq!(
+        gl.tags(105),
+        v(&["deploy", "docker", "runneriq:green", &until])
+    );
+}
+
+#[test]
+fn supervised_with_a_threshold_but_no_execute_is_a_dry_run_for_the_changes_below_it() {
+    let gl = Gl::start("threshold-dry", &[]);
+    let o = supervised(&gl, &["--supervised-threshold", "high", "--format", "json"]);
+    assert_exit(&o, 0);
+    assert!(gl.puts().is_empty(), "{}", gl.log());
+    let out: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let t = &out["tags"];
+    assert_eq!(t["mode"], "supervised");
+    assert_eq!(t["supervised_threshold"], "HIGH");
+    assert_eq!(t["status"], "planned");
+    assert_eq!(t["direct_status"], "dry run");
+    let ids = |k: &str| -> Vec<u64> {
+        t[k].as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["runner"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids("direct"), vec![101]);
+    assert_eq!(ids("changes"), vec![105]);
+    assert_eq!(ids("applied"), vec![101]);
+    assert_eq!(t["applied"][0]["sent"], false);
+    assert_eq!(plan_runners(&gl), vec![105]);
+}
+
+#[test]
+fn the_threshold_comes_from_the_config_and_decides_what_waits_for_review() {
+    // CRITICAL: job 2001 (HIGH) is below it, so both changes are applied.
+    let gl = Gl::start("threshold-config", &[]);
+    std::fs::write(
+        gl.dir.join(".runneriq.yml"),
+        "routing:\n  trust:\n    supervised_threshold: CRITICAL\n",
+    )
+    .unwrap();
+    let o = supervised(&gl, &["--execute"]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        gl.puts().iter().map(|p| p.0).collect::<Vec<_>>(),
+        vec![101, 105]
+    );
+    assert!(plan_runners(&gl).is_empty());
+    // The flag wins over the config: LOW sends both to review, nothing is PUT.
+    let gl = Gl::start("threshold-flag", &[]);
+    std::fs::write(
+        gl.dir.join(".runneriq.yml"),
+        "routing:\n  trust:\n    supervised_threshold: critical\n",
+    )
+    .unwrap();
+    let o = supervised(&gl, &["--execute", "--supervised-threshold", "LOW"]);
+    assert_exit(&o, 0);
+    assert!(gl.puts().is_empty(), "{}", gl.log());
+    assert_eq!(plan_runners(&gl), vec![101, 105]);
+}
+
+#[test]
+fn execute_in_supervised_mode_needs_a_threshold_and_the_threshold_needs_supervised_mode() {
+    let gl = Gl::start("threshold-usage", &[]);
+    let jobs = green_jobs(&gl);
+    let fleet = gl.fleet();
+    // --execute without a threshold: as before, autonomous only.
+    let o = supervised(&gl, &["--execute"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("needs --mode autonomous, or --mode supervised with a threshold"));
+    // The threshold in another mode.
+    let o = gl.run(
+        &[
+            "route",
+            "--mode",
+            "autonomous",
+            "--supervised-threshold",
+            "high",
+            "--project",
+            PROJECT,
+            "--jobs",
+            &jobs,
+        ],
+        &[],
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("needs --mode supervised (the mode is autonomous)"));
+    // Applying needs the live fleet.
+    let o = gl.run(
+        &[
+            "route",
+            "--mode",
+            "supervised",
+            "--plan",
+            "p.json",
+            "--supervised-threshold",
+            "high",
+            "--execute",
+            "--fleet",
+            &fleet,
+            "--jobs",
+            &jobs,
+        ],
+        &[],
+    );
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("--execute changes runners' tags and needs the live fleet"));
+    // A class that is not one.
+    let o = supervised(&gl, &["--supervised-threshold", "urgent"]);
+    assert_exit(&o, 2);
+    assert!(gl.puts().is_empty());
+    assert!(!gl.dir.join("p.json").exists());
+}

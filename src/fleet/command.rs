@@ -86,6 +86,8 @@ pub struct RouteOptions {
     pub sources: Sources,
     pub format: NoteFormat,
     pub mode: TrustMode,
+    /// `--supervised-threshold`: overrides `routing.trust.supervised_threshold`.
+    pub supervised_threshold: Option<super::priority::Urgency>,
     /// Drive the tag bridge in advisory mode too.
     pub tags: bool,
     /// Where a supervised run writes its tag plan.
@@ -856,8 +858,19 @@ pub struct TagsOut<'a> {
     /// The plan file written, if any.
     pub plan: Option<String>,
     pub changes: &'a [TagChange],
-    /// What `apply` did (autonomous mode).
+    /// What `apply` did (autonomous mode; supervised with a threshold: the
+    /// changes below it).
     pub applied: Option<&'a [Applied]>,
+    /// Supervised mode's threshold, when one is in effect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supervised_threshold: Option<&'static str>,
+    /// Supervised with a threshold: the changes whose jobs are below it
+    /// (`changes` then holds those for review).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct: Option<&'a [TagChange]>,
+    /// `applied` or `dry run`, for `direct`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_status: Option<&'static str>,
 }
 
 /// `route --format json`: the routing, plus the tag bridge when it is on.
@@ -943,10 +956,10 @@ fn kept_md(changes: &[TagChange]) -> String {
 /// `runneriq route`.
 pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     let mode = args.mode;
-    if args.execute && mode != TrustMode::Autonomous {
+    if args.supervised_threshold.is_some() && mode != TrustMode::Supervised {
         return Err(input(format!(
-            "--execute writes runner tags to GitLab and needs --mode autonomous (the mode is {}); \
-             --mode supervised --plan FILE writes a plan for `runneriq apply` instead",
+            "--supervised-threshold splits a supervised run's tag changes (below it applied, at \
+             or above it planned for review) and needs --mode supervised (the mode is {})",
             mode.as_str()
         )));
     }
@@ -965,6 +978,22 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     let bridge = args.tags || mode != TrustMode::Advisory;
     let src = args.sources.clone();
     let mut loaded = load(&src)?;
+    // The threshold of a supervised run: the flag, else the config's.
+    let threshold = match mode {
+        TrustMode::Supervised => args
+            .supervised_threshold
+            .or(loaded.routing_rules.trust.supervised_threshold),
+        _ => None,
+    };
+    if args.execute && mode != TrustMode::Autonomous && threshold.is_none() {
+        return Err(input(format!(
+            "--execute writes runner tags to GitLab and needs --mode autonomous, or --mode \
+             supervised with a threshold (--supervised-threshold or \
+             routing.trust.supervised_threshold); the mode is {}, so --mode supervised --plan \
+             FILE writes a plan for `runneriq apply` instead",
+            mode.as_str()
+        )));
+    }
     let now_s = src
         .embedded
         .as_ref()
@@ -979,12 +1008,22 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     // Opened before anything is written, so a run that cannot record what
     // it does does nothing.
     let mut log = audit_log(args.audit.clone(), args.execute || args.plan.is_some())?;
-    let client = if mode == TrustMode::Autonomous {
+    // The live fleet: autonomous always; supervised with a threshold when it
+    // applies (--execute), or for a dry run against GitLab when a project is
+    // given.
+    let live = mode == TrustMode::Autonomous
+        || (threshold.is_some() && (args.execute || src.project.is_some()));
+    let client = if live {
         let Some(project) = src.project.as_deref() else {
-            return Err(input(
-                "--mode autonomous changes runners' tags and needs the live fleet: pass --project \
-                 ID|PATH and a token (a --fleet file then only adds zones, power and slots)",
-            ));
+            return Err(input(format!(
+                "{} changes runners' tags and needs the live fleet: pass --project ID|PATH and \
+                 a token (a --fleet file then only adds zones, power and slots)",
+                if mode == TrustMode::Autonomous {
+                    "--mode autonomous"
+                } else {
+                    "--execute"
+                }
+            )));
         };
         let c = api_client(src.gitlab_url.clone())?;
         if src.fleet.is_some() {
@@ -1016,13 +1055,31 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
         );
     }
     let (routed, _) = route_loaded(&loaded, i64::try_from(now_s).unwrap_or(i64::MAX), None);
-    let plan = bridge.then(|| {
-        let changes = tags::plan(&loaded.fleet, now_s, &rules);
-        tags::make_plan(&loaded.fleet, now_s, &rules, mode.as_str(), changes)
-    });
+    let changes = bridge.then(|| tags::plan(&loaded.fleet, now_s, &rules));
+    // Supervised with a threshold: changes for jobs below it apart.
+    let (changes, direct) = match (changes, threshold) {
+        (Some(c), Some(t)) => {
+            let waiting: Vec<tags::WaitingJob<'_>> = routed
+                .assignments
+                .iter()
+                .map(|a| tags::WaitingJob {
+                    id: a.job,
+                    name: &a.name,
+                    tags: &a.tags,
+                    urgency: a.urgency,
+                })
+                .collect();
+            let split = tags::split_supervised(c, &loaded.fleet, &waiting, t);
+            (Some(split.review), Some(split.direct))
+        }
+        (c, _) => (c, None),
+    };
+    let plan = changes.map(|c| tags::make_plan(&loaded.fleet, now_s, &rules, mode.as_str(), c));
+    let direct_plan =
+        direct.map(|c| tags::make_plan(&loaded.fleet, now_s, &rules, mode.as_str(), c));
     // The plan only computes `runneriq:green` and `runneriq:until:<unix>`
     // (from --tag-ttl); checked anyway before it is written or applied.
-    if let Some(p) = &plan {
+    for p in plan.iter().chain(&direct_plan) {
         tags::check_changes(&p.changes).map_err(|why| {
             anyhow::anyhow!("the tag plan has a tag GitLab would not store as given: {why}")
         })?;
@@ -1031,8 +1088,9 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
         let json = serde_json::to_string_pretty(p)? + "\n";
         crate::input::write_atomically(path, json.as_bytes())?;
     }
-    let applied = match (&client, &plan) {
-        (Some(c), Some(p)) => Some(tags::apply_plan(c, p, args.execute)),
+    let applied = match (&client, &plan, &direct_plan) {
+        (Some(c), _, Some(d)) => Some(tags::apply_plan(c, d, args.execute)),
+        (Some(c), Some(p), None) => Some(tags::apply_plan(c, p, args.execute)),
         _ => None,
     };
     let status = match (mode, args.execute) {
@@ -1041,6 +1099,12 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
         (TrustMode::Autonomous, false) => "dry run",
         (TrustMode::Autonomous, true) => "applied",
     };
+    let direct_status = direct_plan
+        .as_ref()
+        .map(|_| match (&applied, args.execute) {
+            (Some(_), true) => "applied",
+            _ => "dry run",
+        });
     let plan_name = args.plan.as_ref().map(|p| p.display().to_string());
     let text = match args.format {
         NoteFormat::Json => {
@@ -1052,6 +1116,9 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
                     plan: plan_name.clone(),
                     changes: &p.changes,
                     applied: applied.as_deref(),
+                    supervised_threshold: threshold.map(|t| t.as_str()),
+                    direct: direct_plan.as_ref().map(|d| d.changes.as_slice()),
+                    direct_status,
                 }),
             };
             serde_json::to_string_pretty(&out)? + "\n"
@@ -1062,8 +1129,35 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
                 if !md.ends_with("\n\n") {
                     md.push('\n');
                 }
+                if let (Some(t), Some(d)) = (threshold, &direct_plan) {
+                    match &applied {
+                        Some(a) => {
+                            let heading = if args.execute {
+                                format!(
+                                    "Tag changes applied without review (supervised: their jobs \
+                                     are below {t})"
+                                )
+                            } else {
+                                format!(
+                                    "Tag changes to apply without review (supervised: their jobs \
+                                     are below {t}; dry run: nothing sent, pass --execute to \
+                                     apply)"
+                                )
+                            };
+                            md.push_str(&tags::render_applied_md(&heading, a, args.execute));
+                        }
+                        None => md.push_str(&tags::render_changes_md(
+                            &format!(
+                                "Tag changes to apply without review (supervised: their jobs \
+                                 are below {t}; dry run: pass --execute and --project to apply)"
+                            ),
+                            &d.changes,
+                        )),
+                    }
+                    md.push('\n');
+                }
                 match (&applied, &plan_name) {
-                    (Some(a), _) => {
+                    (Some(a), _) if direct_plan.is_none() => {
                         let heading = if args.execute {
                             "Tag changes (autonomous: applied)"
                         } else {
@@ -1071,16 +1165,18 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
                         };
                         md.push_str(&tags::render_applied_md(heading, a, args.execute));
                     }
-                    (None, Some(name)) => md.push_str(&tags::render_changes_md(
+                    (_, Some(name)) => md.push_str(&tags::render_changes_md(
                         &format!(
-                            "Tag changes (planned: written to {}, apply with `runneriq apply {} \
-                             --execute`)",
+                            "Tag changes {}(planned: written to {}, apply with `runneriq apply \
+                             {} --execute`)",
+                            threshold
+                                .map_or(String::new(), |t| format!("for review, at or above {t} ")),
                             code_span(name),
                             inline(name)
                         ),
                         &p.changes,
                     )),
-                    (None, None) => md.push_str(&tags::render_changes_md(
+                    _ => md.push_str(&tags::render_changes_md(
                         "Tag changes (would change: advisory mode, nothing is written to GitLab)",
                         &p.changes,
                     )),
@@ -1094,17 +1190,37 @@ pub fn run_route(args: RouteOptions) -> anyhow::Result<std::process::ExitCode> {
     if let Some(log) = log.as_mut() {
         let mode_s = mode.as_str();
         log.append(&audit::recommendations(&routed.assignments, now_s, mode_s))?;
-        match (&applied, &plan) {
-            (Some(a), _) => log.append(&audit::outcome(a, now_s, mode_s))?,
-            (None, Some(p)) => log.append(&audit::planned(&p.changes, now_s, mode_s))?,
+        match (&applied, &plan, &direct_plan) {
+            (Some(a), Some(p), Some(_)) => {
+                log.append(&audit::outcome(a, now_s, mode_s))?;
+                log.append(&audit::planned(&p.changes, now_s, mode_s))?;
+            }
+            (None, Some(p), Some(d)) => {
+                log.append(&audit::planned(&d.changes, now_s, mode_s))?;
+                log.append(&audit::planned(&p.changes, now_s, mode_s))?;
+            }
+            (Some(a), _, None) => log.append(&audit::outcome(a, now_s, mode_s))?,
+            (None, Some(p), None) => log.append(&audit::planned(&p.changes, now_s, mode_s))?,
             _ => {}
         }
     }
     if let Some(name) = &plan_name {
         eprintln!(
-            "runneriq: plan written to {name}: {} tag changes",
+            "runneriq: plan written to {name}: {} tag changes{}",
             plan.as_ref()
-                .map_or(0, |p| p.changes.iter().filter(|c| !c.is_noop()).count())
+                .map_or(0, |p| p.changes.iter().filter(|c| !c.is_noop()).count()),
+            match (&direct_plan, direct_status) {
+                (Some(d), Some(st)) => format!(
+                    " for review; {} below the threshold {}",
+                    d.changes.len(),
+                    if st == "applied" {
+                        "applied"
+                    } else {
+                        "not applied (dry run)"
+                    }
+                ),
+                _ => String::new(),
+            }
         );
     }
     let failed = applied.as_deref().map_or(0, failures);

@@ -77,6 +77,17 @@ pub struct RoutingRules {
     /// module documentation); `routing.reserve_scarce: false` or
     /// `--no-reserve-scarce` turns it off (plain priority order).
     pub reserve_scarce: bool,
+    /// How far the tag bridge acts on its own (`routing.trust:`).
+    pub trust: TrustRules,
+}
+
+/// `routing.trust:` — the supervised mode's threshold.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrustRules {
+    /// In supervised mode, tag changes whose waiting jobs are all below this
+    /// class are applied by the run; one that affects a job at or above it
+    /// goes to the plan for review. `None`: every change goes to the plan.
+    pub supervised_threshold: Option<Urgency>,
 }
 
 impl Default for RoutingRules {
@@ -95,6 +106,7 @@ impl Default for RoutingRules {
                 Glob::new("master").expect("built-in glob"),
             ],
             reserve_scarce: true,
+            trust: TrustRules::default(),
         }
     }
 }

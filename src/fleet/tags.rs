@@ -49,6 +49,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::model::FleetRunner;
+use super::priority::Urgency;
 use crate::error::input;
 use crate::gitlab::models::Runner;
 use crate::gitlab::{ApiError, ApiErrorKind, Client};
@@ -536,6 +537,128 @@ fn why_not_green(r: &FleetRunner, rank: Option<&Rank>, k: usize, n: usize) -> St
     }
 }
 
+/// A waiting job as the supervised split sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitingJob<'a> {
+    pub id: u64,
+    pub name: &'a str,
+    pub tags: &'a [String],
+    pub urgency: Urgency,
+}
+
+/// A plan split by `routing.trust.supervised_threshold`: what the run may
+/// apply itself and what goes to the plan file for review.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Split {
+    pub direct: Vec<TagChange>,
+    pub review: Vec<TagChange>,
+}
+
+/// The waiting jobs a change can affect: those requiring one of the pool
+/// tags it adds or removes whose other tags the runner has (a runner's tag
+/// matters only to the jobs that require it; a lease tag to none).
+fn affected<'j>(
+    c: &TagChange,
+    runner: Option<&FleetRunner>,
+    jobs: &'j [WaitingJob<'j>],
+) -> Vec<&'j WaitingJob<'j>> {
+    let pools: Vec<&String> = c
+        .add
+        .iter()
+        .chain(&c.remove)
+        .filter(|t| is_pool(t))
+        .collect();
+    jobs.iter()
+        .filter(|j| j.tags.iter().any(|t| pools.contains(&t)))
+        .filter(|j| {
+            j.tags
+                .iter()
+                .filter(|t| !is_ours(t))
+                .all(|t| runner.is_none_or(|r| r.runner.tag_list.iter().any(|rt| rt == t)))
+        })
+        .collect()
+}
+
+/// Splits `changes` for supervised mode: a change that affects a waiting
+/// job at or above `threshold` goes to review (the plan file); one whose
+/// affected jobs are all below it, or that affects none, may be applied by
+/// the run. Each change's reason says which and why. A change with nothing
+/// to add or remove (a last holder kept) stays with the plan, as before.
+pub fn split_supervised(
+    changes: Vec<TagChange>,
+    fleet: &[FleetRunner],
+    jobs: &[WaitingJob<'_>],
+    threshold: Urgency,
+) -> Split {
+    let mut split = Split::default();
+    for mut c in changes {
+        if c.is_noop() {
+            split.review.push(c);
+            continue;
+        }
+        let runner = fleet.iter().find(|r| r.id() == c.runner);
+        let mut hit = affected(&c, runner, jobs);
+        // Most urgent first, then by job id.
+        hit.sort_by(|a, b| b.urgency.cmp(&a.urgency).then(a.id.cmp(&b.id)));
+        let at_or_above: Vec<&&WaitingJob<'_>> =
+            hit.iter().filter(|j| j.urgency >= threshold).collect();
+        let why = match (at_or_above.first(), hit.first()) {
+            (Some(j), _) => {
+                let more = at_or_above.len() - 1;
+                format!(
+                    "for review: it affects {} (job {}, {}){}, at or above the supervised \
+                     threshold {}",
+                    j.name,
+                    j.id,
+                    j.urgency,
+                    if more > 0 {
+                        format!(" and {more} more job{} at or above it", plural(more))
+                    } else {
+                        String::new()
+                    },
+                    threshold
+                )
+            }
+            (None, Some(j)) => format!(
+                "without review: the {} waiting job{} it affects {} below the supervised \
+                 threshold {} (the most urgent: {}, job {}, {})",
+                hit.len(),
+                plural(hit.len()),
+                if hit.len() == 1 { "is" } else { "are" },
+                threshold,
+                j.name,
+                j.id,
+                j.urgency
+            ),
+            (None, None) => format!(
+                "without review: no waiting job requires its {} tag on this runner, so none \
+                 at or above the supervised threshold {threshold}",
+                if c.add.iter().chain(&c.remove).any(|t| is_pool(t)) {
+                    "pool"
+                } else {
+                    "lease"
+                }
+            ),
+        };
+        let review = !at_or_above.is_empty();
+        c.reason = if c.reason.is_empty() {
+            why
+        } else {
+            format!("{}; {why}", c.reason)
+        };
+        if review {
+            split.review.push(c);
+        } else {
+            split.direct.push(c);
+        }
+    }
+    split
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// The plan artifact: the changes plus the holders `apply` re-checks.
 pub fn make_plan(
     fleet: &[FleetRunner],
@@ -1009,7 +1132,7 @@ pub fn render_applied_md(heading: &str, applied: &[Applied], execute: bool) -> S
         out.push_str("No runner's `runneriq:` tags need to change.\n");
         return out;
     }
-    out.push_str("| Runner | Added | Removed | Result |\n|---|---|---|---|\n");
+    out.push_str("| Runner | Added | Removed | Result | Reason |\n|---|---|---|---|---|\n");
     for a in applied {
         let result = match (&a.error, a.ok, a.sent) {
             (Some(e), _, _) => format!("failed: {}", inline(e)),
@@ -1028,11 +1151,12 @@ pub fn render_applied_md(heading: &str, applied: &[Applied], execute: bool) -> S
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} (id {}) | {} | {} | {result}{note} |",
+            "| {} (id {}) | {} | {} | {result}{note} | {} |",
             code_span(&a.runner_name),
             a.runner,
             list(&a.added),
             list(&a.removed),
+            inline(&a.reason)
         );
     }
     out
@@ -1041,6 +1165,93 @@ pub fn render_applied_md(heading: &str, applied: &[Applied], execute: bool) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn change(runner: u64, add: &[&str], remove: &[&str]) -> TagChange {
+        TagChange {
+            runner,
+            runner_name: format!("r{runner}"),
+            add: add.iter().map(|t| t.to_string()).collect(),
+            remove: remove.iter().map(|t| t.to_string()).collect(),
+            reason: "rules".into(),
+            expires_at: None,
+            decided_by: DECIDED_BY_RULES.into(),
+        }
+    }
+
+    #[test]
+    fn the_supervised_split_looks_only_at_jobs_the_change_can_affect() {
+        let fleet = vec![
+            runner(1, None, &["docker", "linux"]),
+            runner(2, None, &["docker", "gpu"]),
+            runner(3, None, &["docker"]),
+        ];
+        let t = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (gpu, linux, plain) = (
+            t(&["gpu", "runneriq:green"]),
+            t(&["docker", "linux", "runneriq:green"]),
+            t(&["docker"]),
+        );
+        let jobs = [
+            WaitingJob {
+                id: 10,
+                name: "train",
+                tags: &gpu,
+                urgency: Urgency::Critical,
+            },
+            WaitingJob {
+                id: 11,
+                name: "unit",
+                tags: &linux,
+                urgency: Urgency::Medium,
+            },
+            WaitingJob {
+                id: 12,
+                name: "lint",
+                tags: &plain,
+                urgency: Urgency::Critical,
+            },
+        ];
+        let split = split_supervised(
+            vec![
+                // 1: only job 11 (MEDIUM) fits its other tags.
+                change(1, &[GREEN], &[]),
+                // 2: job 10 (CRITICAL) requires green and has gpu there.
+                change(2, &[], &[GREEN]),
+                // 3: a lease renewal: no job requires a lease tag.
+                change(3, &["runneriq:until:99"], &["runneriq:until:9"]),
+                // A kept last holder: stays with the plan.
+                change(1, &[], &[]),
+            ],
+            &fleet,
+            &jobs,
+            Urgency::High,
+        );
+        let ids = |v: &[TagChange]| v.iter().map(|c| c.runner).collect::<Vec<_>>();
+        assert_eq!(ids(&split.direct), vec![1, 3]);
+        assert_eq!(ids(&split.review), vec![2, 1]);
+        assert!(split.direct[0].reason.starts_with("rules; without review: the 1 waiting job it affects is below the supervised threshold HIGH (the most urgent: unit, job 11, MEDIUM)"), "{}", split.direct[0].reason);
+        assert!(
+            split.direct[1]
+                .reason
+                .contains("no waiting job requires its lease tag"),
+            "{}",
+            split.direct[1].reason
+        );
+        assert_eq!(
+            split.review[0].reason,
+            "rules; for review: it affects train (job 10, CRITICAL), at or above the supervised threshold HIGH"
+        );
+        assert_eq!(split.review[1].reason, "rules");
+        // At MEDIUM, runner 1's change waits for review too.
+        let split = split_supervised(
+            vec![change(1, &[GREEN], &[])],
+            &fleet,
+            &jobs,
+            Urgency::Medium,
+        );
+        assert_eq!(ids(&split.review), vec![1]);
+        assert!(split.direct.is_empty());
+    }
 
     fn runner(id: u64, zone: Option<&str>, tags: &[&str]) -> FleetRunner {
         let mut r = FleetRunner::default();
