@@ -4,17 +4,17 @@
 //! way: sources (GitLab API, files) → analysis (pure functions) → outputs.
 //! See ARCHITECTURE.md for the code map and the invariants each layer keeps.
 
-// The hot path (trace, classify, error, input) is its own crate, built for
-// speed while this one is built for size (src/scan.rs, ARCHITECTURE.md); its
-// modules keep their paths here. The classifier's renderer is an output and
-// stays in this crate.
-pub use runneriq_scan::{error, input, trace};
+// The pure core (model and analysis: trace, classify, noise, fleet routing and
+// replay, report metrics, API models) is its own crate, built for speed while
+// this one is built for size (src/core.rs, ARCHITECTURE.md, "Crates"); its
+// modules keep their paths here (`fleet`, `gitlab` and `report` re-export
+// theirs). The classifier's renderer is an output and stays in this crate.
+pub use runneriq_core::{clock, error, input, noise, text, trace};
 pub mod classify {
-    pub use runneriq_scan::classify::*;
+    pub use runneriq_core::classify::*;
     pub mod render;
 }
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod diagnose;
@@ -24,8 +24,6 @@ pub mod gitlab;
 pub mod http;
 pub mod llm;
 pub mod migrate;
-pub mod noise;
 pub mod publish;
 pub mod report;
-pub mod text;
 pub mod watch;

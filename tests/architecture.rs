@@ -54,7 +54,7 @@ const LAYERS: &[(&str, Layer)] = &[
     // entry
     ("src/main.rs", Layer::Entry),
     ("src/lib.rs", Layer::Entry),
-    ("src/scan.rs", Layer::Entry),
+    ("src/core.rs", Layer::Entry),
     ("src/cli.rs", Layer::Entry),
     // commands
     ("src/diagnose/mod.rs", Layer::Command),

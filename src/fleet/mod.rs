@@ -1,46 +1,15 @@
 //! Fleet intelligence: job priority, runner eligibility and scoring,
-//! capacity-aware assignment, carbon intensity.
+//! capacity-aware assignment, carbon intensity. The pure parts (carbon tables,
+//! model, priority, route, simulate, stats) live in the core crate
+//! (`src/core.rs`) and are re-exported here under their paths.
+
+pub use runneriq_core::fleet::{carbon, duration_words, model, priority, route, simulate, stats};
 
 pub mod audit;
-pub mod carbon;
 pub mod carbon_live;
 pub mod command;
 pub mod export;
 pub mod load;
-pub mod model;
-pub mod priority;
 pub mod render;
-pub mod route;
-pub mod simulate;
-pub mod stats;
 pub mod tags;
 pub mod tiebreak;
-
-/// A duration as people read it: `45 s`, `3.0 min`, `4.2 h`, `339 days`.
-pub fn duration_words(s: f64) -> String {
-    if !s.is_finite() {
-        return "?".into();
-    }
-    if s < 90.0 {
-        format!("{s:.0} s")
-    } else if s < 5400.0 {
-        format!("{:.1} min", s / 60.0)
-    } else if s < 2.0 * 86_400.0 {
-        format!("{:.1} h", s / 3600.0)
-    } else {
-        format!("{:.0} days", s / 86_400.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn durations_read_as_words() {
-        use super::duration_words as w;
-        assert_eq!(w(36.7), "37 s");
-        assert_eq!(w(177.0), "3.0 min");
-        assert_eq!(w(43.2 * 3600.0), "43.2 h");
-        // `explain` once printed "after waiting 29275323 s".
-        assert_eq!(w(29_275_323.0), "339 days");
-    }
-}

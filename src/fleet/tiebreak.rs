@@ -280,6 +280,142 @@ fn parse(text: &str, a: u64, b: u64) -> Result<Decision, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::model::{FleetRunner, RunnerExt};
+    use crate::fleet::priority::PriorityRules;
+    use crate::fleet::route::{Assignment, Inputs, RoutingRules, priorities};
+    use crate::fleet::stats::History;
+    use crate::gitlab::models::{Job, Runner};
+    use std::collections::HashMap;
+
+    fn runner(id: u64, tags: &[&str], concurrent: u32, zone: Option<&str>) -> FleetRunner {
+        FleetRunner {
+            runner: Runner {
+                id,
+                description: Some(format!("r{id}")),
+                status: Some("online".into()),
+                paused: Some(false),
+                tag_list: tags.iter().map(|t| t.to_string()).collect(),
+                run_untagged: Some(true),
+                access_level: Some("not_protected".into()),
+                ..Runner::default()
+            },
+            runneriq: RunnerExt {
+                concurrent: Some(concurrent),
+                zone: zone.map(str::to_string),
+                ..RunnerExt::default()
+            },
+        }
+    }
+
+    fn job(id: u64, name: &str, tags: &[&str], git_ref: &str) -> Job {
+        Job {
+            id,
+            name: name.into(),
+            stage: "test".into(),
+            status: "pending".into(),
+            git_ref: git_ref.into(),
+            tag_list: tags.iter().map(|t| t.to_string()).collect(),
+            created_at: Some("2026-01-01T10:00:00Z".into()),
+            ..Job::default()
+        }
+    }
+
+    fn inputs() -> Inputs<'static> {
+        Inputs {
+            default_branch: Some("main"),
+            now: 1_767_261_600,
+            ..Inputs::default()
+        }
+    }
+
+    struct Scripted(&'static str);
+
+    impl crate::llm::provider::Provider for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn model(&self) -> &str {
+            "test-model"
+        }
+        fn complete(
+            &self,
+            _: &crate::llm::provider::Prompt,
+        ) -> Result<crate::llm::provider::Completion, crate::llm::provider::CallError> {
+            Ok(crate::llm::provider::Completion {
+                text: self.0.to_string(),
+                tokens: Some(100),
+            })
+        }
+    }
+
+    fn tied(answer: &'static str) -> Assignment {
+        let cfg = crate::llm::LlmConfig::from_lookup(|_| None).unwrap();
+        tied_with(answer, &cfg)
+    }
+
+    fn tied_with(answer: &'static str, cfg: &crate::llm::LlmConfig) -> Assignment {
+        // Two identical runners: a tie; the rules pick the lower id.
+        let fleet = [
+            runner(1, &["docker"], 1, None),
+            runner(2, &["docker"], 1, None),
+        ];
+        let jobs = [job(1, "t", &["docker"], "main")];
+        let refs: Vec<&Job> = jobs.iter().collect();
+        let pr = priorities(&refs, &inputs(), &PriorityRules::default());
+        let mut tb = TieBreaker::with_provider(Box::new(Scripted(answer)), cfg);
+        let (a, _) = assign(
+            Some(&mut tb),
+            &refs,
+            pr,
+            &fleet,
+            &HashMap::new(),
+            &History::default(),
+            &inputs(),
+            &RoutingRules::default(),
+            None,
+        );
+        a.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn the_llm_breaks_a_tie_only_with_a_valid_answer() {
+        let a = tied(r#"{"runner": 2, "reason": "same score, spread the load"}"#);
+        assert_eq!((a.runner, a.decided_by.as_str()), (Some(2), "llm"));
+        assert_eq!(a.runner_up.as_ref().unwrap().runner, 1);
+        assert_eq!(
+            a.llm.as_ref().unwrap().reason,
+            "same score, spread the load"
+        );
+        let a = tied(r#"{"runner": 7, "reason": "runner 7 is best"}"#);
+        assert_eq!((a.runner, a.decided_by.as_str()), (Some(1), "rules"));
+        assert!(
+            a.llm_unavailable
+                .unwrap()
+                .contains("not one of the two candidates")
+        );
+        let a = tied("I think the first one.");
+        assert_eq!((a.runner, a.decided_by.as_str()), (Some(1), "rules"));
+    }
+
+    #[test]
+    fn the_llm_reason_is_redacted() {
+        let cfg = crate::llm::LlmConfig::from_lookup(|k| match k {
+            "RUNNERIQ_LLM_URL" => Some("http://127.0.0.1:9/v1".into()),
+            "RUNNERIQ_LLM_KEY" => Some("local-llm-key-0123456789".into()),
+            _ => None,
+        })
+        .unwrap();
+        let a = tied_with(
+            r#"{"runner": 2, "reason": "key local-llm-key-0123456789 and password=hunter2 work there"}"#,
+            &cfg,
+        );
+        assert_eq!(a.decided_by, "llm");
+        let reason = &a.llm.as_ref().unwrap().reason;
+        assert_eq!(
+            reason,
+            "key [REDACTED:token] and password=[REDACTED:secret] work there"
+        );
+    }
 
     #[test]
     fn answers_must_name_a_candidate_and_a_reason() {

@@ -4,12 +4,11 @@
 //! Everything above this module works on [`models`] structs, so the same analysis
 //! runs on live API data, snapshots and the demo set.
 
-pub mod bounded;
+pub use runneriq_core::gitlab::{bounded, models, test_report};
+
 pub mod client;
 pub mod env;
 pub mod error;
-pub mod models;
-pub mod test_report;
 
 pub use client::{Client, ClientConfig, Page, Token, project_ref};
 pub use env::{api_client, client_config, project_from_env, url_from_env};

@@ -5,10 +5,9 @@
 //! `metrics` is pure: no I/O; memory grows with what is aggregated (a few numbers per
 //! job), never with the job objects themselves.
 
+pub use runneriq_core::report::{flaky_tests, metrics};
+
 pub mod command;
-/// The flakiest tests, from the default branch's unit test reports.
-pub mod flaky_tests;
-pub mod metrics;
 pub mod render;
 /// History from the API or a snapshot file.
 pub mod source;

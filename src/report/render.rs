@@ -1478,7 +1478,7 @@ fn finding_lines(d: &ReportData) -> Vec<FindingLine> {
         i += group.len();
         if let [f] = group.as_slice() {
             lines.push(FindingLine {
-                kind: f.kind_words(),
+                kind: kind_words(f),
                 runners: vec![(f.name.clone(), String::new())],
                 detail: f.message.clone(),
                 advice: f.recommendation.clone(),
@@ -1523,7 +1523,7 @@ fn finding_lines(d: &ReportData) -> Vec<FindingLine> {
             ),
         };
         lines.push(FindingLine {
-            kind: group[0].kind_words(),
+            kind: kind_words(group[0]),
             runners: group.iter().map(|f| (f.name.clone(), figure(f))).collect(),
             detail: detail.into(),
             advice: advice.into(),
@@ -1542,16 +1542,14 @@ fn share(x: f64) -> String {
     }
 }
 
-impl super::metrics::Finding {
-    /// "slow runner", "underutilized", ...
-    pub fn kind_words(&self) -> &'static str {
-        use super::metrics::FindingKind::*;
-        match self.kind {
-            SlowRunner => "Slow runner",
-            Underutilized => "Underutilized",
-            InfraFailures => "Infrastructure failures",
-            Bottleneck => "Bottleneck",
-        }
+/// A finding's kind in words: "Slow runner", "Underutilized", ...
+fn kind_words(f: &super::metrics::Finding) -> &'static str {
+    use super::metrics::FindingKind::*;
+    match f.kind {
+        SlowRunner => "Slow runner",
+        Underutilized => "Underutilized",
+        InfraFailures => "Infrastructure failures",
+        Bottleneck => "Bottleneck",
     }
 }
 

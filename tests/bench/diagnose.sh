@@ -6,6 +6,7 @@
 # Not part of `cargo test`.
 #
 #   tests/bench/diagnose.sh [JOBS] [RUNS]
+#   RUNNERIQ_BIN=/path/to/runneriq tests/bench/diagnose.sh …
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jobs=${1:-20}
@@ -15,7 +16,14 @@ server_pid=
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 [ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 2; }
-cargo build --release --quiet
+# RUNNERIQ_BIN: measure that binary (e.g. the static release build the image
+# ships) instead of building target/release/runneriq.
+if [ -n "${RUNNERIQ_BIN:-}" ]; then
+    bin=$RUNNERIQ_BIN
+else
+    cargo build --release --quiet
+    bin=target/release/runneriq
+fi
 src=../shared/corpus/dev
 [ -d "$src" ] || src=tests/fixtures/logs
 python3 - "$work/trace" "$jobs" "$src"/*.log <<'PY'
@@ -48,7 +56,7 @@ echo "diagnose: $jobs failed jobs × $(($(wc -c <"$work/trace.0") / 1024)) KiB d
 for run in $(seq "$runs"); do
     env -i PATH="$PATH" RUNNERIQ_TOKEN=glpat-bench-0000000000 CI_PROJECT_ID=42 CI_PIPELINE_ID=1001 \
         CI_API_V4_URL="http://127.0.0.1:$port/api/v4" RUNNERIQ_LLM=off \
-        /usr/bin/time -f "%e %U %S %M" -o "$work/t" target/release/runneriq diagnose --post-to none \
+        /usr/bin/time -f "%e %U %S %M" -o "$work/t" "$bin" diagnose --post-to none \
         >/dev/null 2>&1 || true
     read -r wall user sys rss < <(tail -n 1 "$work/t")
     echo "run $run: wall ${wall} s, CPU $(python3 -c "print(round($user + $sys, 2))") s, peak RSS $((rss / 1024)) MB"

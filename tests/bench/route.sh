@@ -6,6 +6,7 @@
 # time and peak RSS. Not part of `cargo test`.
 #
 #   tests/bench/route.sh [JOBS] [RUNNERS]
+#   RUNNERIQ_BIN=/path/to/runneriq tests/bench/route.sh …
 #
 # Needs GNU time (/usr/bin/time) and python3.
 set -euo pipefail
@@ -16,8 +17,14 @@ work=${TMPDIR:-/tmp}/runneriq-bench-route
 mkdir -p "$work"
 [ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 2; }
 
-cargo build --release --quiet
-bin=target/release/runneriq
+# RUNNERIQ_BIN: measure that binary (e.g. the static release build the image
+# ships) instead of building target/release/runneriq.
+if [ -n "${RUNNERIQ_BIN:-}" ]; then
+    bin=$RUNNERIQ_BIN
+else
+    cargo build --release --quiet
+    bin=target/release/runneriq
+fi
 python3 tests/bench/make-route-input.py "$jobs" "$runners" "$work"
 
 for run in 1 2 3; do

@@ -5,6 +5,7 @@
 # peak RSS of three runs. Not part of `cargo test`.
 #
 #   tests/bench/simulate.sh [JOBS] [RUNNERS]
+#   RUNNERIQ_BIN=/path/to/runneriq tests/bench/simulate.sh …
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 jobs=${1:-200000}
@@ -12,12 +13,19 @@ runners=${2:-300}
 work=${TMPDIR:-/tmp}/runneriq-bench-report
 mkdir -p "$work"
 [ -x /usr/bin/time ] || { echo "GNU time is needed: apt-get install time" >&2; exit 2; }
-cargo build --release --quiet
+# RUNNERIQ_BIN: measure that binary (e.g. the static release build the image
+# ships) instead of building target/release/runneriq.
+if [ -n "${RUNNERIQ_BIN:-}" ]; then
+    bin=$RUNNERIQ_BIN
+else
+    cargo build --release --quiet
+    bin=target/release/runneriq
+fi
 snap=$work/snapshot-$jobs-$runners.json.gz
 [ -f "$snap" ] || python3 tests/bench/make-report-snapshot.py "$jobs" "$runners" "$snap"
 for run in 1 2 3; do
     /usr/bin/time -f "%e %U %M" -o "$work/time-sim" \
-        target/release/runneriq simulate --snapshot "$snap" --format json >"$work/sim.json"
+        "$bin" simulate --snapshot "$snap" --format json >"$work/sim.json"
     read -r wall user rss <"$work/time-sim"
     echo "simulate: $jobs jobs × $runners runners × 3 policies, run $run: wall ${wall} s, user ${user} s, peak RSS $((rss / 1024)) MB"
 done
