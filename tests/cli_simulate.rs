@@ -346,3 +346,36 @@ fn simulate_keeps_the_annual_tables_with_a_live_carbon_token_and_says_so() {
     );
     assert!(!String::from_utf8_lossy(&o.stdout).contains("em-secret-token"));
 }
+
+#[test]
+fn busy_cost_is_shown_per_policy_in_markdown() {
+    // Both runners at 0.36 an hour with one slot: the six jobs' 600 s of
+    // work cost 600 / 3600 × 0.36 = 0.06 under every policy.
+    let mut f = fleet();
+    for r in f.as_array_mut().unwrap() {
+        r["runneriq"]["cost_per_hour"] = json!(0.36);
+    }
+    let (j, f) = (tmp("jobs-cost.json", &jobs()), tmp("fleet-cost.json", &f));
+    let args = [
+        "simulate",
+        "--jobs",
+        &j,
+        "--fleet",
+        &f,
+        "--default-branch",
+        "main",
+    ];
+    let o = run(&args);
+    ok(&o);
+    let md = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        md.contains("| Policy | Busy cost | Jobs on runners without a cost |"),
+        "{md}"
+    );
+    for policy in ["fifo", "priority", "carbon"] {
+        assert!(
+            md.contains(&format!("| {policy} | 0.06 | 0 |")),
+            "{policy}: {md}"
+        );
+    }
+}
