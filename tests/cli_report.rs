@@ -1043,3 +1043,41 @@ fn the_flakiest_tests_come_from_mains_test_reports_live_and_from_a_snapshot() {
     );
     assert!(stdout(&o).contains("No unit test report was read for the pipelines of `main` in this window (jobs publish them with `artifacts: reports: junit:`)."));
 }
+
+#[test]
+fn a_flaky_job_without_a_web_url_is_named_without_a_bare_reference() {
+    use std::io::{BufRead, Write};
+    let fake = gitlab();
+    let snap = tmp("flaky-no-url.json.gz");
+    let snap_s = snap.to_string_lossy().into_owned();
+    ok(&snapshot_week(&snap_s, &env(&fake)));
+    let lines: Vec<String> = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(&snap).unwrap(),
+    ))
+    .lines()
+    .map(Result::unwrap)
+    .collect();
+    let stripped = tmp("flaky-no-url-stripped.json.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&stripped).unwrap(),
+        flate2::Compression::fast(),
+    );
+    for l in &lines {
+        let mut v: Value = serde_json::from_str(l).unwrap();
+        if v["kind"] == "job" {
+            v["job"].as_object_mut().unwrap().remove("web_url");
+        }
+        writeln!(gz, "{v}").unwrap();
+    }
+    gz.finish().unwrap();
+    let o = run(&["report", "--snapshot", &stripped.to_string_lossy()], &[]);
+    ok(&o);
+    let md = stdout(&o);
+    let flaky = md.split("### Flaky jobs").nth(1).unwrap();
+    let flaky = flaky.split("\n### ").next().unwrap();
+    assert!(flaky.contains("| `job #"), "a flaky job is listed: {flaky}");
+    assert_eq!(
+        common::markdown::bare_issue_references(&md),
+        Vec::<String>::new()
+    );
+}

@@ -711,7 +711,7 @@ pub fn markdown(r: &Report) -> String {
                 "| {} | {} | {} on {} |",
                 code_span(&f.name),
                 f.occurrences,
-                link(&format!("job #{}", f.last_job), f.last_web_url.as_deref()),
+                text_link(&format!("job #{}", f.last_job), f.last_web_url.as_deref()),
                 code_span(&f.last_ref)
             );
         }
