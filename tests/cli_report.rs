@@ -735,6 +735,29 @@ fn snapshot_week(path: &str, env: &[(String, String)]) -> Output {
 }
 
 /// The longest JSON string anywhere in `v`, in bytes.
+/// Copies a snapshot, passing each line's record through `edit`.
+fn rewrite_snapshot(
+    src: &std::path::Path,
+    dst: &std::path::Path,
+    mut edit: impl FnMut(&mut Value),
+) {
+    use std::io::{BufRead, Write};
+    let lines = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(src).unwrap(),
+    ))
+    .lines();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(dst).unwrap(),
+        flate2::Compression::fast(),
+    );
+    for l in lines {
+        let mut v: Value = serde_json::from_str(&l.unwrap()).unwrap();
+        edit(&mut v);
+        writeln!(gz, "{v}").unwrap();
+    }
+    gz.finish().unwrap();
+}
+
 fn longest_string(v: &Value) -> usize {
     match v {
         Value::String(s) => s.len(),
@@ -750,7 +773,6 @@ fn longest_string(v: &Value) -> usize {
 
 #[test]
 fn a_snapshot_with_huge_names_keeps_them_cut_at_1_kib() {
-    use std::io::{BufRead, Write};
     let fake = gitlab();
     let snap = tmp("names.json.gz");
     let snap_s = snap.to_string_lossy().into_owned();
@@ -758,20 +780,9 @@ fn a_snapshot_with_huge_names_keeps_them_cut_at_1_kib() {
     // Every job name becomes 1 MiB long (a damaged or hostile snapshot: each
     // line stays under the 4 MiB line limit). Interned whole, 150 names of
     // 3.9 MiB took 3 GB.
-    let lines: Vec<String> = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-        std::fs::File::open(&snap).unwrap(),
-    ))
-    .lines()
-    .map(Result::unwrap)
-    .collect();
     let huge = tmp("huge-names.json.gz");
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&huge).unwrap(),
-        flate2::Compression::fast(),
-    );
     let mut names: Vec<String> = Vec::new();
-    for l in &lines {
-        let mut v: Value = serde_json::from_str(l).unwrap();
+    rewrite_snapshot(&snap, &huge, |v| {
         if v["kind"] == "job" {
             // The same job name gets the same huge name, so the report's
             // groupings (and the names it shows) stay.
@@ -782,9 +793,7 @@ fn a_snapshot_with_huge_names_keeps_them_cut_at_1_kib() {
             });
             v["job"]["name"] = format!("{i:06}{}", "n".repeat(1 << 20)).into();
         }
-        writeln!(gz, "{v}").unwrap();
-    }
-    gz.finish().unwrap();
+    });
     assert_eq!(names, ["build", "test", "lint"]);
     let o = run(
         &[
@@ -1046,30 +1055,16 @@ fn the_flakiest_tests_come_from_mains_test_reports_live_and_from_a_snapshot() {
 
 #[test]
 fn a_flaky_job_without_a_web_url_is_named_without_a_bare_reference() {
-    use std::io::{BufRead, Write};
     let fake = gitlab();
     let snap = tmp("flaky-no-url.json.gz");
     let snap_s = snap.to_string_lossy().into_owned();
     ok(&snapshot_week(&snap_s, &env(&fake)));
-    let lines: Vec<String> = std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-        std::fs::File::open(&snap).unwrap(),
-    ))
-    .lines()
-    .map(Result::unwrap)
-    .collect();
     let stripped = tmp("flaky-no-url-stripped.json.gz");
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&stripped).unwrap(),
-        flate2::Compression::fast(),
-    );
-    for l in &lines {
-        let mut v: Value = serde_json::from_str(l).unwrap();
+    rewrite_snapshot(&snap, &stripped, |v| {
         if v["kind"] == "job" {
             v["job"].as_object_mut().unwrap().remove("web_url");
         }
-        writeln!(gz, "{v}").unwrap();
-    }
-    gz.finish().unwrap();
+    });
     let o = run(&["report", "--snapshot", &stripped.to_string_lossy()], &[]);
     ok(&o);
     let md = stdout(&o);
